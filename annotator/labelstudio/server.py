@@ -1,0 +1,167 @@
+"""A local Label Studio server in its own virtual environment, with a known user and token.
+
+Facts this relies on (see LABEL_STUDIO.md): the server pins an old openai so it
+never shares the project's environment; legacy tokens only work when
+LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN is set as the data dir is first created; a
+taken port makes it silently move to port+1; stray PORT/HOST/USERNAME/PASSWORD
+variables are read, so it gets a clean environment.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import secrets
+from pathlib import Path
+
+import httpx
+
+from ..config import config_dir, write_secret_file
+from ..errors import ServiceError
+from ..process import ManagedService, Progress, base_env
+
+LABEL_STUDIO_VERSION = "1.23.2"
+ADMIN_EMAIL = "admin@annotator.local"
+
+
+@dataclasses.dataclass
+class ServerInfo:
+    """How to reach a Label Studio server. The repr hides the password and token."""
+
+    url: str
+    email: str
+    password: str = dataclasses.field(repr=False)
+    token: str = dataclasses.field(repr=False)
+    pid: int | None = None
+    port: int | None = None
+    log_path: Path | None = None
+
+
+class LabelStudioServer(ManagedService):
+    """Install, start (or reuse), inspect and stop a local Label Studio.
+
+    ``base_dir`` (default ``home()/"labelstudio"``) holds the data dir and the state
+    file. Credentials live in ``config_dir()/"labelstudio.json"`` for the default
+    location, else in ``base_dir/"credentials.json"`` (mode 600 either way).
+    """
+
+    name = "Label Studio"
+    slug = "labelstudio"
+    health_path = "/health"
+    start_timeout = 180.0
+    requirements = [[f"label-studio=={LABEL_STUDIO_VERSION}"]]
+    install_check = "bin/label-studio"
+
+    def __init__(self, base_dir: Path | None = None, port: int | None = None):
+        super().__init__(base_dir, port)
+
+    @property
+    def data_dir(self) -> Path:
+        return self.base_dir / "data"
+
+    @property
+    def credentials_file(self) -> Path:
+        if self.default_location:
+            return config_dir() / "labelstudio.json"
+        return self.base_dir / "credentials.json"
+
+    def ensure_installed(self, progress: Progress | None = None) -> Path:
+        """Create ``home()/"labelstudio-venv"`` with label-studio if missing (about 2 min)."""
+        return super().ensure_installed(progress)
+
+    def start(self, wait: bool = True, progress: Progress | None = None) -> ServerInfo:
+        """Return the running server, starting it first if needed.
+
+        With ``wait`` it blocks until /health answers (up to 180 s; a new data dir
+        runs migrations) and checks that the token is accepted.
+        """
+        state = self._launch(wait=wait, progress=progress)
+        info = self._info(state)
+        if wait:
+            self._check_token(info)
+        return info
+
+    def status(self) -> ServerInfo | None:
+        """The running server if its process is alive and /health answers, else None."""
+        state = self._running()
+        return None if state is None else self._info(state)
+
+    # internals ----------------------------------------------------------------
+    def _credentials(self) -> dict[str, str]:
+        """Read the credentials, generating them on first use."""
+        path = self.credentials_file
+        try:
+            creds = json.loads(path.read_text())
+            if all(creds.get(k) for k in ("email", "password", "token")):
+                return creds
+        except (OSError, ValueError):
+            pass
+        creds = {
+            "email": ADMIN_EMAIL,
+            "password": secrets.token_urlsafe(18),
+            "token": secrets.token_hex(20),  # 40 hex characters
+        }
+        write_secret_file(path, json.dumps(creds, indent=2) + "\n")
+        return creds
+
+    def _command(self, port: int) -> list[str]:
+        return [
+            str(self.venv_dir / "bin" / "label-studio"),
+            "start",
+            "--no-browser",
+            "--internal-host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ]
+
+    def _env(self) -> dict[str, str]:
+        creds = self._credentials()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        env = base_env(self.venv_dir / "bin")
+        env.update(
+            {
+                "LABEL_STUDIO_BASE_DATA_DIR": str(self.data_dir),
+                "LABEL_STUDIO_USERNAME": creds["email"],
+                "LABEL_STUDIO_PASSWORD": creds["password"],
+                "LABEL_STUDIO_USER_TOKEN": creds["token"],
+                "LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN": "true",
+                "LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK": "true",
+                "LATEST_VERSION_CHECK": "false",
+                "COLLECT_ANALYTICS": "false",
+                "SSRF_PROTECTION_ENABLED": "false",
+            }
+        )
+        return env
+
+    def _info(self, state) -> ServerInfo:
+        creds = self._credentials()
+        return ServerInfo(
+            url=state.url,
+            email=creds["email"],
+            password=creds["password"],
+            token=creds["token"],
+            pid=state.pid,
+            port=state.port,
+            log_path=Path(state.log_path),
+        )
+
+    def _check_token(self, info: ServerInfo) -> None:
+        try:
+            response = httpx.get(
+                f"{info.url}/api/projects",
+                headers={"Authorization": f"Token {info.token}"},
+                timeout=30.0,
+            )
+        except httpx.HTTPError as exc:
+            raise ServiceError(
+                f"Label Studio at {info.url} did not answer /api/projects ({type(exc).__name__}); "
+                f"read the log {info.log_path}"
+            ) from exc
+        if response.status_code != 200:
+            raise ServiceError(
+                f"Label Studio at {info.url} refused the API token (HTTP {response.status_code}): "
+                f"the data dir {self.data_dir} predates the legacy-token switch or its "
+                f"credentials changed; stop the server, move {self.data_dir} aside "
+                f"and start again to create a fresh one"
+            )

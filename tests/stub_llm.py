@@ -1,0 +1,458 @@
+"""A real OpenAI-compatible HTTP stub server on loopback, with fault injection, for tests and benchmarks."""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import random
+import signal
+import threading
+import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+Reply = str | dict[str, Any]
+Responder = Callable[[dict[str, Any]], Reply]
+
+FAULTS = ("429", "500", "timeout", "truncated", "invalid")
+MODES = ("json_schema", "json_object", "tools")
+INVALID_CONTENT = '{"unexpected": true}'
+
+
+def default_responder(request_body: dict[str, Any]) -> Reply:
+    """Answer every request with an empty JSON object."""
+    return "{}"
+
+
+def approx_tokens(text: str) -> int:
+    """Approximate a token count as len(text)//4, at least 1."""
+    return max(1, len(text) // 4)
+
+
+def _prompt_text(body: dict[str, Any]) -> str:
+    """Concatenate the text of all request messages (for the usage estimate)."""
+    parts: list[str] = []
+    for message in body.get("messages") or []:
+        if not isinstance(message, dict):
+            continue
+        content = message.get("content")
+        if isinstance(content, str):
+            parts.append(content)
+        elif isinstance(content, list):
+            parts.extend(str(p.get("text", "")) for p in content if isinstance(p, dict))
+    return "".join(parts)
+
+
+def _error_body(message: str, type_: str, code: str | None = None) -> dict[str, Any]:
+    """Build an OpenAI-style error body."""
+    return {"error": {"message": message, "type": type_, "param": None, "code": code}}
+
+
+def _tool_name(body: dict[str, Any]) -> str | None:
+    """Return the function name the request forces (tool_choice or a single tool), else None."""
+    tools = body.get("tools")
+    if not tools:
+        return None
+    choice = body.get("tool_choice")
+    if isinstance(choice, dict):
+        name = (choice.get("function") or {}).get("name")
+        if name:
+            return str(name)
+    if choice == "none":
+        return None
+    functions = [t.get("function", {}).get("name") for t in tools if isinstance(t, dict)]
+    functions = [f for f in functions if f]
+    if len(functions) == 1 or (choice == "required" and functions):
+        return str(functions[0])
+    return None
+
+
+class _Server(ThreadingHTTPServer):
+    """Threaded HTTP server tuned for many concurrent loopback clients."""
+
+    daemon_threads = True
+    block_on_close = False
+    request_queue_size = 512
+    allow_reuse_address = True
+    stub: StubLLM
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """Request handler that delegates to the owning StubLLM."""
+
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    server: _Server
+    server_version = "StubLLM/1.0"
+    sys_version = ""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Stay quiet."""
+
+    def _send_json(self, status: int, obj: Any, headers: dict[str, str] | None = None) -> None:
+        """Send a JSON response with Content-Length; ignore clients that went away."""
+        data = json.dumps(obj).encode()
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            for key, value in (headers or {}).items():
+                self.send_header(key, value)
+            self.end_headers()
+            self.wfile.write(data)
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
+            self.close_connection = True
+
+    def _read_body(self) -> bytes:
+        """Read the request body by Content-Length."""
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length > 0 else b""
+
+    def do_GET(self) -> None:
+        """Serve /v1/models and /health."""
+        path = self.path.split("?", 1)[0].rstrip("/")
+        if path in ("/v1/models", "/models"):
+            model = {"id": "stub", "object": "model", "created": 0, "owned_by": "stub"}
+            self._send_json(200, {"object": "list", "data": [model]})
+        elif path == "/health":
+            self._send_json(200, {"status": "ok"})
+        else:
+            self._send_json(404, _error_body(f"not found: {self.path}", "not_found_error"))
+
+    def do_POST(self) -> None:
+        """Serve /v1/chat/completions."""
+        raw = self._read_body()
+        path = self.path.split("?", 1)[0].rstrip("/")
+        if path not in ("/v1/chat/completions", "/chat/completions"):
+            self._send_json(404, _error_body(f"not found: {self.path}", "not_found_error"))
+            return
+        try:
+            body = json.loads(raw or b"{}")
+            if not isinstance(body, dict):
+                raise ValueError("body is not a JSON object")
+        except ValueError as exc:
+            self.server.stub._count("bad_request")
+            self._send_json(400, _error_body(f"invalid JSON body: {exc}", "invalid_request_error"))
+            return
+        status, obj, headers = self.server.stub._handle_chat(body)
+        self._send_json(status, obj, headers)
+
+
+class StubLLM:
+    """OpenAI-compatible chat-completions server on 127.0.0.1 with scripted and random faults."""
+
+    def __init__(
+        self,
+        responder: Responder | None = None,
+        *,
+        seed: int | None = 0,
+        latency: float = 0.0,
+        p429: float = 0.0,
+        p500: float = 0.0,
+        p_timeout: float = 0.0,
+        p_truncated: float = 0.0,
+        p_invalid: float = 0.0,
+        retry_after: float = 0.05,
+        timeout_sleep: float = 5.0,
+        reject_modes: set[str] | frozenset[str] | None = None,
+        truncated_finish_reason: str = "length",
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        """Configure the stub; call start() or use it as a context manager to serve."""
+        unknown = set(reject_modes or ()) - set(MODES)
+        if unknown:
+            raise ValueError(f"unknown reject_modes {sorted(unknown)}; expected {MODES}")
+        total = p429 + p500 + p_timeout + p_truncated + p_invalid
+        if total > 1.0 + 1e-9:
+            raise ValueError(f"fault probabilities sum to {total} > 1")
+        self.responder: Responder = responder or default_responder
+        self.latency = latency
+        self.p429, self.p500, self.p_timeout = p429, p500, p_timeout
+        self.p_truncated, self.p_invalid = p_truncated, p_invalid
+        self.retry_after = retry_after
+        self.timeout_sleep = timeout_sleep
+        self.reject_modes: set[str] = set(reject_modes or ())
+        self.truncated_finish_reason = truncated_finish_reason
+        self.host, self._port = host, port
+        self._rng = random.Random(seed)
+        self._lock = threading.Lock()
+        self._replies: collections.deque[Reply] = collections.deque()
+        self._faults: collections.deque[str] = collections.deque()
+        self._serial = 0
+        self.requests: list[dict[str, Any]] = []
+        self.counts: collections.Counter[str] = collections.Counter()
+        self._stopping = threading.Event()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # lifecycle ---------------------------------------------------------
+
+    def start(self) -> StubLLM:
+        """Bind the server and serve it in a daemon thread."""
+        if self._server is not None:
+            return self
+        self._stopping.clear()
+        server = _Server((self.host, self._port), _Handler)
+        server.stub = self
+        self._server = server
+        self._port = server.server_address[1]
+        self._thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"StubLLM:{self._port}",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Shut the server down and wake any sleeping handlers."""
+        self._stopping.set()
+        server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> StubLLM:
+        """Start serving."""
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        """Stop serving."""
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        """The bound TCP port (0 before start)."""
+        return self._port
+
+    @property
+    def base_url(self) -> str:
+        """The OpenAI base URL, e.g. http://127.0.0.1:PORT/v1."""
+        return f"http://{self.host}:{self._port}/v1"
+
+    # scripting and records ----------------------------------------------
+
+    def enqueue(self, *replies: Reply) -> None:
+        """Queue scripted replies (str content or dict JSON), used FIFO by fault-free answers before the responder."""
+        with self._lock:
+            self._replies.extend(replies)
+
+    def enqueue_fault(self, *faults: str) -> None:
+        """Queue scripted faults ("429", "500", "timeout", "truncated", "invalid"), used FIFO before random ones."""
+        bad = [f for f in faults if f not in FAULTS]
+        if bad:
+            raise ValueError(f"unknown faults {bad}; expected {FAULTS}")
+        with self._lock:
+            self._faults.extend(faults)
+
+    @property
+    def calls(self) -> int:
+        """Total chat-completion requests received."""
+        with self._lock:
+            return len(self.requests)
+
+    def reset(self) -> None:
+        """Clear records and scripted queues."""
+        with self._lock:
+            self.requests.clear()
+            self.counts.clear()
+            self._replies.clear()
+            self._faults.clear()
+
+    def _count(self, outcome: str) -> None:
+        """Increment one outcome counter."""
+        with self._lock:
+            self.counts[outcome] += 1
+
+    # request handling -------------------------------------------------------
+
+    def _rejected_mode(self, body: dict[str, Any]) -> str | None:
+        """Return the requested mode if it is in reject_modes, else None."""
+        if not self.reject_modes:
+            return None
+        fmt = body.get("response_format")
+        if isinstance(fmt, dict) and fmt.get("type") in self.reject_modes:
+            return str(fmt["type"])
+        if body.get("tools") and "tools" in self.reject_modes:
+            return "tools"
+        return None
+
+    def _next(self, body: dict[str, Any]) -> tuple[int, str | None, Reply | None]:
+        """Record the request and decide (serial, fault, scripted reply) under the lock."""
+        with self._lock:
+            self.requests.append(body)
+            self._serial += 1
+            serial = self._serial
+            if self._rejected_mode(body) is not None:
+                return serial, "rejected", None
+            if self._faults:
+                fault: str | None = self._faults.popleft()
+            else:
+                fault = None
+                x = self._rng.random()
+                for name, p in (
+                    ("429", self.p429),
+                    ("500", self.p500),
+                    ("timeout", self.p_timeout),
+                    ("truncated", self.p_truncated),
+                    ("invalid", self.p_invalid),
+                ):
+                    if x < p:
+                        fault = name
+                        break
+                    x -= p
+            # Only a fault-free answer consumes a scripted reply (so a retry gets it);
+            # truncated/timeout answers are built from a peek at the queue head.
+            reply = None
+            if fault is None and self._replies:
+                reply = self._replies.popleft()
+            elif fault in ("truncated", "timeout") and self._replies:
+                reply = self._replies[0]
+            return serial, fault, reply
+
+    def _handle_chat(self, body: dict[str, Any]) -> tuple[int, Any, dict[str, str] | None]:
+        """Produce (status, JSON body, extra headers) for one chat-completion request."""
+        serial, fault, reply = self._next(body)
+        if fault == "rejected":
+            mode = self._rejected_mode(body)
+            self._count("rejected")
+            what = "tools are" if mode == "tools" else f"response_format type {mode} is"
+            msg = f"{what} not supported by this server"
+            return 400, _error_body(msg, "invalid_request_error", "unsupported_mode"), None
+        if fault == "429":
+            self._count("429")
+            ra = f"{self.retry_after:g}"
+            headers = {"Retry-After": ra, "retry-after-ms": f"{self.retry_after * 1000:g}"}
+            return (
+                429,
+                _error_body("rate limited (stub)", "rate_limit_error", "rate_limit_exceeded"),
+                headers,
+            )
+        if fault == "500":
+            self._count("500")
+            return 500, _error_body("internal error (stub)", "server_error"), None
+
+        if fault == "invalid":
+            reply = INVALID_CONTENT
+        elif reply is None:
+            try:
+                reply = self.responder(body)
+            except Exception as exc:  # report responder bugs as 500s
+                self._count("responder_error")
+                return 500, _error_body(f"stub responder failed: {exc!r}", "server_error"), None
+        text = reply if isinstance(reply, str) else json.dumps(reply)
+        finish = "stop"
+        if fault == "truncated":
+            text = text[: len(text) // 2]
+            finish = self.truncated_finish_reason
+
+        self._count(fault or "ok")  # counted when decided, before any sleep
+        if fault == "timeout":
+            self._stopping.wait(self.timeout_sleep)
+        if self.latency > 0:
+            self._stopping.wait(self.latency)
+
+        tool = _tool_name(body)
+        if tool is not None:
+            message: dict[str, Any] = {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": f"call_stub_{serial}",
+                        "type": "function",
+                        "function": {"name": tool, "arguments": text},
+                    }
+                ],
+            }
+            if finish == "stop":
+                finish = "tool_calls"
+        else:
+            message = {"role": "assistant", "content": text}
+        prompt_tokens = approx_tokens(_prompt_text(body))
+        completion_tokens = approx_tokens(text)
+        return (
+            200,
+            {
+                "id": f"chatcmpl-stub-{serial}",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": body.get("model") or "stub",
+                "choices": [
+                    {"index": 0, "message": message, "finish_reason": finish, "logprobs": None}
+                ],
+                "usage": {
+                    "prompt_tokens": prompt_tokens,
+                    "completion_tokens": completion_tokens,
+                    "total_tokens": prompt_tokens + completion_tokens,
+                },
+            },
+            None,
+        )
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Serve a stub from the command line until Ctrl-C."""
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=8099)
+    ap.add_argument("--latency", type=float, default=0.0)
+    ap.add_argument("--reply", default="{}", help="message content returned for every request")
+    ap.add_argument("--seed", type=int, default=0)
+    for name in ("p429", "p500", "p_timeout", "p_truncated", "p_invalid"):
+        ap.add_argument(f"--{name.replace('_', '-')}", dest=name, type=float, default=0.0)
+    ap.add_argument("--retry-after", type=float, default=0.05)
+    ap.add_argument("--timeout-sleep", type=float, default=5.0)
+    ap.add_argument(
+        "--reject",
+        action="append",
+        default=[],
+        choices=MODES,
+        help="reject this mode with HTTP 400 (repeatable)",
+    )
+    args = ap.parse_args(argv)
+    reply: str = args.reply
+    stub = StubLLM(
+        lambda body: reply,
+        seed=args.seed,
+        latency=args.latency,
+        p429=args.p429,
+        p500=args.p500,
+        p_timeout=args.p_timeout,
+        p_truncated=args.p_truncated,
+        p_invalid=args.p_invalid,
+        retry_after=args.retry_after,
+        timeout_sleep=args.timeout_sleep,
+        reject_modes=set(args.reject),
+        host=args.host,
+        port=args.port,
+    )
+
+    def interrupt(signum: int, frame: object) -> None:
+        """Turn SIGTERM/SIGINT into KeyboardInterrupt for a clean stop."""
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
+    stub.start()
+    print(stub.base_url, flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stub.stop()
+        print(f"stopped; outcomes: {dict(stub.counts)}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
