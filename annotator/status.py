@@ -1,0 +1,41 @@
+"""Counts for `annotator status`: what is stored and what it cost."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlite_utils
+
+
+def _rows(db: sqlite_utils.Database, sql: str, params: list | None = None) -> list[dict[str, Any]]:
+    """Query results as a list of dicts."""
+    return list(db.query(sql, params or []))
+
+
+def summary(db: sqlite_utils.Database) -> dict[str, Any]:
+    """Documents, sentences, drafts by status, tokens spent, failures by reason, projects."""
+    out: dict[str, Any] = {
+        "documents": db["documents"].count,
+        "sentences": db["sentences"].count,
+        "drafts": _rows(db, """
+            SELECT schema_name, prompt_version, model, status, count(*) AS n,
+                   sum(CASE WHEN cached = 0 THEN prompt_tokens ELSE 0 END) AS prompt_tokens,
+                   sum(CASE WHEN cached = 0 THEN completion_tokens ELSE 0 END) AS completion_tokens,
+                   sum(n_dropped) AS dropped_spans
+            FROM drafts GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"""),
+        "failures": _rows(db, """
+            SELECT status, substr(error, 1, instr(error || ':', ':') - 1) AS reason, count(*) AS n
+            FROM drafts WHERE status != 'ok' GROUP BY 1, 2 ORDER BY n DESC"""),
+    }
+    if "projects" in db.table_names():
+        out["projects"] = _rows(db, """
+            SELECT p.name, p.ls_id, p.url,
+              (SELECT count(*) FROM tasks t WHERE t.project_id = p.ls_id) AS pushed,
+              (SELECT count(DISTINCT g.task_id) FROM gold g WHERE g.project_id = p.ls_id
+                 AND g.status IN ('ok', 'invalid')) AS annotated,
+              (SELECT count(DISTINCT g.task_id) FROM gold g WHERE g.project_id = p.ls_id
+                 AND g.status = 'skipped') AS skipped
+            FROM projects p ORDER BY p.name""")
+        for p in out["projects"]:
+            p["pending"] = max(0, p["pushed"] - p["annotated"] - p["skipped"])
+    return out
