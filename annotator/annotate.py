@@ -165,8 +165,10 @@ class Drafter:
         spans, dropped = [], []
         for spec in self.schema.span_fields():
             found, kept, lost = ground(sentence, spec.name, data.get(spec.name) or [])
-            data[spec.name] = kept
-            spans.extend(s.as_dict() for s in found)
+            # Canonical order (by offset, then label) so drafts and gold compare item by item.
+            pairs = sorted(zip(found, kept, strict=True), key=lambda p: (p[0].start, p[0].end, p[0].label))
+            data[spec.name] = [item for _, item in pairs]
+            spans.extend(span.as_dict() for span, _ in pairs)
             dropped.extend({"field": spec.name, **item} for item in lost)
         row.update(status="ok", error=None, data=dumps(data), spans=dumps(spans),
                    dropped_spans=dumps(dropped), n_dropped=len(dropped))
