@@ -30,6 +30,7 @@ from .errors import ServiceError
 Progress = Callable[[str], None]
 
 LOG_TAIL_LINES = 15
+_RUN_MARKER = "===== "  # starts the header line written before each run in a log
 
 
 # --------------------------------------------------------------------------- ports, pids
@@ -146,6 +147,9 @@ def log_tail(path: Path | str | None, lines: int = LOG_TAIL_LINES) -> str:
             text = fh.read().decode("utf-8", "replace")
     except OSError:
         return ""
+    marker = text.rfind("\n" + _RUN_MARKER)  # only the latest run's lines
+    if marker >= 0:
+        text = text[marker + 1 :]
     kept = [line.strip() for line in text.splitlines() if line.strip()]
     return " | ".join(kept[-lines:])
 
@@ -227,7 +231,7 @@ def start_process(
     """Start <cmd> in its own session with stdout and stderr appended to <log_path>."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
-        log.write(f"\n===== {time.strftime('%Y-%m-%d %H:%M:%S')} start {cmd[0]}\n".encode())
+        log.write(f"\n{_RUN_MARKER}{time.strftime('%Y-%m-%d %H:%M:%S')} start {cmd[0]}\n".encode())
         log.flush()
         try:
             return subprocess.Popen(
@@ -338,9 +342,15 @@ def ensure_venv(
             steps.append([str(venv_python(path)), "-m", "pip", "install", *args])
         with open(log_path, "ab") as log:
             for i, cmd in enumerate(steps, 1):
-                what = " ".join(cmd[cmd.index("install") + 1 :]) if "install" in cmd else "venv"
-                say(f"[{i}/{len(steps)}] installing {what} into {path} (log: {log_path})")
-                log.write(f"\n===== {time.strftime('%Y-%m-%d %H:%M:%S')} $ {' '.join(cmd)}\n".encode())
+                if "install" in cmd:
+                    what = " ".join(cmd[cmd.index("install") + 1 :])
+                    say(f"[{i}/{len(steps)}] installing {what} into {path} (log: {log_path})")
+                else:
+                    what = "a virtual environment"
+                    say(f"[{i}/{len(steps)}] creating {path} (log: {log_path})")
+                log.write(
+                    f"\n{_RUN_MARKER}{time.strftime('%Y-%m-%d %H:%M:%S')} $ {' '.join(cmd)}\n".encode()
+                )
                 log.flush()
                 code = subprocess.call(
                     cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env

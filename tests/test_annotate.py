@@ -1,0 +1,250 @@
+"""annotate against the real OpenAI-compatible stub server on loopback, faults included."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from fakes import news_answer, news_responder, target_sentence  # noqa: E402
+from stub_llm import StubLLM  # noqa: E402
+
+from annotator.annotate import annotate  # noqa: E402
+from annotator.ingest import ingest, read_inputs  # noqa: E402
+from annotator.llm import LLMClient  # noqa: E402
+from annotator.prompts import load_prompt  # noqa: E402
+from annotator.resources import data_file  # noqa: E402
+from annotator.schema import load_schema  # noqa: E402
+from annotator.store import open_db  # noqa: E402
+
+SCHEMA = load_schema("news_events")
+PROMPT = load_prompt(None, "news_events")
+ARTICLE = str(data_file("sample_article.txt"))
+
+
+@pytest.fixture
+def db(tmp_path):
+    """A database holding the sample wire article (11 sentences)."""
+    database = open_db(tmp_path / "a.db")
+    ingest(database, read_inputs([ARTICLE]))
+    return database
+
+
+def client_for(stub: StubLLM, **kw) -> LLMClient:
+    """A client aimed at the stub, with fast backoff for tests."""
+    kw.setdefault("backoff", 0.02)
+    kw.setdefault("timeout", 5)
+    return LLMClient(base_url=stub.base_url, api_key="test-key", model="stub", **kw)
+
+
+def drafts(db) -> list[dict]:
+    return list(db.query("SELECT d.*, s.text AS sentence FROM drafts d JOIN sentences s ON s.id = d.sentence_id"))
+
+
+def assert_grounded(rows: list[dict]) -> None:
+    for row in rows:
+        for span in json.loads(row["spans"] or "[]"):
+            assert row["sentence"][span["start"]:span["end"]] == span["text"]
+
+
+def test_one_grounded_draft_per_sentence_then_zero_calls(db) -> None:
+    with StubLLM(responder=news_responder) as stub:
+        report = annotate(db, client_for(stub), SCHEMA, PROMPT, concurrency=4)
+        n = db["sentences"].count
+        assert n == 11 and report.done == n and report.by_status == {"ok": n}
+        rows = drafts(db)
+        assert len(rows) == n and {r["sentence_id"] for r in rows} == {s["id"] for s in db["sentences"].rows}
+        assert_grounded(rows)
+        # Every answer carried one invented span ("Atlantis"): dropped, counted, kept aside.
+        assert report.dropped_spans == n and all(r["n_dropped"] == 1 for r in rows)
+        assert all("Atlantis" in r["raw"] and "Atlantis" not in r["data"] for r in rows)
+        assert all(r["prompt_tokens"] > 0 and r["mode"] == "json_schema" for r in rows)
+        calls = stub.calls
+        again = annotate(db, client_for(stub), SCHEMA, PROMPT)
+        assert again.done == 0 and again.llm_calls == 0 and stub.calls == calls
+
+
+def test_identical_requests_come_from_the_cache(db) -> None:
+    with StubLLM(responder=news_responder) as stub:
+        annotate(db, client_for(stub), SCHEMA, PROMPT)
+        first = {r["sentence_id"]: r["data"] for r in drafts(db)}
+        db.execute("DELETE FROM drafts")
+        db.conn.commit()
+        calls = stub.calls
+        report = annotate(db, client_for(stub), SCHEMA, PROMPT)
+        assert report.done == 11 and report.llm_calls == 0 and stub.calls == calls
+        assert {r["sentence_id"]: r["data"] for r in drafts(db)} == first
+        assert all(r["cached"] == 1 for r in drafts(db))
+
+
+def test_429_and_500_storm_still_gives_exactly_one_draft_each(tmp_path) -> None:
+    database = open_db(tmp_path / "storm.db")
+    docs = [{"text": f"Fighters from Group{i} attacked Town{i} on Monday, officials said. "
+                     f"At least {i} people died in Town{i}."} for i in range(30)]
+    jl = tmp_path / "docs.jsonl"
+    jl.write_text("\n".join(json.dumps(d) for d in docs))
+    ingest(database, read_inputs([str(jl)]))
+    with StubLLM(responder=news_responder, p429=0.3, p500=0.1, seed=7, retry_after=0.01) as stub:
+        report = annotate(database, client_for(stub, max_retries=30), SCHEMA, PROMPT, concurrency=8)
+        assert stub.counts["429"] > 5 and stub.counts["500"] > 2
+    n = database["sentences"].count
+    assert n == 60 and report.by_status == {"ok": n}
+    per_sentence = list(database.query("SELECT sentence_id, count(*) AS c FROM drafts GROUP BY 1"))
+    assert len(per_sentence) == n and all(r["c"] == 1 for r in per_sentence)
+    assert_grounded(drafts(database))
+
+
+def test_retry_after_is_honoured(db) -> None:
+    with StubLLM(responder=news_responder, retry_after=0.6) as stub:
+        stub.enqueue_fault("429")
+        started = time.perf_counter()
+        annotate(db, client_for(stub, backoff=0.0), SCHEMA, PROMPT, concurrency=1, limit=1)
+        assert time.perf_counter() - started >= 0.6
+        assert stub.counts["429"] == 1 and stub.counts["ok"] == 1
+
+
+def test_timeout_is_retried(db) -> None:
+    with StubLLM(responder=news_responder, timeout_sleep=3) as stub:
+        stub.enqueue_fault("timeout")
+        report = annotate(db, client_for(stub, timeout=0.5), SCHEMA, PROMPT, limit=1)
+        assert report.by_status == {"ok": 1} and stub.counts["timeout"] == 1
+
+
+def test_truncated_json_is_re_asked_with_the_error(db) -> None:
+    with StubLLM(responder=news_responder) as stub:
+        stub.enqueue_fault("truncated")
+        report = annotate(db, client_for(stub), SCHEMA, PROMPT, concurrency=1, limit=1)
+        assert report.by_status == {"ok": 1}
+        (row,) = drafts(db)
+        assert row["attempts"] == 2
+        reask = stub.requests[-1]["messages"]
+        assert reask[-2]["role"] == "assistant" and reask[-1]["role"] == "user"
+        assert "not valid JSON" in reask[-1]["content"] and "cut off" in reask[-1]["content"]
+
+
+def test_schema_invalid_json_is_re_asked_then_kept_as_invalid(db) -> None:
+    with StubLLM(responder=lambda body: {"entities": "none", "event_type": "war"}) as stub:
+        report = annotate(db, client_for(stub), SCHEMA, PROMPT, limit=2, max_reasks=2)
+        assert report.by_status == {"invalid": 2} and stub.calls == 6
+        for row in drafts(db):
+            assert row["status"] == "invalid" and row["attempts"] == 3
+            assert "does not match the schema" in row["error"] and "event_type" in row["error"]
+            assert json.loads(row["raw"])["event_type"] == "war" and row["data"] is None
+        # Invalid drafts were paid for: a re-run keeps them and asks nothing.
+        calls = stub.calls
+        assert annotate(db, client_for(stub), SCHEMA, PROMPT).done == 9 and stub.calls == calls + 9 * 3
+
+
+def test_invalid_then_valid_after_reask(db) -> None:
+    with StubLLM(responder=news_responder) as stub:
+        stub.enqueue_fault("invalid")
+        report = annotate(db, client_for(stub), SCHEMA, PROMPT, concurrency=1, limit=1)
+        assert report.by_status == {"ok": 1} and drafts(db)[0]["attempts"] == 2
+
+
+@pytest.mark.parametrize("rejected, expected", [
+    ({"json_schema"}, "json_object"),
+    ({"json_schema", "json_object"}, "tools"),
+    ({"json_schema", "json_object", "tools"}, "prompt"),
+])
+def test_mode_fallback_is_remembered(db, rejected, expected) -> None:
+    with StubLLM(responder=news_responder, reject_modes=rejected) as stub:
+        report = annotate(db, client_for(stub), SCHEMA, PROMPT, concurrency=1, limit=3)
+        assert report.by_status == {"ok": 3} and report.mode == expected
+        assert {r["mode"] for r in drafts(db)} == {expected}
+        rejections = stub.counts["rejected"]
+        assert rejections == len(rejected)
+        annotate(db, client_for(stub), SCHEMA, PROMPT, concurrency=1, limit=2)
+        assert stub.counts["rejected"] == rejections  # the next run starts in the mode that worked
+    if expected == "prompt":
+        assert '"additionalProperties": false' in stub.requests[-1]["messages"][0]["content"]
+
+
+def test_explicit_mode_is_sent_as_asked(db) -> None:
+    with StubLLM(responder=news_responder) as stub:
+        annotate(db, client_for(stub), SCHEMA, PROMPT, mode="json_object", limit=1)
+        body = stub.requests[-1]
+        assert body["response_format"]["type"] == "json_object"
+        assert body["response_format"]["schema"]["properties"]["event_type"]["enum"][0] == "battle"
+
+
+def test_transport_failure_is_recorded_then_retried(db) -> None:
+    with StubLLM(responder=news_responder, p500=1.0) as stub:
+        report = annotate(db, client_for(stub, max_retries=2), SCHEMA, PROMPT, limit=2)
+        assert report.by_status == {"failed": 2} and stub.calls == 6
+        assert all(r["error"].startswith("transport: HTTP 500") for r in drafts(db))
+    with StubLLM(responder=news_responder) as stub:
+        report = annotate(db, client_for(stub), SCHEMA, PROMPT)
+        assert report.by_status == {"ok": 11}
+    assert len(drafts(db)) == 11
+
+
+def test_context_is_the_headline_and_preceding_sentences(db) -> None:
+    with StubLLM(responder=news_responder) as stub:
+        annotate(db, client_for(stub), SCHEMA, PROMPT, concurrency=1, limit=4)
+        last = stub.requests[3]["messages"][-1]["content"]
+        assert last.startswith("Headline: Drone strike hits fuel depot near Port Selva")
+        assert "Context: PORT SELVA, Meridia (Wire) -- A drone struck" in last
+        assert target_sentence(stub.requests[3]).startswith('"This was a deliberate attack')
+        assert news_answer("x", None)["entities"] == []
+
+
+def run_cli(*args: str, env: dict, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "annotator.cli", *args], env=env, capture_output=True,
+                          text=True, timeout=120, **kw)
+
+
+def test_cli_crash_keeps_finished_drafts_and_the_key_stays_secret(tmp_path) -> None:
+    secret = "sk-test-SECRET-0123456789"
+    env = {**os.environ, "ANNOTATOR_DB": str(tmp_path / "cli.db"), "OPENAI_API_KEY": secret,
+           "ANNOTATOR_MODEL": "stub"}
+    assert run_cli("ingest", ARTICLE, env=env).returncode == 0
+    with StubLLM(responder=news_responder, latency=0.3) as stub:
+        env["OPENAI_BASE_URL"] = stub.base_url
+        proc = subprocess.Popen([sys.executable, "-m", "annotator.cli", "annotate", "-c", "1"], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        db = open_db(tmp_path / "cli.db")
+        deadline = time.time() + 60
+        while db["drafts"].count < 3 and time.time() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        out, err = proc.communicate(timeout=30)
+        kept = db["drafts"].count
+        assert 3 <= kept < 11
+        calls = stub.calls
+        done = run_cli("annotate", "-c", "4", env=env)
+        assert done.returncode == 0, done.stderr
+        assert db["drafts"].count == 11
+        # Only the unfinished sentences were asked for (one may have been in flight at the kill).
+        assert stub.calls - calls in (11 - kept, 11 - kept + 1)
+        again = run_cli("annotate", env=env)
+        assert "0 drafts" in again.stdout and "0 LLM calls" in again.stdout
+        assert all(secret not in json.dumps(r) for r in stub.requests)
+    blob = b"".join(p.read_bytes() for p in tmp_path.glob("cli.db*"))
+    assert secret.encode() not in blob
+    assert secret not in done.stdout + done.stderr + again.stdout + again.stderr + out + err
+
+
+def test_cli_errors_are_one_line_and_non_zero(tmp_path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "ANNOTATOR_"))}
+    env["ANNOTATOR_DB"] = str(tmp_path / "e.db")
+    env["ANNOTATOR_HOME"] = str(tmp_path / "home")
+    r = run_cli("annotate", env=env)
+    assert r.returncode != 0
+    assert r.stderr.strip().startswith("Error: no LLM configured") and len(r.stderr.strip().splitlines()) == 1
+    r = run_cli("annotate", "--schema", "nope", env=env)
+    assert r.returncode == 2 and "Error: unknown schema 'nope'" in r.stderr
+    r = run_cli("annotate", "--base-url", "http://127.0.0.1:9/v1", "--model", "m", "--retries", "0", env=env)
+    assert r.returncode == 0 and "0 drafts" in r.stdout  # no sentences yet: nothing to ask
+    run_cli("ingest", ARTICLE, env=env)
+    r = run_cli("annotate", "--base-url", "http://127.0.0.1:9/v1", "--model", "m", "--retries", "1",
+                "--limit", "1", env=env)
+    assert r.returncode == 1 and "failed" in r.stderr
