@@ -280,8 +280,76 @@ def schema_list() -> None:
 
 
 @cli.group()
+def labelstudio() -> None:
+    """A local Label Studio in its own environment (or use LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY)."""
+
+
+def _print_login(info) -> None:
+    """URL and login of the managed Label Studio (the password is generated and kept in a 600 file)."""
+    out.print(f"Label Studio: {info.url}\n  login:    {info.email}\n  password: {info.password}", highlight=False)
+
+
+@labelstudio.command("install")
+def labelstudio_install() -> None:
+    """Create Label Studio's own virtual environment (about 2 minutes, once)."""
+    from .labelstudio.server import LabelStudioServer
+
+    with progress_bar() as bar:
+        task = bar.add_task("Installing Label Studio", total=None)
+        path = LabelStudioServer().ensure_installed(progress=lambda msg: bar.update(task, description=msg))
+    out.print(f"Label Studio environment: {path}", highlight=False)
+
+
+@labelstudio.command("start")
+def labelstudio_start() -> None:
+    """Install if needed, then start Label Studio on loopback and print the login.
+
+    \b
+    Example:
+      annotator labelstudio start && annotator push --project "Conflict news"
+    """
+    from .labelstudio.server import LabelStudioServer
+
+    with progress_bar() as bar:
+        task = bar.add_task("Starting Label Studio", total=None)
+        info = LabelStudioServer().start(progress=lambda msg: bar.update(task, description=msg))
+    _print_login(info)
+
+
+@labelstudio.command("stop")
+def labelstudio_stop() -> None:
+    """Stop the managed Label Studio (its data is kept)."""
+    from .labelstudio.server import LabelStudioServer
+
+    out.print("stopped" if LabelStudioServer().stop() else "not running")
+
+
+@labelstudio.command("status")
+def labelstudio_status() -> None:
+    """Say whether the managed Label Studio runs, with its URL and login."""
+    from .labelstudio.server import LabelStudioServer
+
+    info = LabelStudioServer().status()
+    if info is None:
+        out.print("not running")
+    else:
+        _print_login(info)
+
+
+@cli.group()
 def llm() -> None:
     """The embedded LLM: a local llama.cpp server running SmolLM2-135M-Instruct."""
+
+
+@llm.command("install")
+def llm_install() -> None:
+    """Build the embedded LLM server's environment (llama-cpp-python from source: several minutes, once)."""
+    from .localllm import LocalLLMServer
+
+    with progress_bar() as bar:
+        task = bar.add_task("Installing the embedded LLM", total=None)
+        path = LocalLLMServer().ensure_installed(progress=lambda msg: bar.update(task, description=msg))
+    out.print(f"LLM environment: {path}", highlight=False)
 
 
 @llm.command("start")

@@ -1,0 +1,35 @@
+# The two commands the README opens with: `make demo` and `make test`.
+PYTHON ?= python3
+PIP := $(PYTHON) -m pip
+
+.PHONY: install install-dev system-deps services demo test lint bench
+
+install:
+	$(PIP) install -q -e .
+
+install-dev:
+	$(PIP) install -q -e '.[dev]'
+
+# Debian's Chromium for the browser test (Playwright drives /usr/bin/chromium; it never downloads a browser).
+system-deps:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -q && $$SUDO apt-get install -y -q chromium; \
+	fi
+
+# Label Studio and the embedded llama.cpp server, each in its own virtual environment.
+services: install
+	annotator labelstudio install
+	annotator llm install
+
+demo: install
+	annotator demo
+
+test: install-dev system-deps services
+	$(PYTHON) -m pytest
+
+lint: install-dev
+	ruff check annotator tests schemas benchmarks
+
+bench: install-dev services
+	$(PYTHON) benchmarks/run.py
