@@ -88,6 +88,21 @@ def cache_key(params: dict[str, Any]) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
+# Some servers answer an unsupported mode with a 5xx (llama-cpp-python: HTTP 500 with a pydantic
+# literal_error on response_format.type); only these words make a 5xx a mode refusal.
+_MODE_REJECTION_5XX = re.compile(r"response_format|json_schema|json_object|tool_choice|'tools'", re.IGNORECASE)
+
+
+def _is_mode_rejection(exc: BaseException, params: dict[str, Any]) -> bool:
+    """Whether the server refused the request's structured-output mode (never worth a retry)."""
+    if not isinstance(exc, openai.APIStatusError) or not ("tools" in params or "response_format" in params):
+        return False
+    msg = _error_message(exc)
+    if exc.status_code in (400, 422):
+        return bool(_MODE_REJECTION.search(msg))
+    return exc.status_code >= 500 and bool(_MODE_REJECTION_5XX.search(msg))
+
+
 def _is_transient(exc: BaseException) -> bool:
     """Faults worth retrying: rate limits, server errors, timeouts, dropped connections."""
     if isinstance(exc, openai.APIConnectionError):  # includes APITimeoutError
@@ -158,7 +173,8 @@ class LLMClient:
 
     def send(self, params: dict[str, Any]) -> Completion:
         """One logical request, retried on transport faults only."""
-        retrying = Retrying(retry=retry_if_exception(_is_transient), wait=self._wait,
+        retrying = Retrying(retry=retry_if_exception(lambda e: _is_transient(e) and not _is_mode_rejection(e, params)),
+                            wait=self._wait,
                             stop=stop_after_attempt(self.max_retries + 1), reraise=True)
         try:
             return retrying(self._send_once, params)
@@ -173,8 +189,7 @@ class LLMClient:
                     f"the LLM server has no model {self.model!r} or no chat endpoint at {self.base_url} "
                     f"(HTTP 404: {msg}); check --model and --base-url"
                 ) from exc
-            structured = "tools" in params or "response_format" in params
-            if structured and exc.status_code in (400, 422) and _MODE_REJECTION.search(msg):
+            if _is_mode_rejection(exc, params):
                 raise ModeRejected(msg) from exc
             if _is_transient(exc):
                 raise TransportFailed(f"HTTP {exc.status_code} after {self.max_retries + 1} attempts: {msg}") from exc

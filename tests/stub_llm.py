@@ -158,6 +158,7 @@ class StubLLM:
         retry_after: float = 0.05,
         timeout_sleep: float = 5.0,
         reject_modes: set[str] | frozenset[str] | None = None,
+        reject_status: int = 400,
         truncated_finish_reason: str = "length",
         host: str = "127.0.0.1",
         port: int = 0,
@@ -176,6 +177,8 @@ class StubLLM:
         self.retry_after = retry_after
         self.timeout_sleep = timeout_sleep
         self.reject_modes: set[str] = set(reject_modes or ())
+        # llama-cpp-python's server refuses json_schema with HTTP 500 and a pydantic literal_error.
+        self.reject_status = reject_status
         self.truncated_finish_reason = truncated_finish_reason
         self.host, self._port = host, port
         self._rng = random.Random(seed)
@@ -324,6 +327,12 @@ class StubLLM:
         if fault == "rejected":
             mode = self._rejected_mode(body)
             self._count("rejected")
+            if self.reject_status >= 500:
+                msg = (
+                    "[{'type': 'literal_error', 'loc': ('body', 'response_format', 'type'), "
+                    f"'msg': \"Input should be 'text' or 'json_object'\", 'input': '{mode}'}}]"
+                )
+                return self.reject_status, _error_body(msg, "internal_server_error"), None
             what = "tools are" if mode == "tools" else f"response_format type {mode} is"
             msg = f"{what} not supported by this server"
             return 400, _error_body(msg, "invalid_request_error", "unsupported_mode"), None

@@ -168,6 +168,14 @@ def test_mode_fallback_is_remembered(db, rejected, expected) -> None:
         assert '"additionalProperties": false' in stub.requests[-1]["messages"][0]["content"]
 
 
+def test_mode_refused_with_http_500_is_not_retried(db) -> None:
+    """llama-cpp-python's server refuses json_schema with a 500; that is a refusal, not a fault."""
+    with StubLLM(responder=news_responder, reject_modes={"json_schema"}, reject_status=500) as stub:
+        report = annotate(db, client_for(stub, backoff=5.0), SCHEMA, PROMPT, concurrency=1, limit=2)
+        assert report.by_status == {"ok": 2} and report.mode == "json_object"
+        assert stub.counts["rejected"] == 1 and stub.calls == 3
+
+
 def test_explicit_mode_is_sent_as_asked(db) -> None:
     with StubLLM(responder=news_responder) as stub:
         annotate(db, client_for(stub), SCHEMA, PROMPT, mode="json_object", limit=1)
