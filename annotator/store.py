@@ -52,8 +52,43 @@ def _m001_core(db: sqlite_utils.Database) -> None:
     db["llm_modes"].create({"model": str, "mode": str, "updated_at": str}, pk="model")
 
 
+def _m002_labelstudio(db: sqlite_utils.Database) -> None:
+    """Label Studio projects, pushed tasks and predictions, pulled gold annotations."""
+    db["projects"].create(
+        {"ls_id": int, "name": str, "url": str, "schema_name": str, "schema_hash": str,
+         "label_config": str, "model_version": str, "created_at": str, "pull_watermark": str,
+         "pulled_at": str},
+        pk="ls_id",
+    )
+    db["projects"].create_index(["url", "name"], unique=True)
+    db["tasks"].create(
+        {"project_id": int, "sentence_id": str, "task_id": int, "pushed_at": str},
+        pk=("project_id", "sentence_id"),
+        foreign_keys=[("project_id", "projects", "ls_id"), ("sentence_id", "sentences", "id")],
+    )
+    db["tasks"].create_index(["project_id", "task_id"], unique=True)
+    db["predictions"].create(
+        {"project_id": int, "draft_id": str, "task_id": int, "model_version": str, "pushed_at": str},
+        pk=("project_id", "draft_id"),
+        foreign_keys=[("project_id", "projects", "ls_id"), ("draft_id", "drafts", "id")],
+    )
+    db["gold"].create(
+        {"id": str, "project_id": int, "task_id": int, "sentence_id": str, "annotation_id": int,
+         "annotator": str, "completed_by": int, "status": str, "schema_name": str, "schema_hash": str,
+         "data": str, "spans": str, "errors": str, "raw_result": str, "lead_time": float,
+         "ground_truth": int, "created_at": str, "updated_at": str, "parent_prediction": int,
+         "pulled_at": str},
+        pk="id", foreign_keys=[("project_id", "projects", "ls_id")],
+    )
+    db["gold"].create_index(["project_id", "annotation_id"], unique=True)
+    db["gold"].create_index(["project_id", "task_id"])
+    db["gold"].create_index(["sentence_id"])
+    db["gold"].create_index(["status"])
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_core", _m001_core),
+    ("002_labelstudio", _m002_labelstudio),
 ]
 
 
