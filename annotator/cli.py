@@ -250,6 +250,250 @@ def status(db_file: str | None, as_json: bool) -> None:
         out.print(table)
 
 
+def resolve_labelstudio(url: str | None) -> tuple[str, str]:
+    """(url, api key): LABEL_STUDIO_URL/LABEL_STUDIO_API_KEY, else the running managed server."""
+    from .errors import LabelStudioError
+
+    url = url or os.environ.get("LABEL_STUDIO_URL") or None
+    key = os.environ.get("LABEL_STUDIO_API_KEY") or None
+    if url and key:
+        return url, key
+    if url and not key:
+        raise LabelStudioError(f"no API key for {url}; set LABEL_STUDIO_API_KEY (Label Studio: Account & Settings "
+                               "> Access Token)")
+    from .labelstudio.server import LabelStudioServer
+
+    info = LabelStudioServer().status()
+    if info is None:
+        raise LabelStudioError("Label Studio is not running; run `annotator labelstudio start`, or set "
+                               "LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY for your own server")
+    return info.url, info.token
+
+
+def project_options(f: Callable) -> Callable:
+    """--project, --schema, --url shared by push, pull and sync."""
+    f = click.option("--url", default=None, help="Label Studio URL [env LABEL_STUDIO_URL; default: the managed "
+                     "server]. The key comes from LABEL_STUDIO_API_KEY.")(f)
+    f = click.option("--schema", "schema_ref", default="news_events", show_default=True,
+                     help="Schema the project was built from.")(f)
+    f = click.option("--project", "-p", "project_name", required=True, help="Label Studio project title.")(f)
+    return db_option(f)
+
+
+def _progress(bar: Progress, task, description: str) -> Callable[[int, int], None]:
+    """Adapter from the library's (done, total) callbacks to a rich task."""
+    def update(done: int, total: int) -> None:
+        bar.update(task, completed=done, total=total or None, description=description)
+    return update
+
+
+def run_push(db, ls, schema, project_name: str, url: str, model: str | None = None,
+             prompt_version: str | None = None, chunk_size: int = 1000):
+    """Push with a progress bar and a one-line summary."""
+    from .labelstudio.client import push as ls_push
+
+    with progress_bar() as bar:
+        task = bar.add_task("Pushing", total=None)
+        report = ls_push(db, ls, schema, project_name, url=url, chunk_size=chunk_size, model=model,
+                         prompt_version=prompt_version, progress=_progress(bar, task, "Pushing"))
+    out.print(f"Pushed to {report.project_link}: {report.tasks_created} new tasks, "
+              f"{report.predictions_created} new predictions ({report.tasks_already} tasks already there"
+              f"{f', {report.tasks_reconciled} found on the server from an earlier push' if report.tasks_reconciled else ''}); "
+              f"model version {report.model_version}.", highlight=False, soft_wrap=True)
+    return report
+
+
+def run_pull(db, ls, schema, project_name: str, url: str, full: bool = False):
+    """Pull with a progress bar and a one-line summary."""
+    from .labelstudio.client import pull as ls_pull
+
+    with progress_bar() as bar:
+        task = bar.add_task("Pulling", total=None)
+        report = ls_pull(db, ls, schema, project_name, url=url, full=full, progress=_progress(bar, task, "Pulling"))
+    statuses = ", ".join(f"{n} {s}" for s, n in sorted(report.by_status.items())) or "none"
+    out.print(f"Pulled {report.annotations_seen} annotations from {report.tasks_seen} tasks ({statuses}): "
+              f"{report.inserted} new, {report.updated} updated, {report.deleted} deleted, "
+              f"{report.unchanged} unchanged.", highlight=False, soft_wrap=True)
+    return report
+
+
+@cli.command()
+@project_options
+@click.option("--model", default=None, help="Push only drafts from this model.")
+@click.option("--prompt", "prompt_version", default=None, help="Push only drafts from this prompt version.")
+@click.option("--chunk-size", type=click.IntRange(1, 5000), default=1000, show_default=True,
+              help="Tasks per import request.")
+def push(db_file: str | None, project_name: str, schema_ref: str, url: str | None, model: str | None,
+         prompt_version: str | None, chunk_size: int) -> None:
+    """Send sentences with drafts to Label Studio as tasks with predictions.
+
+    Creates the project on first use. A re-push adds nothing; newer drafts of
+    pushed sentences become new predictions on the same tasks.
+
+    \b
+    Examples:
+      annotator push --project "Conflict news"
+      LABEL_STUDIO_URL=https://ls.example.org LABEL_STUDIO_API_KEY=... annotator push -p "Batch 3"
+    """
+    from .labelstudio.client import connect
+    from .schema import load_schema
+
+    schema = load_schema(schema_ref)
+    db = open_database(db_file)
+    url, key = resolve_labelstudio(url)
+    run_push(db, connect(url, key), schema, project_name, url, model, prompt_version, chunk_size)
+
+
+@cli.command()
+@project_options
+@click.option("--full", is_flag=True, help="Re-read every annotation instead of only what changed.")
+def pull(db_file: str | None, project_name: str, schema_ref: str, url: str | None, full: bool) -> None:
+    """Bring submitted annotations from Label Studio into the gold table.
+
+    Incremental: only what changed since the last pull is written. Edited
+    annotations update their row, deleted ones are marked deleted, skipped
+    tasks are recorded as skipped.
+
+    \b
+    Example:
+      annotator pull --project "Conflict news"
+    """
+    from .labelstudio.client import connect
+    from .schema import load_schema
+
+    schema = load_schema(schema_ref)
+    db = open_database(db_file)
+    url, key = resolve_labelstudio(url)
+    run_pull(db, connect(url, key), schema, project_name, url, full)
+
+
+@cli.command()
+@project_options
+def sync(db_file: str | None, project_name: str, schema_ref: str, url: str | None) -> None:
+    """Push new drafts, then pull new annotations.
+
+    \b
+    Example:
+      annotator sync --project "Conflict news"
+    """
+    from .labelstudio.client import connect
+    from .schema import load_schema
+
+    schema = load_schema(schema_ref)
+    db = open_database(db_file)
+    url, key = resolve_labelstudio(url)
+    ls = connect(url, key)
+    run_push(db, ls, schema, project_name, url)
+    run_pull(db, ls, schema, project_name, url)
+
+
+DEMO_PROJECT = "annotator demo"
+
+
+@cli.command()
+@db_option
+@click.option("--project", "-p", "project_name", default=DEMO_PROJECT, show_default=True,
+              help="Label Studio project to push to.")
+def demo(db_file: str | None, project_name: str) -> None:
+    """Run the whole loop on a sample wire-news article, from nothing.
+
+    Installs what is missing (the embedded LLM: llama.cpp with SmolLM2-135M, a
+    few minutes to build the first time; Label Studio, in its own environment),
+    starts both on 127.0.0.1, ingests the sample article, drafts every sentence,
+    pushes the drafts to Label Studio and prints where to look. Uses
+    OPENAI_BASE_URL / OPENAI_API_KEY instead of the embedded LLM when set, and
+    LABEL_STUDIO_URL / LABEL_STUDIO_API_KEY instead of the managed Label Studio.
+    A re-run reuses everything and takes seconds.
+
+    \b
+    Examples:
+      annotator demo
+      OPENAI_API_KEY=sk-... ANNOTATOR_MODEL=gpt-4o-mini annotator demo
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .annotate import annotate as run_annotate
+    from .ingest import ingest as run_ingest
+    from .ingest import read_inputs
+    from .labelstudio.client import connect
+    from .labelstudio.server import LabelStudioServer
+    from .llm import LLMClient
+    from .localllm import LocalLLMServer
+    from .prompts import load_prompt
+    from .resources import data_file
+    from .schema import load_schema
+
+    own_llm = not (os.environ.get("OPENAI_BASE_URL") or os.environ.get("OPENAI_API_KEY"))
+    own_ls = not (os.environ.get("LABEL_STUDIO_URL") and os.environ.get("LABEL_STUDIO_API_KEY"))
+    schema = load_schema("news_events")
+    prompt = load_prompt(None, schema.name)
+    db = open_database(db_file)
+
+    console.rule("1/5 Services")
+    ls_info = None
+    with progress_bar() as bar, ThreadPoolExecutor(max_workers=2) as pool:
+        # Both installs are slow the first time (compiling llama.cpp, installing Label Studio): run them together.
+        jobs = {}
+        if own_llm:
+            llm_task = bar.add_task("Embedded LLM", total=None)
+            jobs["llm"] = pool.submit(LocalLLMServer().start,
+                                      progress=lambda msg: bar.update(llm_task, description=f"LLM: {msg}"))
+        if own_ls:
+            ls_task = bar.add_task("Label Studio", total=None)
+            jobs["ls"] = pool.submit(LabelStudioServer().start,
+                                     progress=lambda msg: bar.update(ls_task, description=f"Label Studio: {msg}"))
+        results = {name: job.result() for name, job in jobs.items()}
+        if own_llm:
+            bar.update(llm_task, description="Embedded LLM: running", total=1, completed=1)
+        if own_ls:
+            bar.update(ls_task, description="Label Studio: running", total=1, completed=1)
+    if own_llm:
+        llm_info = results["llm"]
+        base_url, api_key, model = llm_info.url, None, llm_info.model
+        console.print(f"[yellow]{SMOLLM_WARNING}[/]", highlight=False)
+    else:
+        base_url, api_key, model, _ = resolve_llm(None, None)
+    if own_ls:
+        ls_info = results["ls"]
+        ls_url, ls_key = ls_info.url, ls_info.token
+    else:
+        ls_url, ls_key = os.environ["LABEL_STUDIO_URL"], os.environ["LABEL_STUDIO_API_KEY"]
+    console.print(f"LLM: {model} at {base_url or 'OpenAI'}   Label Studio: {ls_url}", highlight=False)
+
+    console.rule("2/5 Ingest the sample article")
+    report = run_ingest(db, read_inputs([str(data_file("sample_article.txt"))]))
+    console.print(f"{db['sentences'].count} sentences in {db_path(db_file)} ({report.sentences_new} new)")
+
+    console.rule("3/5 Draft with the LLM")
+    client = LLMClient(base_url=base_url, api_key=api_key, model=model, max_tokens=512)
+    with progress_bar() as bar:
+        task = bar.add_task("Annotating", total=None)
+        run = run_annotate(db, client, schema, prompt, concurrency=1 if own_llm else 8,
+                           on_start=lambda n: bar.update(task, total=n), on_done=lambda row: bar.advance(task))
+    statuses = ", ".join(f"{n} {s}" for s, n in sorted(run.by_status.items())) or "all drafted already"
+    console.print(f"{run.done} new drafts ({statuses}), {run.llm_calls} LLM calls, mode {run.mode}")
+
+    console.rule("4/5 Push to Label Studio")
+    pushed = run_push(db, connect(ls_url, ls_key), schema, project_name, ls_url)
+
+    console.rule("5/5 Your turn")
+    task_row = next(iter(db.query("SELECT task_id FROM tasks WHERE project_id = ? ORDER BY task_id LIMIT 1",
+                                  [pushed.project_id])), None)
+    first = f"{pushed.project_link}/data?task={task_row['task_id']}" if task_row else pushed.project_link
+    lines = [f"Open {first}"]
+    if ls_info is not None:
+        lines.append(f"Log in as {ls_info.email} with password {ls_info.password}")
+    lines += [
+        "Each sentence is a task, pre-filled with the LLM's draft: fix the spans and choices, then Submit.",
+        f"Then: annotator pull --project \"{project_name}\"   (gold labels into {db_path(db_file)})",
+        "      annotator status",
+    ]
+    if own_llm:
+        lines.append("The drafts come from a 135M-parameter model and are poor; set OPENAI_API_KEY or "
+                     "OPENAI_BASE_URL for useful ones.")
+    out.print("\n".join(lines), highlight=False, soft_wrap=True)
+
+
 @cli.group()
 def schema() -> None:
     """Inspect schemas (built-in names, .py files, or module:Model)."""
@@ -268,6 +512,21 @@ def schema_show(name: str) -> None:
 
     s = load_schema(name)
     out.print_json(json.dumps(s.llm_json_schema()))
+
+
+@schema.command("config")
+@click.argument("name", default="news_events")
+def schema_config(name: str) -> None:
+    """Print the Label Studio labeling config generated from the schema.
+
+    \b
+    Example:
+      annotator schema config news_events > config.xml
+    """
+    from .labelstudio.config import label_config
+    from .schema import load_schema
+
+    click.echo(label_config(load_schema(name)))
 
 
 @schema.command("list")
