@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import functools
 import hashlib
 import importlib
 import importlib.util
@@ -43,12 +44,12 @@ class Schema:
     model: type[BaseModel]
     fields: tuple[FieldSpec, ...]
 
-    @property
+    @functools.cached_property
     def json_schema(self) -> dict[str, Any]:
-        """The model's JSON schema, as pydantic writes it."""
+        """The model's JSON schema, as pydantic writes it (computed once: it is used per draft)."""
         return self.model.model_json_schema()
 
-    @property
+    @functools.cached_property
     def hash(self) -> str:
         """Stable identity: a hash of the JSON schema."""
         blob = json.dumps(self.json_schema, sort_keys=True, separators=(",", ":"))
