@@ -1,0 +1,173 @@
+"""The annotator's page in a real browser: Playwright drives Debian's Chromium (headless).
+
+An LLM draft (from the real `annotate` pipeline against the stub LLM server) is
+pushed to the Label Studio started by the tests; the test logs in as its user,
+opens the task, checks from what the page shows that the draft is pre-filled,
+keeps a screenshot of it (tests/artifacts/prefilled_task.png), corrects one span's
+label, submits, and `annotator pull` brings back exactly that gold.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect, sync_playwright
+
+from annotator.annotate import annotate
+from annotator.ingest import DocInput, ingest
+from annotator.labelstudio.client import connect, push
+from annotator.llm import LLMClient
+from annotator.prompts import load_prompt
+from annotator.schema import load_schema
+from annotator.store import open_db
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from fakes import target_sentence  # noqa: E402
+from stub_llm import StubLLM  # noqa: E402
+
+pytestmark = [pytest.mark.browser, pytest.mark.labelstudio]
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+SCHEMA = load_schema("news_events")
+
+SENTENCE = "Rebels attacked Mora on Sunday, officials said."
+# The 'model' gets one thing wrong: Mora, a town, is drafted as a PERSON; the annotator fixes it.
+DRAFTS = {
+    SENTENCE: {
+        "entities": [{"text": "Rebels", "label": "ARMED_GROUP"}, {"text": "Mora", "label": "PERSON"},
+                     {"text": "Sunday", "label": "DATETIME"}],
+        "event_type": "battle",
+        "attribution": "claimed",
+        "sources": [{"text": "officials", "label": "SOURCE"}],
+    },
+}
+WRONG, FIXED = ("Mora", "PERSON"), ("Mora", "LOCATION")
+
+
+def responder(body: dict) -> dict:
+    """A deterministic 'model': a fixed answer per sentence (an unknown sentence is a stub 500)."""
+    return DRAFTS[target_sentence(body)]
+
+
+def highlights(page: Page) -> list[tuple[str, str, int, int]]:
+    """(text, label, start, end) of every span drawn over the sentence, in reading order."""
+    # data-label is "<region index>:<label>", data-start/data-end the region's offsets.
+    return [(h.text_content() or "", (h.get_attribute("data-label") or "").split(":", 1)[-1],
+             int(h.get_attribute("data-start") or -1), int(h.get_attribute("data-end") or -1))
+            for h in page.locator(".lsf-richtext .htx-highlight").all()]
+
+
+def regions(page: Page) -> list[tuple[str, str]]:
+    """(text, label) of every entry in the Regions list of the side panel."""
+    return [(item.locator(".lsf-outliner-item__text").inner_text().strip(),
+             item.locator(".lsf-labels-list").first.inner_text().strip())
+            for item in page.locator(".lsf-outliner-item").all()]
+
+
+def test_annotator_corrects_a_prefilled_draft_in_chromium_and_pull_gets_it(labelstudio, tmp_path):
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"needs Debian's Chromium at {CHROMIUM} (apt-get install -y chromium)")
+    if not (labelstudio.email and labelstudio.password):
+        pytest.fail("the browser logs in as the server's user: set LABEL_STUDIO_EMAIL and "
+                    "LABEL_STUDIO_PASSWORD along with LABEL_STUDIO_URL / LABEL_STUDIO_API_KEY")
+    url = labelstudio.url
+
+    # A one-sentence document, drafted by the real pipeline against the stub LLM, pushed to a new project.
+    db_file = tmp_path / "annotator.db"
+    db = open_db(db_file)
+    ingest(db, [DocInput(text=SENTENCE, origin="test:browser")])
+    with StubLLM(responder=responder) as stub:
+        report = annotate(db, LLMClient(base_url=stub.base_url, api_key="x", model="stub", max_retries=0),
+                          SCHEMA, load_prompt(None, SCHEMA.name))
+    assert report.by_status == {"ok": 1}
+    (draft,) = db.query("SELECT * FROM drafts")
+    draft_data, draft_spans = json.loads(draft["data"]), json.loads(draft["spans"])
+    assert draft_data == DRAFTS[SENTENCE]
+    ls = connect(url, labelstudio.token)
+    name = f"browser {uuid.uuid4().hex[:10]}"
+    pushed = push(db, ls, SCHEMA, name, url=url)
+    pid = pushed.project_id
+    (task_id,) = [r["task_id"] for r in db.query("SELECT task_id FROM tasks WHERE project_id = ?", [pid])]
+
+    drawn_expected = [(s["text"], s["label"], s["start"], s["end"])
+                      for s in sorted(draft_spans, key=lambda s: s["start"])]
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(30_000)
+        try:
+            page.goto(f"{url}/user/login/")
+            page.fill("input[name=email]", labelstudio.email)
+            page.fill("input[name=password]", labelstudio.password)
+            page.click("button[type=submit]")
+            page.wait_for_url(lambda u: "/user/login" not in u)
+            page.goto(f"{url}/projects/{pid}/data?task={task_id}")
+
+            # Pre-filled: every drafted span is drawn on its words with its label, and listed under Regions.
+            spans_drawn = page.locator(".lsf-richtext .htx-highlight")
+            expect(spans_drawn).to_have_count(len(draft_spans), timeout=60_000)
+            expect(page.locator(".lsf-outliner-item")).to_have_count(len(draft_spans))
+            assert highlights(page) == drawn_expected
+            assert sorted(regions(page)) == sorted((s["text"], s["label"]) for s in draft_spans)
+            # ... and the drafted choices are the ones ticked, nothing else.
+            expect(page.get_by_role("checkbox", name="battle")).to_be_checked()
+            expect(page.get_by_role("checkbox", name="claimed")).to_be_checked()
+            ticked = page.locator(".lsf-choices input[type=checkbox]:checked")
+            assert sorted(ticked.evaluate_all("els => els.map(e => e.name)")) == ["battle", "claimed"]
+            page.screenshot(path=str(ARTIFACTS / "prefilled_task.png"))
+
+            # The annotator selects the wrong region in the Regions list and clicks the right label.
+            page.locator(".lsf-outliner-item").filter(has_text=WRONG[0]).click()
+            entity_labels = page.locator(".lsf-labels").first
+            entity_labels.locator(".lsf-label").filter(
+                has=page.locator(".lsf-label__text", has_text=re.compile(rf"^{FIXED[1]}$"))).click()
+            changed = [(t, FIXED[1] if (t, lab) == WRONG else lab, s, e) for t, lab, s, e in drawn_expected]
+            expect(page.locator(".lsf-richtext .htx-highlight", has_text=WRONG[0])).to_have_attribute(
+                "data-label", re.compile(rf":{FIXED[1]}$"))
+            assert highlights(page) == changed
+            assert FIXED in regions(page) and WRONG not in regions(page)
+
+            page.get_by_role("button", name="Submit").click()
+            deadline = time.monotonic() + 30
+            submitted = []
+            while not submitted and time.monotonic() < deadline:
+                submitted = [a for a in ls.annotations.list(id=task_id) if a.result]
+                if not submitted:
+                    time.sleep(0.5)
+            assert len(submitted) == 1, "the submitted annotation never reached the server"
+        except Exception:
+            page.screenshot(path=str(ARTIFACTS / "browser_failure.png"))
+            raise
+        finally:
+            browser.close()
+
+    # `annotator pull` (the CLI) brings back exactly the draft with the one corrected label.
+    env = {**os.environ, "LABEL_STUDIO_URL": url, "LABEL_STUDIO_API_KEY": labelstudio.token}
+    proc = subprocess.run([sys.executable, "-m", "annotator.cli", "pull", "--project", name, "--db", str(db_file)],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "1 new" in proc.stdout, proc.stdout
+    (gold,) = db.query("SELECT * FROM gold WHERE task_id = ?", [task_id])
+    assert gold["status"] == "ok", gold["errors"]
+    assert gold["annotation_id"] == submitted[0].id and gold["sentence_id"] == draft["sentence_id"]
+    assert gold["annotator"] == labelstudio.email
+    expected_data = json.loads(draft["data"])
+    expected_data["entities"] = [
+        {"text": e["text"], "label": FIXED[1] if (e["text"], e["label"]) == WRONG else e["label"]}
+        for e in expected_data["entities"]]
+    assert json.loads(gold["data"]) == expected_data
+    expected_spans = [{**s, "label": FIXED[1]} if (s["text"], s["label"]) == WRONG else s for s in draft_spans]
+    assert json.loads(gold["spans"]) == expected_spans
