@@ -1,8 +1,17 @@
 """Pure conversions between drafts/gold rows and Label Studio `result` items.
 
-Offsets in SQLite are Python string indices into the sentence; Label Studio counts
-UTF-16 code units. Both directions convert here, and span text is always sliced from
-the sentence (never taken from `value.text`, which Label Studio may alter).
+Offsets in SQLite are Python string indices into the sentence. Both directions go
+through `to_ls_offset` / `from_ls_offset`, and span text is always sliced from the
+sentence (never taken from `value.text`, which Label Studio may alter).
+
+Label Studio's unit: the 1.23.2 editor counts Unicode code points, i.e. Python
+indices, not UTF-16 code units. Checked in Chromium on a live 1.23.2 server: a
+region dragged over "Kharkiv" in "🇺🇦 Ukrainian forces said 𝒳 drones hit Kharkiv
+overnight." is saved as start 38 (code points; UTF-16 would be 41), and predictions
+with UTF-16 offsets are drawn two characters to the right of their words, while
+code-point offsets are drawn on them (the editor was changed to store code points
+for emoji, label-studio PR #1559 / label-studio-frontend PR #308). Older editors
+counted UTF-16 units: set OFFSET_UNIT = "utf16" for those.
 """
 
 from __future__ import annotations
@@ -15,6 +24,23 @@ from pydantic import BaseModel, ValidationError
 from ..schema import BOOL, CHOICE, CHOICES, NUMBER, SPANS, TEXT, FieldSpec, Schema, _unwrap_optional
 from ..spans import python_offset, utf16_offset
 from .config import CONTROL_TYPES, TEXT_NAME
+
+OFFSET_UNIT = "codepoint"
+"""How Label Studio counts text offsets: "codepoint" (1.23's editor) or "utf16" (old editors)."""
+
+
+def to_ls_offset(text: str, index: int) -> int:
+    """Python index into `text` -> Label Studio offset."""
+    return utf16_offset(text, index) if OFFSET_UNIT == "utf16" else index
+
+
+def from_ls_offset(text: str, offset: int) -> int:
+    """Label Studio offset -> Python index; ValueError if it is outside the text or splits a character."""
+    if OFFSET_UNIT == "utf16":
+        return python_offset(text, offset)
+    if not 0 <= offset <= len(text):
+        raise ValueError(f"offset {offset} is outside the text ({len(text)} characters)")
+    return offset
 
 
 def _span_sort_key(span: dict) -> tuple[int, int, str]:
@@ -47,7 +73,7 @@ def draft_to_result(schema: Schema, sentence_text: str, data: dict, spans: list[
                     raise ValueError(f"span label {label!r} is not a label of field {spec.name!r}")
                 result.append({
                     "id": f"{spec.name}-{k}", **base,
-                    "value": {"start": utf16_offset(sentence_text, start), "end": utf16_offset(sentence_text, end),
+                    "value": {"start": to_ls_offset(sentence_text, start), "end": to_ls_offset(sentence_text, end),
                               "text": sentence_text[start:end], "labels": [label]},
                 })
             continue
@@ -243,15 +269,15 @@ def result_to_gold(schema: Schema, sentence_text: str, result: Any) -> tuple[dic
 
 def _read_span(spec: FieldSpec, sentence: str, value: dict, where: str, out: list[dict]) -> list[str]:
     """Append the spans of one labels item to `out`; return its errors."""
-    start16, end16 = _int_offset(value.get("start")), _int_offset(value.get("end"))
-    if start16 is None or end16 is None:
+    ls_start, ls_end = _int_offset(value.get("start")), _int_offset(value.get("end"))
+    if ls_start is None or ls_end is None:
         return [f"{where}: start/end {value.get('start')!r}/{value.get('end')!r} are not text offsets"]
     try:
-        start, end = python_offset(sentence, start16), python_offset(sentence, end16)
+        start, end = from_ls_offset(sentence, ls_start), from_ls_offset(sentence, ls_end)
     except ValueError as exc:
         return [f"{where}: {exc}"]
     if not 0 <= start < end:
-        return [f"{where}: empty or reversed span [{start16}:{end16}]"]
+        return [f"{where}: empty or reversed span [{ls_start}:{ls_end}]"]
     labels = value.get("labels")
     if not isinstance(labels, list) or not labels:
         return [f"{where}: span {sentence[start:end]!r} has no label"]
