@@ -300,6 +300,9 @@ def run_push(db, ls, schema, project_name: str, url: str, model: str | None = No
               f"{report.predictions_created} new predictions ({report.tasks_already} tasks already there"
               f"{f', {report.tasks_reconciled} found on the server from an earlier push' if report.tasks_reconciled else ''}); "
               f"model version {report.model_version}.", highlight=False, soft_wrap=True)
+    if report.invalid_predictions:
+        console.print(f"[yellow]{len(report.invalid_predictions)} draft(s) failed Label Studio's check and were "
+                      f"not sent[/] (first: {report.invalid_predictions[0]})", highlight=False, soft_wrap=True)
     return report
 
 
