@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import queue
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +31,7 @@ from .spans import ground
 from .store import content_id, dumps, now
 
 PAGE = 500
+CONTEXT_WINDOW = 4  # earlier sentences read for a sentence's context (context_for keeps the last 3)
 
 
 @dataclass
@@ -48,6 +50,17 @@ class Outcome:
 
     row: dict[str, Any]
     cache_entries: list[dict[str, Any]]
+
+
+@dataclass
+class Prepared:
+    """A sentence's first request, built before it is dispatched: mode, messages, params, cache key and hit."""
+
+    mode: str
+    messages: list[dict]
+    params: dict[str, Any]
+    key: str
+    hit: str | None
 
 
 @dataclass
@@ -97,12 +110,29 @@ class Drafter:
         self.cache_lookup = cache_lookup
         self.max_reasks = max_reasks
         self.llm_schema = schema.llm_json_schema()
+        # Schema.hash regenerates the pydantic JSON schema (about 1 ms): once per run, not per draft.
+        self.schema_hash = schema.hash
 
-    def _complete(self, mode: str, messages: list[dict], entries: list[dict]) -> Completion:
-        """A cached answer, or a fresh one that is queued for the cache."""
+    def prepare(self, job: Job) -> Prepared:
+        """The first request for a sentence in the current mode, and its cached answer if any."""
+        mode = self.resolver.mode
+        messages = self.prompt.messages(self.schema, job.text, job.headline, job.context,
+                                        include_schema=mode == "prompt")
         params = self.client.params(mode, messages, self.llm_schema)
         key = cache_key(params)
-        hit = self.cache_lookup(key)
+        return Prepared(mode, messages, params, key, self.cache_lookup(key))
+
+    def _complete(self, mode: str, messages: list[dict], entries: list[dict],
+                  prepared: Prepared | None = None) -> Completion:
+        """A cached answer, or a fresh one that is queued for the cache."""
+        if prepared is not None and prepared.mode == mode and prepared.messages is messages:
+            params, key = prepared.params, prepared.key
+            # Looked up again if it missed: an identical request may have finished in the meantime.
+            hit = prepared.hit if prepared.hit is not None else self.cache_lookup(key)
+        else:
+            params = self.client.params(mode, messages, self.llm_schema)
+            key = cache_key(params)
+            hit = self.cache_lookup(key)
         if hit is not None:
             return Completion.from_cache(hit)
         completion = self.client.send(params)
@@ -110,20 +140,23 @@ class Drafter:
                         "response": completion.to_cache(), "created_at": now()})
         return completion
 
-    def draft(self, job: Job) -> Outcome:
+    def draft(self, job: Job, prepared: Prepared | None = None) -> Outcome:
         """Run the whole exchange for one sentence; never raises except on fatal errors."""
         entries: list[dict] = []
-        base = {"sentence_id": job.sentence_id, "schema_name": self.schema.name, "schema_hash": self.schema.hash,
+        base = {"sentence_id": job.sentence_id, "schema_name": self.schema.name, "schema_hash": self.schema_hash,
                 "prompt_version": self.prompt.version, "model": self.client.model}
         row = {"id": content_id("draft", *base.values()), **base, "status": "failed", "error": None,
                "data": None, "spans": None, "dropped_spans": None, "n_dropped": 0, "raw": None, "attempts": 0,
                "prompt_tokens": 0, "completion_tokens": 0, "latency_ms": 0, "cached": 1, "created_at": now()}
-        mode = self.resolver.mode
+        mode = self.resolver.mode  # not prepared.mode: the mode may have fallen back since it was prepared
         while True:
-            messages = self.prompt.messages(self.schema, job.text, job.headline, job.context,
-                                            include_schema=mode == "prompt")
+            if prepared is not None and prepared.mode == mode:
+                messages = prepared.messages
+            else:
+                messages = self.prompt.messages(self.schema, job.text, job.headline, job.context,
+                                                include_schema=mode == "prompt")
             try:
-                self._exchange(mode, messages, job, row, entries)
+                self._exchange(mode, messages, job, row, entries, prepared)
                 break
             except ModeRejected as exc:
                 mode = self.resolver.fallback(mode, str(exc))
@@ -133,10 +166,11 @@ class Drafter:
         row["mode"] = mode
         return Outcome(row, entries)
 
-    def _exchange(self, mode: str, messages: list[dict], job: Job, row: dict, entries: list[dict]) -> None:
+    def _exchange(self, mode: str, messages: list[dict], job: Job, row: dict, entries: list[dict],
+                  prepared: Prepared | None = None) -> None:
         """Ask, validate, re-ask with the error (bounded), then ground the spans."""
         for _ in range(self.max_reasks + 1):
-            completion = self._complete(mode, messages, entries)
+            completion = self._complete(mode, messages, entries, prepared)
             row["attempts"] += 1
             row["prompt_tokens"] += completion.prompt_tokens
             row["completion_tokens"] += completion.completion_tokens
@@ -174,10 +208,46 @@ class Drafter:
                    dropped_spans=dumps(dropped), n_dropped=len(dropped))
 
 
+def _sql_names(names: tuple[str, ...]) -> str:
+    return ", ".join(f'"{n}"' for n in names)
+
+
+def write_outcomes(db: sqlite_utils.Database, outcomes: Iterable[Outcome]) -> None:
+    """Store drafts (upsert by id) and their cache entries (insert or ignore) in one transaction.
+
+    Plain executemany: sqlite-utils' insert_all/upsert introspect the table on every call,
+    which cost more than the write itself when it ran once per draft.
+    """
+    outcomes = list(outcomes)
+    entries = [e for o in outcomes for e in o.cache_entries]
+    with db.conn:
+        if entries:
+            cols = tuple(entries[0])
+            db.conn.executemany(f"INSERT OR IGNORE INTO llm_cache ({_sql_names(cols)}) "
+                                f"VALUES ({', '.join('?' * len(cols))})",
+                                [tuple(e[c] for c in cols) for e in entries])
+        if outcomes:
+            cols = tuple(outcomes[0].row)
+            rest = tuple(c for c in cols if c != "id")
+            values = [tuple(o.row[c] for c in cols) for o in outcomes]
+            # What sqlite-utils' upsert does: insert if new, then update every column by id.
+            db.conn.executemany(f"INSERT OR IGNORE INTO drafts ({_sql_names(cols)}) "
+                                f"VALUES ({', '.join('?' * len(cols))})", values)
+            assignments = ", ".join(f'"{c}" = ?' for c in rest)
+            db.conn.executemany(f"UPDATE drafts SET {assignments} WHERE id = ?",
+                                [tuple(o.row[c] for c in rest) + (o.row["id"],) for o in outcomes])
+
+
 def pending_jobs(db: sqlite_utils.Database, schema: Schema, prompt: Prompt, model: str,
                  limit: int | None = None) -> Iterator[Job]:
     """Sentences with no ok/invalid draft for (schema, prompt, model), in ingest order, page by page."""
     last, served = 0, 0
+    schema_hash = schema.hash
+    # Context without two queries per sentence: the earlier sentences slide along while pending
+    # sentences follow each other in a document; the headline is looked up once per document.
+    prev: tuple[str, int] | None = None
+    window: list[str] = []
+    head_doc, head_text = None, None
     sql = """
         SELECT s.rowid AS rid, s.id, s.document_id, s.idx, s.text, s.is_headline FROM sentences s
         WHERE s.rowid > ? AND NOT EXISTS (
@@ -185,22 +255,27 @@ def pending_jobs(db: sqlite_utils.Database, schema: Schema, prompt: Prompt, mode
             AND d.prompt_version = ? AND d.model = ? AND d.status != 'failed')
         ORDER BY s.rowid LIMIT ?"""
     while True:
-        rows = list(db.query(sql, [last, schema.hash, prompt.version, model, PAGE]))
+        rows = list(db.query(sql, [last, schema_hash, prompt.version, model, PAGE]))
         if not rows:
             return
         for r in rows:
             if limit is not None and served >= limit:
                 return
             last = r["rid"]
-            earlier = [e["text"] for e in db.query(
-                "SELECT text, is_headline FROM sentences WHERE document_id = ? AND idx < ? AND idx >= ? ORDER BY idx",
-                [r["document_id"], r["idx"], max(0, r["idx"] - 4)])]
-            head = next(iter(db.query(
-                "SELECT text FROM sentences WHERE document_id = ? AND idx = 0 AND is_headline = 1",
-                [r["document_id"]])), None)
-            headline = head["text"] if head and not r["is_headline"] else None
-            yield Job(r["id"], r["text"], headline, context_for(earlier, len(earlier), headline))
+            doc, idx = r["document_id"], r["idx"]
+            if prev != (doc, idx - 1):
+                window = [e["text"] for e in db.query(
+                    "SELECT text FROM sentences WHERE document_id = ? AND idx < ? AND idx >= ? ORDER BY idx",
+                    [doc, idx, max(0, idx - CONTEXT_WINDOW)])]
+            if head_doc != doc:
+                head = next(iter(db.query(
+                    "SELECT text FROM sentences WHERE document_id = ? AND idx = 0 AND is_headline = 1", [doc])), None)
+                head_doc, head_text = doc, head["text"] if head else None
+            headline = head_text if not r["is_headline"] else None
+            yield Job(r["id"], r["text"], headline, context_for(window, len(window), headline))
             served += 1
+            prev = (doc, idx)
+            window = [*window, r["text"]][-CONTEXT_WINDOW:]
 
 
 def count_pending(db: sqlite_utils.Database, schema: Schema, prompt: Prompt, model: str) -> int:
@@ -246,23 +321,36 @@ def annotate(db: sqlite_utils.Database, client: LLMClient, schema: Schema, promp
     drafter = Drafter(client, schema, prompt, resolver, cache_lookup, max_reasks)
     calls_before = client.calls
 
-    def store(outcome: Outcome) -> None:
-        with db.conn:
-            if outcome.cache_entries:
-                db["llm_cache"].insert_all(outcome.cache_entries, ignore=True)
-            db["drafts"].upsert(outcome.row, pk="id")
-        row = outcome.row
-        report.done += 1
-        report.by_status[row["status"]] = report.by_status.get(row["status"], 0) + 1
-        if not row["cached"]:
-            report.prompt_tokens += row["prompt_tokens"]
-            report.completion_tokens += row["completion_tokens"]
-        report.dropped_spans += row["n_dropped"] or 0
-        if on_done:
-            on_done(row)
+    def store(*outcomes: Outcome) -> None:
+        write_outcomes(db, outcomes)
+        for outcome in outcomes:
+            row = outcome.row
+            report.done += 1
+            report.by_status[row["status"]] = report.by_status.get(row["status"], 0) + 1
+            if not row["cached"]:
+                report.prompt_tokens += row["prompt_tokens"]
+                report.completion_tokens += row["completion_tokens"]
+            report.dropped_spans += row["n_dropped"] or 0
+            if on_done:
+                on_done(row)
+
+    def store_finished(finished: Iterable[Future]) -> None:
+        # Drafts that finished together are committed together, before anything else is waited for.
+        outcomes, error = [], None
+        for fut in finished:
+            try:
+                outcomes.append(fut.result())
+            except Exception as exc:
+                error = error or exc
+        if outcomes:
+            store(*outcomes)
+        if error is not None:
+            raise error
 
     jobs = pending_jobs(db, schema, prompt, client.model, limit)
     in_flight: set[Future] = set()
+    completed: queue.SimpleQueue[Future] = queue.SimpleQueue()
+    ready: list[Outcome] = []  # drafts answered from the cache, not yet stored
     pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="annotate")
     try:
         try:
@@ -273,18 +361,41 @@ def annotate(db: sqlite_utils.Database, client: LLMClient, schema: Schema, promp
                     if job is None:
                         exhausted = True
                         break
-                    in_flight.add(pool.submit(drafter.draft, job))
+                    prepared = drafter.prepare(job)
+                    if prepared.hit is not None:
+                        # Answered from the cache: no thread hop, which cost more than the draft itself.
+                        # (Only an invalid cached answer makes it ask the LLM, here on this thread.)
+                        ready.append(drafter.draft(job, prepared))
+                        if len(ready) >= PAGE:
+                            store(*ready)
+                            ready.clear()
+                        continue
+                    future = pool.submit(drafter.draft, job, prepared)
+                    in_flight.add(future)
+                    future.add_done_callback(completed.put)
+                if ready:
+                    store(*ready)
+                    ready.clear()
                 if not in_flight:
                     break
-                finished, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
-                for fut in finished:
-                    store(fut.result())
+                # Everything finished so far, as one batch. A queue rather than wait(), which
+                # registers a waiter on every future in flight on each call: O(concurrency) per draft.
+                finished = [completed.get()]
+                while True:
+                    try:
+                        finished.append(completed.get_nowait())
+                    except queue.Empty:
+                        break
+                in_flight.difference_update(finished)
+                store_finished(finished)
         except KeyboardInterrupt:
             # Keep what is already paid for: let running requests finish and store them.
             report.interrupted = True
             for fut in in_flight:
                 fut.cancel()
             try:
+                if ready:
+                    store(*ready)
                 for fut in in_flight:
                     if not fut.cancelled():
                         store(fut.result())

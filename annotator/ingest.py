@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
@@ -101,9 +102,40 @@ def _from_record(rec: dict, where: str, origin: str) -> DocInput:
                     None if rec.get("source") in (None, "") else str(rec["source"]), headline=bool(title))
 
 
-def _jsonl(text: str, origin: str) -> Iterator[DocInput | Problem]:
-    """Documents from JSON Lines text."""
-    for n, line in enumerate(text.splitlines(), 1):
+def _scan(path: Path) -> bool:
+    """Check a file the way `_decode` does, streaming it; True if it holds more than whitespace.
+
+    Raises ValueError with the same one-line reasons as `_decode`.
+    """
+    with path.open("rb") as f:
+        if b"\x00" in f.read(8192):
+            raise ValueError("looks binary (contains NUL bytes); pass a UTF-8 text file")
+        f.seek(0)
+        content, offset = False, 0
+        for n, raw in enumerate(f, 1):
+            if n == 1 and raw.startswith(codecs.BOM_UTF8):
+                offset = -len(codecs.BOM_UTF8)  # byte positions count after the BOM, as in `_decode`
+            try:
+                text = raw.decode("utf-8-sig" if n == 1 else "utf-8")
+            except UnicodeDecodeError as exc:
+                at = exc.start if n == 1 else offset + exc.start
+                raise ValueError(f"line {n}: not valid UTF-8 (byte {at}); re-save the file as UTF-8") from exc
+            content = content or bool(text.strip())
+            offset += len(raw)
+    return content
+
+
+def _file_lines(path: Path) -> Iterator[str]:
+    """The lines of a UTF-8 file (checked by `_scan`), read lazily: `normalize(text).splitlines()`."""
+    with path.open("rb") as f:
+        for n, raw in enumerate(f, 1):
+            # Each piece ends at a b"\n", so no line break or UTF-8 sequence is cut in two.
+            yield from normalize(raw.decode("utf-8-sig" if n == 1 else "utf-8")).splitlines()
+
+
+def _jsonl(lines: Iterable[str], origin: str) -> Iterator[DocInput | Problem]:
+    """Documents from JSON Lines."""
+    for n, line in enumerate(lines, 1):
         if not line.strip():
             continue
         where = f"{origin}:{n}"
@@ -156,7 +188,7 @@ def read_inputs(paths: Iterable[str], stdin: io.TextIOBase | None = None) -> Ite
             if not text.strip():
                 yield Problem("<stdin>", "empty input; pipe some text or JSON Lines in")
             elif text.lstrip().startswith("{"):
-                yield from _jsonl(text, "<stdin>")
+                yield from _jsonl(text.splitlines(), "<stdin>")
             else:
                 yield _from_text(text, "<stdin>", None)
             continue
@@ -168,6 +200,18 @@ def read_inputs(paths: Iterable[str], stdin: io.TextIOBase | None = None) -> Ite
         if suffix not in SUPPORTED:
             yield Problem(p, f"unsupported file type {suffix or '(none)'}; use .txt, .jsonl or .csv")
             continue
+        if suffix == ".jsonl":
+            # Streamed (checked in a first pass, then read line by line): memory stays flat in file size.
+            try:
+                content = _scan(path)
+            except (OSError, ValueError) as exc:
+                yield Problem(p, str(exc))
+                continue
+            if not content:
+                yield Problem(p, "empty file; nothing to ingest")
+                continue
+            yield from _jsonl(_file_lines(path), p)
+            continue
         try:
             text = _decode(path.read_bytes(), p)
         except (OSError, ValueError) as exc:
@@ -178,8 +222,6 @@ def read_inputs(paths: Iterable[str], stdin: io.TextIOBase | None = None) -> Ite
             continue
         if suffix == ".txt":
             yield _from_text(text, p, path.name)
-        elif suffix == ".jsonl":
-            yield from _jsonl(normalize(text), p)
         else:
             yield from _csv(normalize(text), p)
 
