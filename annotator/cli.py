@@ -53,6 +53,13 @@ def progress_bar() -> Progress:
                     TimeElapsedColumn(), console=console, transient=False)
 
 
+def with_spinner(description: str, action: Callable[[Callable[[str], None]], Any]) -> Any:
+    """Run `action(say)` under a spinner whose text follows what the action says."""
+    with progress_bar() as bar:
+        task = bar.add_task(description, total=None)
+        return action(lambda msg: bar.update(task, description=msg))
+
+
 def db_option(f: Callable) -> Callable:
     """--db, defaulting to ANNOTATOR_DB or ./annotator.db."""
     return click.option("--db", "db_file", envvar="ANNOTATOR_DB", default=None,
@@ -556,9 +563,7 @@ def labelstudio_install() -> None:
     """Create Label Studio's own virtual environment (about 2 minutes, once)."""
     from .labelstudio.server import LabelStudioServer
 
-    with progress_bar() as bar:
-        task = bar.add_task("Installing Label Studio", total=None)
-        path = LabelStudioServer().ensure_installed(progress=lambda msg: bar.update(task, description=msg))
+    path = with_spinner("Installing Label Studio", lambda say: LabelStudioServer().ensure_installed(progress=say))
     out.print(f"Label Studio environment: {path}", highlight=False)
 
 
@@ -572,9 +577,7 @@ def labelstudio_start() -> None:
     """
     from .labelstudio.server import LabelStudioServer
 
-    with progress_bar() as bar:
-        task = bar.add_task("Starting Label Studio", total=None)
-        info = LabelStudioServer().start(progress=lambda msg: bar.update(task, description=msg))
+    info = with_spinner("Starting Label Studio", lambda say: LabelStudioServer().start(progress=say))
     _print_login(info)
 
 
@@ -608,9 +611,7 @@ def llm_install() -> None:
     """Build the embedded LLM server's environment (llama-cpp-python from source: several minutes, once)."""
     from .localllm import LocalLLMServer
 
-    with progress_bar() as bar:
-        task = bar.add_task("Installing the embedded LLM", total=None)
-        path = LocalLLMServer().ensure_installed(progress=lambda msg: bar.update(task, description=msg))
+    path = with_spinner("Installing the embedded LLM", lambda say: LocalLLMServer().ensure_installed(progress=say))
     out.print(f"LLM environment: {path}", highlight=False)
 
 
@@ -624,9 +625,7 @@ def llm_start() -> None:
     """
     from .localllm import LocalLLMServer
 
-    with progress_bar() as bar:
-        task = bar.add_task("Starting the embedded LLM", total=None)
-        info = LocalLLMServer().start(progress=lambda msg: bar.update(task, description=msg))
+    info = with_spinner("Starting the embedded LLM", lambda say: LocalLLMServer().start(progress=say))
     out.print(f"LLM server: {info.url} (model {info.model}, pid {info.pid})", highlight=False)
     console.print(f"[yellow]{SMOLLM_WARNING}[/]", highlight=False)
 
