@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
 
-class EntityLabel(str, Enum):
+class EntityLabel(StrEnum):
     """Kinds of entity marked in the sentence."""
 
     PERSON = "PERSON"
@@ -32,7 +32,7 @@ ENTITY_LABELS = {
 }
 
 
-class EventType(str, Enum):
+class EventType(StrEnum):
     """ACLED-style event types."""
 
     BATTLE = "battle"
@@ -55,7 +55,7 @@ EVENT_TYPES = {
 }
 
 
-class Attribution(str, Enum):
+class Attribution(StrEnum):
     """Who stands behind the sentence's statement."""
 
     ASSERTED = "asserted"
@@ -79,7 +79,7 @@ class Entity(BaseModel):
     label: EntityLabel = Field(description="The kind of entity.", json_schema_extra={"labels": ENTITY_LABELS})
 
 
-class SourceLabel(str, Enum):
+class SourceLabel(StrEnum):
     """The one label a source span carries."""
 
     SOURCE = "SOURCE"
