@@ -19,11 +19,11 @@ system-deps:
 
 # Label Studio and the embedded llama.cpp server, each in its own virtual environment.
 services: install
-	annotator labelstudio install
-	annotator llm install
+	$(PYTHON) -m annotator labelstudio install
+	$(PYTHON) -m annotator llm install
 
 demo: install
-	annotator demo
+	$(PYTHON) -m annotator demo
 
 test: install-dev system-deps services
 	$(PYTHON) -m pytest
