@@ -110,8 +110,6 @@ class Drafter:
         self.cache_lookup = cache_lookup
         self.max_reasks = max_reasks
         self.llm_schema = schema.llm_json_schema()
-        # Schema.hash regenerates the pydantic JSON schema (about 1 ms): once per run, not per draft.
-        self.schema_hash = schema.hash
 
     def prepare(self, job: Job) -> Prepared:
         """The first request for a sentence in the current mode, and its cached answer if any."""
@@ -143,7 +141,7 @@ class Drafter:
     def draft(self, job: Job, prepared: Prepared | None = None) -> Outcome:
         """Run the whole exchange for one sentence; never raises except on fatal errors."""
         entries: list[dict] = []
-        base = {"sentence_id": job.sentence_id, "schema_name": self.schema.name, "schema_hash": self.schema_hash,
+        base = {"sentence_id": job.sentence_id, "schema_name": self.schema.name, "schema_hash": self.schema.hash,
                 "prompt_version": self.prompt.version, "model": self.client.model}
         row = {"id": content_id("draft", *base.values()), **base, "status": "failed", "error": None,
                "data": None, "spans": None, "dropped_spans": None, "n_dropped": 0, "raw": None, "attempts": 0,
@@ -242,7 +240,6 @@ def pending_jobs(db: sqlite_utils.Database, schema: Schema, prompt: Prompt, mode
                  limit: int | None = None) -> Iterator[Job]:
     """Sentences with no ok/invalid draft for (schema, prompt, model), in ingest order, page by page."""
     last, served = 0, 0
-    schema_hash = schema.hash
     # Context without two queries per sentence: the earlier sentences slide along while pending
     # sentences follow each other in a document; the headline is looked up once per document.
     prev: tuple[str, int] | None = None
@@ -255,7 +252,7 @@ def pending_jobs(db: sqlite_utils.Database, schema: Schema, prompt: Prompt, mode
             AND d.prompt_version = ? AND d.model = ? AND d.status != 'failed')
         ORDER BY s.rowid LIMIT ?"""
     while True:
-        rows = list(db.query(sql, [last, schema_hash, prompt.version, model, PAGE]))
+        rows = list(db.query(sql, [last, schema.hash, prompt.version, model, PAGE]))
         if not rows:
             return
         for r in rows:

@@ -152,39 +152,21 @@ class StubProcess:
 
 def raw_loop(port: int, body: bytes, n: int, concurrency: int) -> float:
     """Requests per second of a bare http.client loop: `concurrency` threads, keep-alive, same body."""
-    lock = threading.Lock()
-    left = [n]
-    errors: list[BaseException] = []
+    local = threading.local()
+    headers = {"Content-Type": "application/json", "Authorization": "Bearer bench"}
 
-    def worker() -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        headers = {"Content-Type": "application/json", "Authorization": "Bearer bench"}
-        try:
-            while True:
-                with lock:
-                    if left[0] <= 0:
-                        return
-                    left[0] -= 1
-                conn.request("POST", "/v1/chat/completions", body, headers)
-                resp = conn.getresponse()
-                resp.read()
-                if resp.status != 200:
-                    raise RuntimeError(f"stub answered HTTP {resp.status}")
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-        finally:
-            conn.close()
+    def post() -> None:
+        # One keep-alive connection per thread, like the tool's HTTP client pool.
+        conn = getattr(local, "conn", None)
+        if conn is None:
+            conn = local.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        conn.request("POST", "/v1/chat/completions", body, headers)
+        resp = conn.getresponse()
+        resp.read()
+        if resp.status != 200:
+            raise RuntimeError(f"stub answered HTTP {resp.status}")
 
-    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
-    started = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    elapsed = time.perf_counter() - started
-    if errors:
-        raise errors[0]
-    return n / elapsed
+    return call_loop(post, n, concurrency)
 
 
 def call_loop(fn, n: int, concurrency: int) -> float:
