@@ -21,8 +21,9 @@ from rich.progress import (
 from rich.table import Table
 
 from . import __version__
-from .config import DEFAULT_MODEL, db_path
 from .errors import AnnotatorError, InputError, LLMError
+from .services.llamacpp import MODEL_ALIAS as DEFAULT_MODEL
+from .settings import db_path
 
 console = Console(stderr=True)
 out = Console()
@@ -129,7 +130,7 @@ def resolve_llm(base_url: str | None, model: str | None) -> tuple[str | None, st
     model = model or os.environ.get("ANNOTATOR_MODEL") or None
     embedded = False
     if base_url is None and api_key is None:
-        from .localllm import LocalLLMServer
+        from .services.llamacpp import LocalLLMServer
 
         info = LocalLLMServer().status()
         if info is None:
@@ -268,7 +269,7 @@ def resolve_labelstudio(url: str | None) -> tuple[str, str]:
     if url and not key:
         raise LabelStudioError(f"no API key for {url}; set LABEL_STUDIO_API_KEY (Label Studio: Account & Settings "
                                "> Access Token)")
-    from .labelstudio.server import LabelStudioServer
+    from .services.labelstudio import LabelStudioServer
 
     info = LabelStudioServer().status()
     if info is None:
@@ -426,12 +427,12 @@ def demo(db_file: str | None, project_name: str) -> None:
     from .ingest import ingest as run_ingest
     from .ingest import read_inputs
     from .labelstudio.client import connect
-    from .labelstudio.server import LabelStudioServer
     from .llm import LLMClient
-    from .localllm import LocalLLMServer
     from .prompts import load_prompt
     from .resources import data_file
     from .schema import load_schema
+    from .services.labelstudio import LabelStudioServer
+    from .services.llamacpp import LocalLLMServer
 
     own_llm = not (os.environ.get("OPENAI_BASE_URL") or os.environ.get("OPENAI_API_KEY"))
     own_ls = not (os.environ.get("LABEL_STUDIO_URL") and os.environ.get("LABEL_STUDIO_API_KEY"))
@@ -561,7 +562,7 @@ def _print_login(info) -> None:
 @labelstudio.command("install")
 def labelstudio_install() -> None:
     """Create Label Studio's own virtual environment (about 2 minutes, once)."""
-    from .labelstudio.server import LabelStudioServer
+    from .services.labelstudio import LabelStudioServer
 
     path = with_spinner("Installing Label Studio", lambda say: LabelStudioServer().ensure_installed(progress=say))
     out.print(f"Label Studio environment: {path}", highlight=False)
@@ -575,7 +576,7 @@ def labelstudio_start() -> None:
     Example:
       annotator labelstudio start && annotator push --project "Conflict news"
     """
-    from .labelstudio.server import LabelStudioServer
+    from .services.labelstudio import LabelStudioServer
 
     info = with_spinner("Starting Label Studio", lambda say: LabelStudioServer().start(progress=say))
     _print_login(info)
@@ -584,7 +585,7 @@ def labelstudio_start() -> None:
 @labelstudio.command("stop")
 def labelstudio_stop() -> None:
     """Stop the managed Label Studio (its data is kept)."""
-    from .labelstudio.server import LabelStudioServer
+    from .services.labelstudio import LabelStudioServer
 
     out.print("stopped" if LabelStudioServer().stop() else "not running")
 
@@ -592,7 +593,7 @@ def labelstudio_stop() -> None:
 @labelstudio.command("status")
 def labelstudio_status() -> None:
     """Say whether the managed Label Studio runs, with its URL and login."""
-    from .labelstudio.server import LabelStudioServer
+    from .services.labelstudio import LabelStudioServer
 
     info = LabelStudioServer().status()
     if info is None:
@@ -609,7 +610,7 @@ def llm() -> None:
 @llm.command("install")
 def llm_install() -> None:
     """Build the embedded LLM server's environment (llama-cpp-python from source: several minutes, once)."""
-    from .localllm import LocalLLMServer
+    from .services.llamacpp import LocalLLMServer
 
     path = with_spinner("Installing the embedded LLM", lambda say: LocalLLMServer().ensure_installed(progress=say))
     out.print(f"LLM environment: {path}", highlight=False)
@@ -623,7 +624,7 @@ def llm_start() -> None:
     Example:
       annotator llm start && annotator annotate
     """
-    from .localllm import LocalLLMServer
+    from .services.llamacpp import LocalLLMServer
 
     info = with_spinner("Starting the embedded LLM", lambda say: LocalLLMServer().start(progress=say))
     out.print(f"LLM server: {info.url} (model {info.model}, pid {info.pid})", highlight=False)
@@ -633,7 +634,7 @@ def llm_start() -> None:
 @llm.command("stop")
 def llm_stop() -> None:
     """Stop the embedded LLM server."""
-    from .localllm import LocalLLMServer
+    from .services.llamacpp import LocalLLMServer
 
     out.print("stopped" if LocalLLMServer().stop() else "not running")
 
@@ -641,7 +642,7 @@ def llm_stop() -> None:
 @llm.command("status")
 def llm_status() -> None:
     """Say whether the embedded LLM server runs, and where."""
-    from .localllm import LocalLLMServer
+    from .services.llamacpp import LocalLLMServer
 
     info = LocalLLMServer().status()
     out.print(f"running: {info.url} (model {info.model}, pid {info.pid})" if info else "not running",

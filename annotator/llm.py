@@ -15,6 +15,7 @@ import openai
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
 from .errors import LLMError
+from .settings import OPENAI_URL, redact_url
 
 MODES = ("json_schema", "json_object", "tools", "prompt")
 TOOL_NAME = "annotate"
@@ -157,6 +158,25 @@ class LLMClient:
         # The SDK's own retries are off: tenacity below is the only retry loop.
         self._client = openai.OpenAI(base_url=self.base_url, api_key=self.api_key or "not-needed",
                                      max_retries=0, timeout=self.timeout)
+
+    @property
+    def server(self) -> str:
+        """The server's identity as stored with drafts and cache entries (no credentials)."""
+        return (redact_url(self.base_url) if self.base_url else OPENAI_URL).rstrip("/")
+
+    def run_settings(self) -> dict[str, Any]:
+        """Everything besides model, prompt and schema that changes a draft: part of its key."""
+        return {"server": self.server, "temperature": self.temperature, "max_tokens": self.max_tokens,
+                "seed": self.seed}
+
+    @property
+    def run_key(self) -> str:
+        """A short hash of `run_settings()`."""
+        return hashlib.sha256(json.dumps(self.run_settings(), sort_keys=True).encode()).hexdigest()[:16]
+
+    def cache_key(self, params: dict[str, Any]) -> str:
+        """The cache key of a request to this server: two servers never share answers."""
+        return cache_key({**params, "_server": self.server})
 
     def params(self, mode: str, messages: list[dict], schema: dict) -> dict[str, Any]:
         """Request parameters for this client's model and settings."""

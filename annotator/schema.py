@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 import functools
 import hashlib
 import importlib
@@ -11,29 +10,18 @@ import json
 import sys
 import types
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Any
 
 from pydantic import BaseModel
 
 from .errors import InputError
+from .kinds import SPANS, FieldSpec, field_spec
 from .resources import resource_dir
 
-SPANS, CHOICE, CHOICES, TEXT, NUMBER, BOOL = "spans", "choice", "choices", "text", "number", "bool"
-
-
-@dataclass(frozen=True)
-class FieldSpec:
-    """What one top-level field of a schema is, for prompts, Label Studio and evaluation."""
-
-    name: str
-    kind: str
-    description: str = ""
-    labels: tuple[str, ...] = ()
-    label_descriptions: dict[str, str] = field(default_factory=dict)
-    required: bool = True
-    integer: bool = False
+KIND_HELP = ("spans (list of a model with text and an enum label)", "enum/Literal", "list[enum]", "str",
+             "int", "float", "bool")
 
 
 @dataclass(frozen=True)
@@ -99,75 +87,17 @@ def strict_schema(schema: dict[str, Any]) -> dict[str, Any]:
     return walk(schema)
 
 
-def _unwrap_optional(tp: Any) -> tuple[Any, bool]:
-    """(inner type, is_optional) for `X | None` and `Optional[X]`."""
-    origin = get_origin(tp)
-    if origin in (Union, types.UnionType):
-        args = [a for a in get_args(tp) if a is not type(None)]
-        if len(args) == 1:
-            return args[0], True
-    return tp, False
-
-
-def _choice_values(tp: Any) -> tuple[str, ...] | None:
-    """The allowed values of an enum or Literal type, else None."""
-    if isinstance(tp, type) and issubclass(tp, enum.Enum):
-        return tuple(str(m.value) for m in tp)
-    if get_origin(tp) is Literal:
-        return tuple(str(a) for a in get_args(tp))
-    return None
-
-
-def _span_model(tp: Any) -> type[BaseModel] | None:
-    """The span model if `tp` is a pydantic model with `text: str` and an enum/Literal `label`."""
-    if not (isinstance(tp, type) and issubclass(tp, BaseModel)):
-        return None
-    fields = tp.model_fields
-    if "text" not in fields or "label" not in fields:
-        return None
-    if fields["text"].annotation is not str or _choice_values(fields["label"].annotation) is None:
-        return None
-    return tp
-
-
 def describe(model: type[BaseModel]) -> tuple[FieldSpec, ...]:
-    """FieldSpecs for every top-level field; unsupported field types are an error."""
+    """FieldSpecs for every top-level field; a field no kind takes is an error."""
     specs = []
     for name, info in model.model_fields.items():
-        tp, optional = _unwrap_optional(info.annotation)
-        extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
-        desc = info.description or ""
-        required = info.is_required() and not optional
-        origin = get_origin(tp)
-        if origin is list:
-            (item,) = get_args(tp) or (Any,)
-            span = _span_model(item)
-            if span is not None:
-                label_info = span.model_fields["label"]
-                label_extra = label_info.json_schema_extra if isinstance(label_info.json_schema_extra, dict) else {}
-                labels = _choice_values(label_info.annotation) or ()
-                specs.append(FieldSpec(name, SPANS, desc, labels, dict(label_extra.get("labels", {})), required))
-                continue
-            values = _choice_values(item)
-            if values is not None:
-                specs.append(FieldSpec(name, CHOICES, desc, values, dict(extra.get("labels", {})), required))
-                continue
-        elif (values := _choice_values(tp)) is not None:
-            specs.append(FieldSpec(name, CHOICE, desc, values, dict(extra.get("labels", {})), required))
-            continue
-        elif tp is bool:
-            specs.append(FieldSpec(name, BOOL, desc, ("true", "false"), {}, required))
-            continue
-        elif tp is str:
-            specs.append(FieldSpec(name, TEXT, desc, (), {}, required))
-            continue
-        elif tp in (int, float):
-            specs.append(FieldSpec(name, NUMBER, desc, (), {}, required, integer=tp is int))
-            continue
-        raise InputError(
-            f"schema {model.__name__}: field {name!r} has type {typing.get_type_hints(model).get(name)!r}, "
-            "which has no annotation kind; use spans, enum/Literal, list[enum], str, int, float or bool"
-        )
+        spec = field_spec(name, info)
+        if spec is None:
+            raise InputError(
+                f"schema {model.__name__}: field {name!r} has type {typing.get_type_hints(model).get(name)!r}, "
+                f"which has no annotation kind; use one of: {', '.join(KIND_HELP)}"
+            )
+        specs.append(spec)
     return tuple(specs)
 
 
@@ -195,8 +125,19 @@ def _load_file(path: Path) -> types.ModuleType:
         raise InputError(f"cannot import schema file {path}")
     module = importlib.util.module_from_spec(spec)
     sys.modules[mod_name] = module
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:  # the user's code: a syntax error, a missing import, anything
+        sys.modules.pop(mod_name, None)
+        raise InputError(f"schema file {path} failed to load ({_one_line(exc)}); fix the file") from exc
     return module
+
+
+def _one_line(exc: BaseException) -> str:
+    """An exception as `Type: message` on one line, with the line number of a syntax error."""
+    where = f" at line {exc.lineno}" if isinstance(exc, SyntaxError) and exc.lineno else ""
+    text = " ".join(str(exc.msg if isinstance(exc, SyntaxError) else exc).split())
+    return f"{type(exc).__name__}{where}: {text}"
 
 
 def available() -> list[str]:
@@ -222,7 +163,13 @@ def load_schema(ref: str = "news_events") -> Schema:
             module = importlib.import_module(mod_path)
         except ImportError as exc:
             raise InputError(f"cannot import schema module {mod_path!r} ({exc}); check PYTHONPATH") from exc
+        except Exception as exc:
+            raise InputError(f"schema module {mod_path!r} failed to load ({_one_line(exc)}); fix it") from exc
+        if attr and not hasattr(module, attr):
+            raise InputError(f"schema module {mod_path!r} has no {attr!r}; check the name after the colon")
         model = getattr(module, attr) if attr else _model_from_module(module, ref)
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            raise InputError(f"{ref} is not a pydantic model class")
         return Schema(attr or mod_path.rsplit(".", 1)[-1], model, describe(model))
     raise InputError(
         f"unknown schema {ref!r}; built-in schemas: {', '.join(available())}, or pass a .py file or module:Model"

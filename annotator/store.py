@@ -6,11 +6,29 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import Callable
+from enum import StrEnum
 from pathlib import Path
 
 import sqlite_utils
 
 from .errors import InputError
+
+
+class DraftStatus(StrEnum):
+    """A draft's state: a valid grounded answer, an answer that never validated, or no answer."""
+
+    OK = "ok"
+    INVALID = "invalid"
+    FAILED = "failed"
+
+
+class GoldStatus(StrEnum):
+    """A pulled annotation's state."""
+
+    OK = "ok"
+    INVALID = "invalid"
+    SKIPPED = "skipped"
+    DELETED = "deleted"
 
 
 def now() -> str:
@@ -86,23 +104,74 @@ def _m002_labelstudio(db: sqlite_utils.Database) -> None:
     db["gold"].create_index(["status"])
 
 
+def _m003_identity(db: sqlite_utils.Database) -> None:
+    """Draft keys with run settings, prompt texts, schemas, Label Studio prediction ids, projects by (url, id).
+
+    Drafts written before this migration get `run_key = ''`: their run settings were
+    not recorded, and they keep counting for their (schema, prompt, model).
+    """
+    db["drafts"].add_column("run_key", str, not_null_default="")
+    db["drafts"].add_column("settings", str)
+    db.execute("DROP INDEX IF EXISTS idx_drafts_sentence_id_schema_hash_prompt_version_model")
+    db["drafts"].create_index(["sentence_id", "schema_hash", "prompt_version", "model", "run_key"], unique=True,
+                              index_name="drafts_key")
+    db["prompts"].create({"version": str, "sha256": str, "text": str, "created_at": str}, pk="version")
+    db["schemas"].create({"hash": str, "name": str, "json_schema": str, "created_at": str}, pk="hash")
+    keys = {r["ls_id"]: content_id("project", r["url"], r["ls_id"]) for r in db["projects"].rows}
+    db["projects"].add_column("id", str)
+    for ls_id, key in keys.items():
+        db.execute("UPDATE projects SET id = ? WHERE ls_id = ?", [key, ls_id])
+        for table in ("tasks", "predictions", "gold"):
+            db.execute(f"UPDATE {table} SET project_id = ? WHERE project_id = ?", [key, ls_id])
+    db["projects"].transform(pk="id", column_order=["id"])
+    db["projects"].create_index(["url", "ls_id"], unique=True)
+    for table in ("tasks", "predictions", "gold"):
+        db[table].transform(types={"project_id": str}, drop_foreign_keys=["project_id"])
+        db[table].add_foreign_key("project_id", "projects", "id")
+    db["predictions"].add_column("ls_prediction_id", int)
+    db["predictions"].create_index(["project_id", "ls_prediction_id"])
+    db["gold"].create_index(["project_id", "parent_prediction"])
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_core", _m001_core),
     ("002_labelstudio", _m002_labelstudio),
+    ("003_identity", _m003_identity),
 ]
 
 
 def migrate(db: sqlite_utils.Database) -> None:
     """Apply the migrations not yet recorded in `_migrations`, in order."""
-    if "_migrations" not in db.table_names():
-        db["_migrations"].create({"name": str, "applied_at": str}, pk="name")
+    db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
     done = {row["name"] for row in db["_migrations"].rows}
-    for name, step in MIGRATIONS:
-        if name in done:
-            continue
-        with db.conn:
+    todo = [(name, step) for name, step in MIGRATIONS if name not in done]
+    if not todo:
+        return
+    # Rebuilding tables moves foreign keys; SQLite only lets them be switched off outside a transaction.
+    db.execute("PRAGMA foreign_keys=OFF")
+    try:
+        for name, step in todo:
+            _apply(db, name, step)
+    finally:
+        db.execute("PRAGMA foreign_keys=ON")
+
+
+def _apply(db: sqlite_utils.Database, name: str, step: Callable[[sqlite_utils.Database], None]) -> None:
+    """One migration in one write transaction (a second process waits, then finds it applied)."""
+    db.conn.execute("BEGIN IMMEDIATE")
+    try:
+        if db.execute("SELECT 1 FROM _migrations WHERE name = ?", [name]).fetchone() is None:
             step(db)
+            problems = db.execute("PRAGMA foreign_key_check").fetchall()
+            if problems:
+                raise InputError(f"migration {name} would leave {len(problems)} broken references; the database "
+                                 f"is unchanged: report this with `sqlite3 DB .schema`")
             db["_migrations"].insert({"name": name, "applied_at": now()})
+        db.conn.execute("COMMIT")
+    except BaseException:
+        if db.conn.in_transaction:
+            db.conn.execute("ROLLBACK")
+        raise
 
 
 def open_db(path: str | Path) -> sqlite_utils.Database:

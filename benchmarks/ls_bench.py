@@ -12,8 +12,8 @@ from common import MODEL, PROMPT, SCHEMA, Result, StubProcess, check, fresh_db
 from annotator.annotate import annotate
 from annotator.labelstudio.client import IMPORT_OPTIONS, connect, pull, push
 from annotator.labelstudio.config import label_config
-from annotator.labelstudio.server import LabelStudioServer
 from annotator.llm import LLMClient
+from annotator.services.labelstudio import LabelStudioServer
 
 SETUP_CHUNK = 2000
 

@@ -289,7 +289,7 @@ def bench_tokens(ctx: Context) -> None:
 def real_token_counts(ctx: Context) -> dict[str, Any] | None:
     """Real usage from the local llama.cpp server (SmolLM2), if it is already running."""
     try:
-        from annotator.localllm import LocalLLMServer
+        from annotator.services.llamacpp import LocalLLMServer
 
         info = LocalLLMServer().status()
     except Exception:  # noqa: BLE001 - optional figure

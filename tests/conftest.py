@@ -7,8 +7,8 @@ from urllib.parse import urlparse
 
 import pytest
 
-from annotator.labelstudio.server import LabelStudioServer, ServerInfo
-from annotator.localllm import LocalLLMServer
+from annotator.services.labelstudio import LabelStudioServer, ServerInfo
+from annotator.services.llamacpp import LocalLLMServer
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ import pytest
 
 from annotator.annotate import Drafter
 from annotator.labelstudio import convert
-from annotator.labelstudio.config import interface_for
+from annotator.labelstudio.config import label_config, validate_config
 from annotator.labelstudio.convert import draft_to_result, result_to_gold
 from annotator.schema import load_schema
 from annotator.store import dumps
@@ -99,7 +99,7 @@ def test_utf16_unit_for_old_editors(monkeypatch):
 
 
 def test_every_prediction_passes_the_sdk_check():
-    interface = interface_for(NEWS)
+    interface = validate_config(label_config(NEWS))
     for sentence, payload in SENTENCES:
         data, spans = make_draft(NEWS, sentence, payload)
         prediction = {"model_version": "m|v1|h", "result": draft_to_result(NEWS, sentence, data, spans)}
@@ -108,7 +108,7 @@ def test_every_prediction_passes_the_sdk_check():
 
 def test_all_kinds_round_trip(unit):
     schema = all_kinds()
-    interface = interface_for(schema)
+    interface = validate_config(label_config(schema))
     sentence = "😀 Say \"hi\" to <tag> & A & B, it's fine 🇺🇦."
     cases = [
         {"mentions": [{"text": "<tag>", "label": "<tag>"}, {"text": "A & B", "label": "A & B"},

@@ -22,11 +22,11 @@ from annotator.annotate import annotate
 from annotator.errors import LabelStudioError
 from annotator.ingest import DocInput, ingest
 from annotator.labelstudio.client import connect, pull, push, recorded_project
-from annotator.labelstudio.server import LabelStudioServer
 from annotator.llm import LLMClient
-from annotator.process import port_is_free
 from annotator.prompts import load_prompt
 from annotator.schema import load_schema
+from annotator.services.labelstudio import LabelStudioServer
+from annotator.services.procs import port_is_free
 from annotator.store import open_db
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -9,7 +9,8 @@ import pytest
 
 from annotator.errors import InputError
 from annotator.prompts import load_prompt, split_messages
-from annotator.schema import BOOL, CHOICE, CHOICES, NUMBER, SPANS, TEXT, load_schema
+from annotator.kinds import BOOL, CHOICE, CHOICES, NUMBER, SPANS, TEXT
+from annotator.schema import load_schema
 from annotator.spans import ground
 
 ALL_KINDS = textwrap.dedent('''

@@ -12,9 +12,9 @@ import openai
 import pytest
 from label_studio_sdk import LabelStudio
 
-from annotator.labelstudio.server import LabelStudioServer
-from annotator.localllm import LocalLLMServer
-from annotator.process import pid_alive
+from annotator.services.labelstudio import LabelStudioServer
+from annotator.services.llamacpp import LocalLLMServer
+from annotator.services.procs import pid_alive
 
 SMALL_SCHEMA = {
     "type": "object",

@@ -11,12 +11,14 @@ and quotes in labels or descriptions are escaped.
 from __future__ import annotations
 
 import colorsys
+import itertools
 import xml.etree.ElementTree as ET
 
 from label_studio_sdk.label_interface import LabelInterface
 
 from ..errors import InputError
-from ..schema import BOOL, CHOICE, CHOICES, NUMBER, SPANS, TEXT, FieldSpec, Schema
+from ..kinds import KINDS, SPANS, FieldSpec
+from ..schema import Schema
 
 TEXT_NAME = "text"
 """Name of the `<Text>` object holding the sentence (every result's `to_name`)."""
@@ -26,8 +28,7 @@ CONTEXT_NAME = "context"
 
 RESERVED_NAMES = frozenset({TEXT_NAME, CONTEXT_NAME})
 
-CONTROL_TYPES = {SPANS: "labels", CHOICE: "choices", CHOICES: "choices", BOOL: "choices",
-                 TEXT: "textarea", NUMBER: "number"}
+CONTROL_TYPES = {name: kind.result_type for name, kind in KINDS.items()}
 """Result item `type` for each field kind."""
 
 # Distinct, readable backgrounds for span labels (white text on top); more are generated.
@@ -61,7 +62,7 @@ def _check(schema: Schema) -> None:
                 f"schema {schema.name}: field name {spec.name!r} is reserved for the Label Studio view "
                 f"(the objects {sorted(RESERVED_NAMES)}); rename the field"
             )
-        if spec.kind in (SPANS, CHOICE, CHOICES, BOOL):
+        if spec.codec.result_type in ("labels", "choices"):
             if not spec.labels:
                 raise InputError(f"schema {schema.name}: field {spec.name!r} has no labels; add enum values")
             if len(set(spec.labels)) != len(spec.labels) or any(not v for v in spec.labels):
@@ -83,47 +84,18 @@ def label_config(schema: Schema) -> str:
     ET.SubElement(intro, "Header", value="$headline", size="5")
     ET.SubElement(intro, "Text", name=CONTEXT_NAME, value="$context", selectionEnabled="false")
     sentence = ET.SubElement(view, "View", style="padding: 0.5em; border: 1px solid #ccc; border-radius: 4px")
-    colour = 0
-    span_specs = [s for s in schema.fields if s.kind == SPANS]
-    other_specs = [s for s in schema.fields if s.kind != SPANS]
+    colours = (label_colour(i) for i in itertools.count())
     # Span label bars sit right above the sentence, the way Label Studio's NER templates do.
-    for spec in span_specs:
-        ET.SubElement(sentence, "Header", value=_field_header(spec), size="6")
-        labels = ET.SubElement(sentence, "Labels", name=spec.name, toName=TEXT_NAME)
-        for value in spec.labels:
-            attrs = {"value": value, "background": label_colour(colour)}
-            if spec.label_descriptions.get(value):
-                attrs["hint"] = spec.label_descriptions[value]
-            ET.SubElement(labels, "Label", attrs)
-            colour += 1
+    for spec in schema.fields:
+        if spec.kind == SPANS:
+            ET.SubElement(sentence, "Header", value=_field_header(spec), size="6")
+            sentence.append(spec.codec.control(spec, TEXT_NAME, colours))
     ET.SubElement(sentence, "Text", name=TEXT_NAME, value="$text")
-    for spec in other_specs:
-        block = ET.SubElement(view, "View", style="margin-top: 0.5em")
-        ET.SubElement(block, "Header", value=_field_header(spec), size="6")
-        attrs = {"name": spec.name, "toName": TEXT_NAME}
-        if spec.kind in (CHOICE, CHOICES, BOOL):
-            attrs["choice"] = "multiple" if spec.kind == CHOICES else "single"
-            attrs["showInline"] = "true"
-            if spec.required and spec.kind != CHOICES:
-                attrs["required"] = "true"
-            choices = ET.SubElement(block, "Choices", attrs)
-            for value in spec.labels:
-                choice = {"value": value}
-                if spec.label_descriptions.get(value):
-                    choice["hint"] = spec.label_descriptions[value]
-                ET.SubElement(choices, "Choice", choice)
-        elif spec.kind == TEXT:
-            attrs.update(rows="2", maxSubmissions="1", editable="true")
-            if spec.required:
-                attrs["required"] = "true"
-            ET.SubElement(block, "TextArea", attrs)
-        elif spec.kind == NUMBER:
-            attrs["step"] = "1" if spec.integer else "any"
-            if spec.required:
-                attrs["required"] = "true"
-            ET.SubElement(block, "Number", attrs)
-        else:  # pragma: no cover - describe() only produces the kinds above
-            raise InputError(f"schema {schema.name}: field {spec.name!r} has unknown kind {spec.kind!r}")
+    for spec in schema.fields:
+        if spec.kind != SPANS:
+            block = ET.SubElement(view, "View", style="margin-top: 0.5em")
+            ET.SubElement(block, "Header", value=_field_header(spec), size="6")
+            block.append(spec.codec.control(spec, TEXT_NAME, colours))
     ET.indent(view, space="  ")
     xml = ET.tostring(view, encoding="unicode")
     validate_config(xml)
@@ -139,8 +111,3 @@ def validate_config(xml: str) -> LabelInterface:
         reason = " ".join(str(exc).split()) or type(exc).__name__
         raise InputError(f"the generated Label Studio config is invalid ({reason}); check the schema's labels") from exc
     return interface
-
-
-def interface_for(schema: Schema) -> LabelInterface:
-    """A LabelInterface for the schema's config (to validate predictions locally)."""
-    return validate_config(label_config(schema))

@@ -16,9 +16,10 @@ from pathlib import Path
 
 import httpx
 
-from ..config import config_dir, write_secret_file
 from ..errors import ServiceError
-from ..process import ManagedService, Progress, base_env
+from ..settings import config_dir, write_secret_file
+from .base import ManagedService, Progress, ServiceState
+from .procs import base_env
 
 LABEL_STUDIO_VERSION = "1.23.2"
 ADMIN_EMAIL = "admin@annotator.local"
@@ -43,6 +44,8 @@ class LabelStudioServer(ManagedService):
     ``base_dir`` (default ``home()/"labelstudio"``) holds the data dir and the state
     file. Credentials live in ``config_dir()/"labelstudio.json"`` for the default
     location, else in ``base_dir/"credentials.json"`` (mode 600 either way).
+    ``ensure_installed`` creates ``home()/"labelstudio-venv"`` with label-studio if
+    missing (about 2 min).
     """
 
     name = "Label Studio"
@@ -51,9 +54,6 @@ class LabelStudioServer(ManagedService):
     start_timeout = 180.0
     requirements = [[f"label-studio=={LABEL_STUDIO_VERSION}"]]
     install_check = "bin/label-studio"
-
-    def __init__(self, base_dir: Path | None = None, port: int | None = None):
-        super().__init__(base_dir, port)
 
     @property
     def data_dir(self) -> Path:
@@ -64,10 +64,6 @@ class LabelStudioServer(ManagedService):
         if self.default_location:
             return config_dir() / "labelstudio.json"
         return self.base_dir / "credentials.json"
-
-    def ensure_installed(self, progress: Progress | None = None) -> Path:
-        """Create ``home()/"labelstudio-venv"`` with label-studio if missing (about 2 min)."""
-        return super().ensure_installed(progress)
 
     def start(self, wait: bool = True, progress: Progress | None = None) -> ServerInfo:
         """Return the running server, starting it first if needed.
@@ -134,7 +130,7 @@ class LabelStudioServer(ManagedService):
         )
         return env
 
-    def _info(self, state) -> ServerInfo:
+    def _info(self, state: ServiceState) -> ServerInfo:
         creds = self._credentials()
         return ServerInfo(
             url=state.url,

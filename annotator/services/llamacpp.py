@@ -9,8 +9,9 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from .errors import ServiceError
-from .process import ManagedService, Progress, base_env
+from ..errors import ServiceError
+from .base import ManagedService, Progress, ServiceState
+from .procs import base_env
 
 LLAMA_CPP_VERSION = "0.3.36"
 MODEL_PACKAGE_VERSION = "0.1.2"
@@ -49,7 +50,8 @@ class LocalLLMInfo:
 class LocalLLMServer(ManagedService):
     """Install, start (or reuse), inspect and stop the local llama.cpp server.
 
-    ``base_dir`` (default ``home()/"llm"``) holds the state file.
+    ``base_dir`` (default ``home()/"llm"``) holds the state file. ``ensure_installed``
+    creates ``home()/"llm-venv"`` if missing (compiles llama.cpp: 6+ minutes).
     """
 
     name = "The local LLM server"
@@ -63,13 +65,6 @@ class LocalLLMServer(ManagedService):
     install_check = MODEL_GLOB
     n_ctx = 4096
     n_threads = 2
-
-    def __init__(self, base_dir: Path | None = None, port: int | None = None):
-        super().__init__(base_dir, port)
-
-    def ensure_installed(self, progress: Progress | None = None) -> Path:
-        """Create ``home()/"llm-venv"`` if missing (compiles llama.cpp: 6+ minutes)."""
-        return super().ensure_installed(progress)
 
     def model_path(self) -> Path:
         """The SmolLM2 GGUF file inside the venv's site-packages."""
@@ -115,7 +110,7 @@ class LocalLLMServer(ManagedService):
         # Clean: llama_cpp.server also reads settings (MODEL, PORT, HOST...) from the environment.
         return base_env(self.venv_dir / "bin")
 
-    def _info(self, state) -> LocalLLMInfo:
+    def _info(self, state: ServiceState) -> LocalLLMInfo:
         return LocalLLMInfo(
             url=f"{state.url}/v1",
             model=MODEL_ALIAS,
