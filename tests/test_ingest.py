@@ -6,7 +6,8 @@ import io
 
 import pytest
 
-from annotator.ingest import Problem, _from_text, ingest, read_inputs, split_sentences
+from annotator.ingest import Problem, ingest, read_inputs, split_sentences
+from annotator.readers import from_text as _from_text
 from annotator.resources import data_file
 from annotator.store import open_db
 
