@@ -39,6 +39,18 @@ class FatalLLMError(LLMError):
     """A failure no retry can fix (bad key, unknown model): the whole run stops."""
 
 
+class NotACompletion(Exception):
+    """A 200 reply that is not an OpenAI chat completion (an HTML page, no choices): a transport fault."""
+
+
+UNREACHABLE_AFTER = 5
+"""Consecutive connection errors (no HTTP answer at all) after which a run stops."""
+
+_UNKNOWN_MODEL = re.compile(
+    r"model.{0,80}(not found|does not exist|unknown|not available|no such|invalid)|"
+    r"(unknown|invalid|no such|unsupported) model|model_not_found", re.IGNORECASE)
+
+
 @dataclass
 class Completion:
     """One answer from the server (or the cache)."""
@@ -98,15 +110,23 @@ def _is_mode_rejection(exc: BaseException, params: dict[str, Any]) -> bool:
     """Whether the server refused the request's structured-output mode (never worth a retry)."""
     if not isinstance(exc, openai.APIStatusError) or not ("tools" in params or "response_format" in params):
         return False
+    if _is_unknown_model(exc):
+        return False
     msg = _error_message(exc)
     if exc.status_code in (400, 422):
         return bool(_MODE_REJECTION.search(msg))
     return exc.status_code >= 500 and bool(_MODE_REJECTION_5XX.search(msg))
 
 
+def _is_unknown_model(exc: BaseException) -> bool:
+    """Whether a 400/404 says the server does not know the model (a fatal error, not a mode refusal)."""
+    return (isinstance(exc, openai.APIStatusError) and exc.status_code in (400, 404, 422)
+            and bool(_UNKNOWN_MODEL.search(_error_message(exc))))
+
+
 def _is_transient(exc: BaseException) -> bool:
-    """Faults worth retrying: rate limits, server errors, timeouts, dropped connections."""
-    if isinstance(exc, openai.APIConnectionError):  # includes APITimeoutError
+    """Faults worth retrying: rate limits, server errors, timeouts, dropped connections, garbage replies."""
+    if isinstance(exc, openai.APIConnectionError | NotACompletion):  # includes APITimeoutError
         return True
     if isinstance(exc, openai.APIStatusError):
         return exc.status_code in (408, 409, 425, 429) or exc.status_code >= 500
@@ -141,8 +161,8 @@ def _error_message(exc: openai.APIStatusError) -> str:
 class LLMClient:
     """Sends chat requests; transport retries live here, validation re-asks live in the caller."""
 
-    base_url: str | None
-    api_key: str | None
+    base_url: str | None = field(repr=False)  # may hold credentials: `server` is the printable form
+    api_key: str | None = field(repr=False)
     model: str
     timeout: float = 120.0
     max_retries: int = 8
@@ -151,8 +171,10 @@ class LLMClient:
     temperature: float = 0.0
     max_tokens: int = 1024
     seed: int | None = None
+    unreachable_after: int = UNREACHABLE_AFTER
     calls: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _unreachable: int = field(default=0, repr=False)
 
     def __post_init__(self) -> None:
         # The SDK's own retries are off: tenacity below is the only retry loop.
@@ -204,10 +226,10 @@ class LLMClient:
                 raise FatalLLMError(
                     f"the LLM server refused the API key (HTTP {exc.status_code}: {msg}); set OPENAI_API_KEY"
                 ) from exc
-            if exc.status_code == 404:
+            if exc.status_code == 404 or _is_unknown_model(exc):
                 raise FatalLLMError(
-                    f"the LLM server has no model {self.model!r} or no chat endpoint at {self.base_url} "
-                    f"(HTTP 404: {msg}); check --model and --base-url"
+                    f"the LLM server has no model {self.model!r} or no chat endpoint at {self.server} "
+                    f"(HTTP {exc.status_code}: {msg}); check --model and --base-url"
                 ) from exc
             if _is_mode_rejection(exc, params):
                 raise ModeRejected(msg) from exc
@@ -217,11 +239,39 @@ class LLMClient:
         except openai.APIConnectionError as exc:
             kind = "timeout" if isinstance(exc, openai.APITimeoutError) else "connection error"
             raise TransportFailed(f"{kind} after {self.max_retries + 1} attempts: {exc}") from exc
+        except NotACompletion as exc:
+            raise TransportFailed(f"{exc} after {self.max_retries + 1} attempts") from exc
 
     def _send_once(self, params: dict[str, Any]) -> Completion:
-        """A single HTTP request."""
+        """A single HTTP request; too many connection errors in a row stop the run."""
         with self._lock:
             self.calls += 1
+            if self._unreachable >= self.unreachable_after:
+                raise self._unreachable_error()
+        try:
+            completion = self._post(params)
+        except openai.APIConnectionError as exc:
+            if not isinstance(exc, openai.APITimeoutError):
+                with self._lock:
+                    self._unreachable += 1
+                    if self._unreachable >= self.unreachable_after:
+                        raise self._unreachable_error() from exc
+            raise
+        except openai.APIStatusError:
+            with self._lock:
+                self._unreachable = 0
+            raise
+        with self._lock:
+            self._unreachable = 0
+        return completion
+
+    def _unreachable_error(self) -> FatalLLMError:
+        return FatalLLMError(
+            f"cannot reach the LLM at {self.server} ({self._unreachable} connection errors in a row); start the "
+            f"server or fix --base-url / OPENAI_BASE_URL")
+
+    def _post(self, params: dict[str, Any]) -> Completion:
+        """POST /chat/completions and read the reply."""
         started = time.perf_counter()
         # The client's generic post (documented for raw requests) rather than chat.completions.create:
         # create() walks the whole request through its TypedDict transform and builds pydantic models
@@ -229,6 +279,9 @@ class LLMClient:
         # (APIStatusError, APIConnectionError) are the same.
         data = self._client.post("/chat/completions", body=params, cast_to=object)
         latency = int((time.perf_counter() - started) * 1000)
+        problem = not_a_completion(data)
+        if problem:
+            raise NotACompletion(f"the reply is not a chat completion ({problem})")
         return completion_from_response(data, latency)
 
     def list_models(self) -> list[str]:
@@ -237,11 +290,24 @@ class LLMClient:
             return [m.id for m in self._client.models.list()]
         except openai.APIConnectionError as exc:
             raise LLMError(
-                f"cannot reach the LLM server at {self.base_url} ({exc}); start it or fix --base-url"
+                f"cannot reach the LLM server at {self.server} ({exc}); start it or fix --base-url"
             ) from exc
         except openai.APIStatusError as exc:
-            raise LLMError(f"the LLM server at {self.base_url} cannot list models (HTTP {exc.status_code}); "
+            raise LLMError(f"the LLM server at {self.server} cannot list models (HTTP {exc.status_code}); "
                            "pass --model") from exc
+
+
+def not_a_completion(data: Any) -> str | None:
+    """Why a decoded 200 reply is not an OpenAI chat completion, or None."""
+    if not isinstance(data, dict):
+        text = " ".join(str(data).split())[:60]
+        return f"got {type(data).__name__} {text!r}"
+    choices = data.get("choices")
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        return "no choices"
+    if not isinstance(choices[0].get("message"), dict):
+        return "no message in the first choice"
+    return None
 
 
 def completion_from_response(data: Any, latency_ms: int = 0) -> Completion:

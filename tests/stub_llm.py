@@ -16,7 +16,8 @@ from typing import Any
 Reply = str | dict[str, Any]
 Responder = Callable[[dict[str, Any]], Reply]
 
-FAULTS = ("429", "500", "timeout", "truncated", "invalid")
+FAULTS = ("429", "500", "timeout", "truncated", "invalid", "html", "no_choices", "unknown_model", "401", "404")
+HTML_PAGE = "<!doctype html><html><body><h1>Welcome to nginx!</h1></body></html>"
 MODES = ("json_schema", "json_object", "tools")
 INVALID_CONTENT = '{"unexpected": true}'
 
@@ -92,11 +93,12 @@ class _Handler(BaseHTTPRequestHandler):
         """Stay quiet."""
 
     def _send_json(self, status: int, obj: Any, headers: dict[str, str] | None = None) -> None:
-        """Send a JSON response with Content-Length; ignore clients that went away."""
-        data = json.dumps(obj).encode()
+        """Send a JSON response (or an HTML page for a str) with Content-Length; ignore clients that went away."""
+        html = isinstance(obj, str)
+        data = obj.encode() if html else json.dumps(obj).encode()
         try:
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", "text/html" if html else "application/json")
             self.send_header("Content-Length", str(len(data)))
             for key, value in (headers or {}).items():
                 self.send_header(key, value)
@@ -348,6 +350,16 @@ class StubLLM:
         if fault == "500":
             self._count("500")
             return 500, _error_body("internal error (stub)", "server_error"), None
+        if fault in ("html", "no_choices", "unknown_model", "401", "404"):
+            self._count(fault)
+            return {
+                "html": (200, HTML_PAGE),
+                "no_choices": (200, {"id": "x", "object": "chat.completion", "choices": []}),
+                "unknown_model": (400, _error_body(f"Unknown model: {body.get('model')}", "invalid_request_error")),
+                "401": (401, _error_body("Incorrect API key provided", "invalid_request_error", "invalid_api_key")),
+                "404": (404, _error_body(f"The model `{body.get('model')}` does not exist", "invalid_request_error",
+                                         "model_not_found")),
+            }[fault] + (None,)
 
         if fault == "invalid":
             reply = INVALID_CONTENT

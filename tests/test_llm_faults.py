@@ -1,0 +1,82 @@
+"""The LLM client against servers that misbehave: unreachable, unknown model, garbage 200 replies."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from stub_llm import StubLLM  # noqa: E402
+
+from annotator.llm import FatalLLMError, LLMClient, TransportFailed, not_a_completion  # noqa: E402
+
+SCHEMA = {"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]}
+MESSAGES = [{"role": "user", "content": "Sentence: x"}]
+
+
+def client(base_url: str, **kw) -> LLMClient:
+    kw.setdefault("backoff", 0.01)
+    kw.setdefault("timeout", 5)
+    return LLMClient(base_url=base_url, api_key="sk-test", model="stub", **kw)
+
+
+def test_unreachable_server_stops_after_five_connection_errors() -> None:
+    llm = client("http://user:secret@127.0.0.1:1/v1", max_retries=50)
+    with pytest.raises(FatalLLMError) as err:
+        llm.send(llm.params("json_schema", MESSAGES, SCHEMA))
+    assert llm.calls == 5  # the fifth refused attempt stops the run: no sixth, no backoff
+    assert str(err.value) == ("cannot reach the LLM at http://127.0.0.1:1/v1 (5 connection errors in a row); "
+                              "start the server or fix --base-url / OPENAI_BASE_URL")
+    assert "secret" not in str(err.value)
+
+
+def test_a_reply_resets_the_count_of_connection_errors() -> None:
+    with StubLLM(responder=lambda body: '{"a": "b"}') as stub:
+        llm = client(stub.base_url)
+        llm._unreachable = 4
+        assert llm.send(llm.params("prompt", MESSAGES, SCHEMA)).content == '{"a": "b"}'
+        assert llm._unreachable == 0
+
+
+@pytest.mark.parametrize("fault", ["unknown_model", "404"])
+def test_unknown_model_is_fatal_not_a_mode_refusal(fault: str) -> None:
+    with StubLLM() as stub:
+        stub.enqueue_fault(fault)
+        llm = client(stub.base_url)
+        with pytest.raises(FatalLLMError, match=r"^the LLM server has no model 'stub'"):
+            llm.send(llm.params("json_schema", MESSAGES, SCHEMA))
+        assert stub.calls == 1
+
+
+@pytest.mark.parametrize("fault", ["html", "no_choices"])
+def test_garbage_200_is_retried_as_a_transport_fault(fault: str) -> None:
+    with StubLLM(responder=lambda body: '{"a": "ok"}') as stub:
+        stub.enqueue_fault(fault)
+        llm = client(stub.base_url)
+        assert llm.send(llm.params("prompt", MESSAGES, SCHEMA)).content == '{"a": "ok"}'
+        assert stub.counts[fault] == 1 and stub.counts["ok"] == 1
+
+
+def test_garbage_200_every_time_fails_with_the_reason() -> None:
+    with StubLLM() as stub:
+        stub.enqueue_fault("html", "html", "html")
+        llm = client(stub.base_url, max_retries=2)
+        with pytest.raises(TransportFailed, match=r"the reply is not a chat completion \(got str '<!doctype html>"):
+            llm.send(llm.params("prompt", MESSAGES, SCHEMA))
+        assert stub.counts["html"] == 3
+
+
+def test_not_a_completion_shapes() -> None:
+    assert not_a_completion({"choices": [{"message": {"content": "x"}}]}) is None
+    assert not_a_completion({"choices": []}) == "no choices"
+    assert not_a_completion({"object": "error"}) == "no choices"
+    assert not_a_completion({"choices": [{"text": "legacy"}]}) == "no message in the first choice"
+    assert not_a_completion("<html>") == "got str '<html>'"
+
+
+def test_the_client_repr_holds_no_secret() -> None:
+    text = repr(client("http://user:pw-secret@10.0.0.1:8000/v1"))
+    assert "pw-secret" not in text and "sk-test" not in text
