@@ -1,0 +1,1 @@
+"""Using the gold: drafts against gold (`compare`), annotators against each other (`agreement`)."""

@@ -1,0 +1,141 @@
+"""Agreement between annotators, pure: each task's annotations by annotator in, `agreement --json` out.
+
+Choice and bool fields: Krippendorff's alpha (nominal, the `krippendorff` package)
+over every annotator and task, and Cohen's kappa for each pair of annotators over
+the tasks both annotated. Span fields: F1 between each pair of annotators, exact
+and overlap, micro-averaged (matches summed over all shared tasks, then F1),
+overall and per label. A figure that is undefined (one value only, no shared task)
+is null.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+from dataclasses import dataclass
+
+import krippendorff
+import numpy as np
+
+from ..kinds import SPANS, FieldSpec
+from .metrics import NONE_LABEL, SpanCounts, prf
+
+
+@dataclass(frozen=True)
+class Annotation:
+    """One annotator's answer on one task."""
+
+    task_id: int
+    annotator: str
+    data: dict
+    spans: list[dict]
+
+
+def _choice(value: object) -> str:
+    if value is None:
+        return NONE_LABEL
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def cohen_kappa(a: list[str], b: list[str]) -> float | None:
+    """Cohen's kappa of two raters' labels on the same items; None when chance agreement is 1."""
+    n = len(a)
+    if n == 0:
+        return None
+    observed = sum(x == y for x, y in zip(a, b, strict=True)) / n
+    ca, cb = Counter(a), Counter(b)
+    expected = sum(ca[k] * cb[k] for k in ca) / (n * n)
+    if expected == 1:
+        return None
+    return (observed - expected) / (1 - expected)
+
+
+def nominal_alpha(table: dict[str, dict[int, str]], tasks: list[int]) -> float | None:
+    """Krippendorff's alpha (nominal) of annotator -> task -> label; None when undefined."""
+    labels = sorted({v for row in table.values() for v in row.values()})
+    if len(labels) < 2:
+        return None
+    code = {label: i for i, label in enumerate(labels)}
+    data = np.array([[code[row[t]] if t in row else np.nan for t in tasks] for row in table.values()], dtype=float)
+    try:
+        value = float(krippendorff.alpha(reliability_data=data, level_of_measurement="nominal"))
+    except (ValueError, ZeroDivisionError):
+        return None
+    return None if np.isnan(value) else value
+
+
+def _pair_name(a: str, b: str) -> str:
+    return f"{a}|{b}"
+
+
+def _choice_field(spec: FieldSpec, by_task: dict[int, dict[str, Annotation]], tasks: list[int],
+                  annotators: list[str]) -> dict:
+    table = {who: {t: _choice(by_task[t][who].data.get(spec.name)) for t in tasks if who in by_task[t]}
+             for who in annotators}
+    kappa = {}
+    for a, b in itertools.combinations(annotators, 2):
+        shared = [t for t in tasks if t in table[a] and t in table[b]]
+        if shared:
+            kappa[_pair_name(a, b)] = cohen_kappa([table[a][t] for t in shared], [table[b][t] for t in shared])
+    return {"kind": "choice", "alpha": nominal_alpha(table, tasks), "kappa": kappa}
+
+
+def _span_field(spec: FieldSpec, by_task: dict[int, dict[str, Annotation]], tasks: list[int],
+                annotators: list[str]) -> dict:
+    total = SpanCounts()
+    pairs: dict[str, SpanCounts] = {}
+    for a, b in itertools.combinations(annotators, 2):
+        counts = pairs.setdefault(_pair_name(a, b), SpanCounts())
+        for t in tasks:
+            if a in by_task[t] and b in by_task[t]:
+                sa = [s for s in by_task[t][a].spans if s.get("field") == spec.name]
+                sb = [s for s in by_task[t][b].spans if s.get("field") == spec.name]
+                counts.add(sb, sa)
+                total.add(sb, sa)
+
+    def f1(c: Counter) -> float:
+        return prf(c["tp"], c["fp"], c["fn"])["f1"]
+    labels = sorted(total.per_label)
+    return {"kind": "spans", "f1_exact": f1(total.exact), "f1_overlap": f1(total.overlap),
+            "per_label": {k: {"f1_exact": f1(total.per_label[k]), "f1_overlap": f1(total.per_label_overlap[k])}
+                          for k in labels},
+            "pairs": {name: {"f1_exact": f1(c.exact), "f1_overlap": f1(c.overlap)} for name, c in pairs.items()}}
+
+
+def task_disagreement(fields: tuple[FieldSpec, ...], answers: dict[str, Annotation]) -> float:
+    """0 when every pair of annotators agrees on every field, up to 1: the mean share of disagreement."""
+    scores = []
+    for a, b in itertools.combinations(sorted(answers), 2):
+        for spec in fields:
+            if spec.kind == SPANS:
+                counts = SpanCounts()
+                counts.add([s for s in answers[b].spans if s.get("field") == spec.name],
+                           [s for s in answers[a].spans if s.get("field") == spec.name])
+                c = counts.exact
+                scores.append(0.0 if c["tp"] + c["fp"] + c["fn"] == 0 else 1 - prf(c["tp"], c["fp"], c["fn"])["f1"])
+            elif spec.codec.metric == "choice":
+                scores.append(float(_choice(answers[a].data.get(spec.name)) != _choice(answers[b].data.get(spec.name))))
+            else:
+                scores.append(float(answers[a].data.get(spec.name) != answers[b].data.get(spec.name)))
+    return sum(scores) / len(scores) if scores else 0.0
+
+
+def agreement(fields: tuple[FieldSpec, ...], annotations: list[Annotation], top: int = 10) -> dict:
+    """Agreement over tasks with answers from two or more annotators (one answer per annotator and task)."""
+    by_task: dict[int, dict[str, Annotation]] = {}
+    for ann in annotations:
+        by_task.setdefault(ann.task_id, {})[ann.annotator] = ann
+    by_task = {t: answers for t, answers in by_task.items() if len(answers) >= 2}
+    tasks = sorted(by_task)
+    annotators = sorted({who for answers in by_task.values() for who in answers})
+    out_fields = {}
+    for spec in fields:
+        if spec.kind == SPANS:
+            out_fields[spec.name] = _span_field(spec, by_task, tasks, annotators)
+        elif spec.codec.metric == "choice":
+            out_fields[spec.name] = _choice_field(spec, by_task, tasks, annotators)
+    worst = sorted(((task_disagreement(fields, by_task[t]), t) for t in tasks), key=lambda x: (-x[0], x[1]))
+    return {"tasks": len(tasks), "annotators": annotators, "fields": out_fields,
+            "disagreements": [{"task_id": t, "disagreement": d} for d, t in worst[:top] if d > 0]}
