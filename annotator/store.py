@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import sqlite3
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
@@ -12,6 +13,8 @@ from pathlib import Path
 import sqlite_utils
 
 from .errors import InputError
+
+NOT_A_DATABASE = ("SQLITE_NOTADB", "SQLITE_CORRUPT")  # sqlite3 error names of a file that is no SQLite database
 
 
 class DraftStatus(StrEnum):
@@ -133,10 +136,17 @@ def _m003_identity(db: sqlite_utils.Database) -> None:
     db["gold"].create_index(["project_id", "parent_prediction"])
 
 
+def _m004_blind(db: sqlite_utils.Database) -> None:
+    """Blind tasks: pushed without a prediction, to measure how much pre-filled drafts sway annotators."""
+    db["tasks"].add_column("blind", int, not_null_default=0)
+    db["projects"].add_column("blind_fraction", float, not_null_default=0.0)
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_core", _m001_core),
     ("002_labelstudio", _m002_labelstudio),
     ("003_identity", _m003_identity),
+    ("004_blind", _m004_blind),
 ]
 
 
@@ -182,11 +192,17 @@ def open_db(path: str | Path) -> sqlite_utils.Database:
     if not path.parent.exists():
         raise InputError(f"folder {path.parent} for the database does not exist; create it or change --db")
     db = sqlite_utils.Database(path)
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=NORMAL")
-    db.execute("PRAGMA foreign_keys=ON")
-    db.execute("PRAGMA busy_timeout=30000")
-    migrate(db)
+    try:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA foreign_keys=ON")
+        db.execute("PRAGMA busy_timeout=30000")
+        migrate(db)
+    except sqlite3.DatabaseError as exc:
+        if getattr(exc, "sqlite_errorname", "") not in NOT_A_DATABASE:
+            raise
+        db.close()
+        raise InputError(f"{path} is not a SQLite database ({exc}); pass another file with --db") from exc
     return db
 
 
