@@ -82,44 +82,57 @@ def _choice_field(spec: FieldSpec, by_task: dict[int, dict[str, Annotation]], ta
     return {"kind": "choice", "alpha": nominal_alpha(table, tasks), "kappa": kappa}
 
 
-def _span_field(spec: FieldSpec, by_task: dict[int, dict[str, Annotation]], tasks: list[int],
-                annotators: list[str]) -> dict:
+def _merge(parts: list[SpanCounts]) -> SpanCounts:
+    """Counts summed over several pairs of annotators."""
     total = SpanCounts()
-    pairs: dict[str, SpanCounts] = {}
-    for a, b in itertools.combinations(annotators, 2):
-        counts = pairs.setdefault(_pair_name(a, b), SpanCounts())
-        for t in tasks:
-            if a in by_task[t] and b in by_task[t]:
-                sa = [s for s in by_task[t][a].spans if s.get("field") == spec.name]
-                sb = [s for s in by_task[t][b].spans if s.get("field") == spec.name]
-                counts.add(sb, sa)
-                total.add(sb, sa)
+    for part in parts:
+        for i in range(3):
+            total.exact[i] += part.exact[i]
+            total.overlap[i] += part.overlap[i]
+        for mine, theirs in ((total.per_label, part.per_label), (total.per_label_overlap, part.per_label_overlap)):
+            for label, counts in theirs.items():
+                into = mine.setdefault(label, [0, 0, 0])
+                for i in range(3):
+                    into[i] += counts[i]
+    return total
 
-    def f1(c: Counter) -> float:
-        return prf(c["tp"], c["fp"], c["fn"])["f1"]
-    labels = sorted(total.per_label)
+
+def _span_report(pairs: dict[str, SpanCounts]) -> dict:
+    total = _merge(list(pairs.values()))
+
+    def f1(c: list[int]) -> float:
+        return prf(*c)["f1"]
     return {"kind": "spans", "f1_exact": f1(total.exact), "f1_overlap": f1(total.overlap),
             "per_label": {k: {"f1_exact": f1(total.per_label[k]), "f1_overlap": f1(total.per_label_overlap[k])}
-                          for k in labels},
+                          for k in sorted(total.per_label)},
             "pairs": {name: {"f1_exact": f1(c.exact), "f1_overlap": f1(c.overlap)} for name, c in pairs.items()}}
 
 
-def task_disagreement(fields: tuple[FieldSpec, ...], answers: dict[str, Annotation]) -> float:
-    """0 when every pair of annotators agrees on every field, up to 1: the mean share of disagreement."""
+def _spans(answer: Annotation, name: str) -> list[dict]:
+    return [s for s in answer.spans if s.get("field") == name]
+
+
+def _compare_task(fields: tuple[FieldSpec, ...], answers: dict[str, Annotation],
+                  span_pairs: dict[str, dict[str, SpanCounts]]) -> float:
+    """Add the task's spans to the pair counts; return its disagreement (0 to 1, the mean over pairs and fields)."""
     scores = []
     for a, b in itertools.combinations(sorted(answers), 2):
         for spec in fields:
             if spec.kind == SPANS:
-                counts = SpanCounts()
-                counts.add([s for s in answers[b].spans if s.get("field") == spec.name],
-                           [s for s in answers[a].spans if s.get("field") == spec.name])
-                c = counts.exact
-                scores.append(0.0 if c["tp"] + c["fp"] + c["fn"] == 0 else 1 - prf(c["tp"], c["fp"], c["fn"])["f1"])
+                sa, sb = _spans(answers[a], spec.name), _spans(answers[b], spec.name)
+                counts = span_pairs[spec.name].setdefault(_pair_name(a, b), SpanCounts())
+                kept = len(counts.add(sb, sa).kept)
+                scores.append(1 - 2 * kept / (len(sa) + len(sb)) if sa or sb else 0.0)
             elif spec.codec.metric == "choice":
                 scores.append(float(_choice(answers[a].data.get(spec.name)) != _choice(answers[b].data.get(spec.name))))
             else:
                 scores.append(float(answers[a].data.get(spec.name) != answers[b].data.get(spec.name)))
     return sum(scores) / len(scores) if scores else 0.0
+
+
+def task_disagreement(fields: tuple[FieldSpec, ...], answers: dict[str, Annotation]) -> float:
+    """0 when every pair of annotators agrees on every field, up to 1: the mean share of disagreement."""
+    return _compare_task(fields, answers, {spec.name: {} for spec in fields})
 
 
 def agreement(fields: tuple[FieldSpec, ...], annotations: list[Annotation], top: int = 10) -> dict:
@@ -130,12 +143,13 @@ def agreement(fields: tuple[FieldSpec, ...], annotations: list[Annotation], top:
     by_task = {t: answers for t, answers in by_task.items() if len(answers) >= 2}
     tasks = sorted(by_task)
     annotators = sorted({who for answers in by_task.values() for who in answers})
+    span_pairs: dict[str, dict[str, SpanCounts]] = {spec.name: {} for spec in fields}
+    worst = sorted(((_compare_task(fields, by_task[t], span_pairs), t) for t in tasks), key=lambda x: (-x[0], x[1]))
     out_fields = {}
     for spec in fields:
         if spec.kind == SPANS:
-            out_fields[spec.name] = _span_field(spec, by_task, tasks, annotators)
+            out_fields[spec.name] = _span_report(span_pairs[spec.name])
         elif spec.codec.metric == "choice":
             out_fields[spec.name] = _choice_field(spec, by_task, tasks, annotators)
-    worst = sorted(((task_disagreement(fields, by_task[t]), t) for t in tasks), key=lambda x: (-x[0], x[1]))
     return {"tasks": len(tasks), "annotators": annotators, "fields": out_fields,
             "disagreements": [{"task_id": t, "disagreement": d} for d, t in worst[:top] if d > 0]}

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import statistics
-from collections import Counter
 from dataclasses import dataclass
 
 from ..kinds import SPANS, FieldSpec
@@ -35,10 +34,13 @@ class Pair:
     annotator: str | None = None
 
     @classmethod
-    def from_rows(cls, draft: dict, gold: dict, blind: bool) -> Pair:
-        """A pair from a drafts row and a gold row (JSON columns decoded here)."""
-        return cls(draft["model"], draft["prompt_version"], draft["schema_hash"],
-                   json.loads(draft["data"] or "{}"), json.loads(draft["spans"] or "[]"),
+    def from_rows(cls, draft: dict, gold: dict, blind: bool, decoded: dict | None = None) -> Pair:
+        """A pair from a drafts row and a gold row; `decoded` caches drafts shared by several annotations."""
+        cache = decoded if decoded is not None else {}
+        parsed = cache.get(draft["id"])
+        if parsed is None:
+            parsed = cache[draft["id"]] = (json.loads(draft["data"] or "{}"), json.loads(draft["spans"] or "[]"))
+        return cls(draft["model"], draft["prompt_version"], draft["schema_hash"], parsed[0], parsed[1],
                    json.loads(gold["data"] or "{}"), json.loads(gold["spans"] or "[]"), blind,
                    gold.get("lead_time"), gold.get("annotator"))
 
@@ -67,15 +69,15 @@ def _median(values: list[float]) -> float | None:
 def score(fields: tuple[FieldSpec, ...], pairs: list[Pair]) -> dict:
     """Per-field metrics and the correction effort over `pairs` (all of one group)."""
     counters = {spec.name: COUNTERS[spec.codec.metric]() for spec in fields}
-    regions: Counter = Counter()
+    regions = dict.fromkeys(("kept", "relabelled", "moved", "deleted", "added"), 0)
     unchanged = 0
     for pair in pairs:
         for spec in fields:
             if spec.kind == SPANS:
                 a = counters[spec.name].add(_spans_of(pair.draft_spans, spec.name),
                                             _spans_of(pair.gold_spans, spec.name))
-                regions.update(kept=len(a.kept), relabelled=len(a.relabelled), moved=len(a.moved),
-                               deleted=len(a.deleted), added=len(a.added))
+                for name in regions:
+                    regions[name] += len(getattr(a, name))
             else:
                 counters[spec.name].add(pair.draft_data.get(spec.name), pair.gold_data.get(spec.name))
         unchanged += _same(fields, pair)

@@ -104,7 +104,7 @@ def _newest_drafts(db: sqlite_utils.Database, project: ProjectRow, draft_set: tu
 def eval_pairs(db: sqlite_utils.Database, schema: Schema, *, project: str | None = None, url: str | None = None,
                annotator: str | None = None, gold: str = "latest") -> tuple[list[Pair], int]:
     """(pairs of gold and draft, annotations left out for want of a draft)."""
-    pairs, missing = [], 0
+    pairs, missing, decoded = [], 0, {}
     for proj in projects(db, project, url):
         by_prediction = {r["ls_prediction_id"]: r for r in db.query("""
             SELECT p.ls_prediction_id, d.* FROM predictions p JOIN drafts d ON d.id = p.draft_id
@@ -116,7 +116,7 @@ def eval_pairs(db: sqlite_utils.Database, schema: Schema, *, project: str | None
                 if draft is None or draft["status"] != DraftStatus.OK:
                     missing += 1
                     continue
-                pairs.append(Pair.from_rows(draft, g, bool(g["blind"])))
+                pairs.append(Pair.from_rows(draft, g, bool(g["blind"]), decoded))
     return pairs, missing
 
 

@@ -71,41 +71,62 @@ def align(draft: Iterable[dict], gold: Iterable[dict]) -> Alignment:
     return out
 
 
+def _counts() -> list[int]:
+    return [0, 0, 0]  # tp, fp, fn
+
+
+def _bump(counts: list[int], tp: int, n_draft: int, n_gold: int) -> None:
+    counts[0] += tp
+    counts[1] += n_draft - tp
+    counts[2] += n_gold - tp
+
+
+def _block(counts: list[int]) -> dict:
+    return prf(*counts)
+
+
 @dataclass
 class SpanCounts:
     """Span comparison counts summed over annotations (micro averages)."""
 
-    exact: Counter = field(default_factory=Counter)
-    overlap: Counter = field(default_factory=Counter)
-    per_label: dict[str, Counter] = field(default_factory=dict)
-    per_label_overlap: dict[str, Counter] = field(default_factory=dict)
+    exact: list[int] = field(default_factory=_counts)
+    overlap: list[int] = field(default_factory=_counts)
+    per_label: dict[str, list[int]] = field(default_factory=dict)
+    per_label_overlap: dict[str, list[int]] = field(default_factory=dict)
     errors: Counter = field(default_factory=Counter)
 
     def add(self, draft: list[dict], gold: list[dict]) -> Alignment:
         """Count one annotation's spans of one field; return the alignment."""
-        a = align(draft, gold)
+        same = sorted(map(_key, draft)) == sorted(map(_key, gold))
+        a = Alignment(kept=list(zip(draft, draft, strict=True))) if same else align(draft, gold)
         tp = len(a.kept)
-        self.exact.update(tp=tp, fp=len(draft) - tp, fn=len(gold) - tp)
-        self.errors.update(wrong_label=len(a.relabelled), wrong_boundary=len(a.moved), invented=len(a.deleted),
-                           missed=len(a.added))
-        ov = _one_to_one_overlap(draft, gold)
-        self.overlap.update(tp=ov, fp=len(draft) - ov, fn=len(gold) - ov)
-        for label in {str(s["label"]) for s in [*draft, *gold]}:
-            d = [s for s in draft if str(s["label"]) == label]
-            g = [s for s in gold if str(s["label"]) == label]
-            t = sum((Counter(map(_key, d)) & Counter(map(_key, g))).values())
-            self.per_label.setdefault(label, Counter()).update(tp=t, fp=len(d) - t, fn=len(g) - t)
-            o = _one_to_one_overlap(d, g)
-            self.per_label_overlap.setdefault(label, Counter()).update(tp=o, fp=len(d) - o, fn=len(g) - o)
+        _bump(self.exact, tp, len(draft), len(gold))
+        self.errors["wrong_label"] += len(a.relabelled)
+        self.errors["wrong_boundary"] += len(a.moved)
+        self.errors["invented"] += len(a.deleted)
+        self.errors["missed"] += len(a.added)
+        _bump(self.overlap, tp if same else _one_to_one_overlap(draft, gold), len(draft), len(gold))
+        by_label: dict[str, tuple[list[dict], list[dict]]] = {}
+        for s in draft:
+            by_label.setdefault(str(s["label"]), ([], []))[0].append(s)
+        for s in gold:
+            by_label.setdefault(str(s["label"]), ([], []))[1].append(s)
+        for label, (d, g) in by_label.items():
+            t = len(d) if same else sum((Counter(map(_key, d)) & Counter(map(_key, g))).values())
+            _bump(self.per_label.setdefault(label, _counts()), t, len(d), len(g))
+            o = t if same else _one_to_one_overlap(d, g)
+            _bump(self.per_label_overlap.setdefault(label, _counts()), o, len(d), len(g))
         return a
+
+    def f1(self, which: str = "exact") -> float:
+        """Micro F1 so far."""
+        return prf(*getattr(self, which))["f1"]
 
     def report(self) -> dict:
         """The JSON form: exact, overlap, per_label (exact), per_label_overlap, errors."""
-        def block(c: Counter) -> dict:
-            return prf(c["tp"], c["fp"], c["fn"])
-        return {"kind": "spans", "exact": block(self.exact), "overlap": block(self.overlap),
-                "per_label": {k: block(v) for k, v in sorted(self.per_label.items())},
-                "per_label_overlap": {k: block(v) for k, v in sorted(self.per_label_overlap.items())},
+        return {"kind": "spans", "exact": _block(self.exact), "overlap": _block(self.overlap),
+                "per_label": {k: _block(v) for k, v in sorted(self.per_label.items())},
+                "per_label_overlap": {k: _block(v) for k, v in sorted(self.per_label_overlap.items())},
                 "errors": {k: self.errors[k] for k in ("wrong_label", "wrong_boundary", "missed", "invented")}}
 
 
