@@ -42,7 +42,8 @@ from common import (  # noqa: E402
 )
 from ls_bench import LabelStudioFixture, bench_pull, bench_push  # noqa: E402
 
-from annotator.annotate import annotate, pending_jobs  # noqa: E402
+from annotator.annotate import annotate  # noqa: E402
+from annotator.annotate.jobs import Job, pending_jobs  # noqa: E402
 from annotator.ingest import ingest, read_inputs  # noqa: E402
 from annotator.llm import LLMClient  # noqa: E402
 from annotator.resources import data_file  # noqa: E402
@@ -100,6 +101,11 @@ def client_for(base_url: str, **kw: Any) -> LLMClient:
     return LLMClient(base_url=base_url, api_key="bench", model=MODEL, **kw)
 
 
+def messages_of(job: Job) -> list[dict]:
+    """The chat messages annotate sends for a sentence (json_schema mode)."""
+    return PROMPT.messages(SCHEMA, job.text, job.headline, job.before, after=job.after)
+
+
 def timed_annotate(db, base_url: str, concurrency: int) -> tuple[float, Any]:
     client = client_for(base_url)
     started = time.perf_counter()
@@ -113,12 +119,11 @@ def bench_overhead(ctx: Context) -> None:
     """Pre-annotation overhead: annotate vs a raw HTTP loop against a stub answering instantly."""
     n, conc = ctx.sizes.overhead_n, ctx.sizes.overhead_concurrency
     db = fresh_db(ctx.tmp, "overhead", n)
-    job = next(pending_jobs(db, SCHEMA, PROMPT, MODEL))
     with StubProcess(latency=0.0) as stub:
         client = client_for(stub.base_url)
+        job = next(pending_jobs(db, SCHEMA, PROMPT, MODEL, client.run_key))
         # The exact request the tool sends for one corpus sentence.
-        params = client.params("json_schema", PROMPT.messages(SCHEMA, job.text, job.headline, job.context),
-                               SCHEMA.llm_json_schema())
+        params = client.params("json_schema", messages_of(job), SCHEMA.llm_json_schema())
         body = json.dumps(params).encode()
         raw_loop(stub.port, body, min(300, n), conc)  # warm-up
         raw_before = raw_loop(stub.port, body, n, conc)
@@ -246,8 +251,9 @@ def bench_tokens(ctx: Context) -> None:
     path = ctx.tmp / "tokens.db"
     db = open_db(path)
     ingest(db, read_inputs([str(data_file("sample_article.txt"))]))
-    jobs = list(pending_jobs(db, SCHEMA, PROMPT, MODEL))
-    convs = [PROMPT.messages(SCHEMA, j.text, j.headline, j.context) for j in jobs]
+    # A new database: every sentence is pending, whatever the run settings.
+    jobs = list(pending_jobs(db, SCHEMA, PROMPT, MODEL, run_key=""))
+    convs = [messages_of(j) for j in jobs]
     # The common prefix: leading messages identical in every request (system + worked examples).
     k = 0
     while all(len(c) > k for c in convs) and all(c[k] == convs[0][k] for c in convs):

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -18,6 +21,7 @@ from fakes import news_answer, news_responder, target_sentence  # noqa: E402
 from stub_llm import StubLLM  # noqa: E402
 
 from annotator.annotate import annotate  # noqa: E402
+from annotator.annotate.run import run_bounded  # noqa: E402
 from annotator.ingest import ingest, read_inputs  # noqa: E402
 from annotator.llm import LLMClient  # noqa: E402
 from annotator.prompts import load_prompt  # noqa: E402
@@ -205,9 +209,136 @@ def test_context_is_the_headline_and_preceding_sentences(db) -> None:
         assert news_answer("x", None)["entities"] == []
 
 
+def bounded_run(work, finished: list, n: int = 50, max_in_flight: int = 8) -> list[int]:
+    """run_bounded over range(n), results into `finished`; at each submission, how many were unfinished."""
+    outstanding: list[int] = []
+
+    def items():
+        for i in range(n):
+            outstanding.append(i + 1 - len(finished))
+            yield i
+
+    def finish(result) -> None:
+        assert threading.current_thread() is threading.main_thread()
+        finished.append(result)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        assert run_bounded(pool, work, items(), max_in_flight, finish) is False
+    return outstanding
+
+
+def test_run_bounded_submits_at_most_max_in_flight_and_finishes_on_the_caller_thread() -> None:
+    finished: list[int] = []
+    outstanding = bounded_run(lambda i: (time.sleep(0.002), i * i)[1], finished)
+    assert sorted(finished) == [i * i for i in range(50)] and max(outstanding) == 8
+
+
+def test_run_bounded_stops_at_an_error_after_finishing_the_results_at_hand() -> None:
+    def work(i: int) -> int:
+        if i == 3:
+            time.sleep(0.5)
+            raise ValueError("three")
+        return i
+
+    finished: list[int] = []
+    with pytest.raises(ValueError, match="three"):
+        bounded_run(work, finished, max_in_flight=4)
+    assert {0, 1, 2} <= set(finished) and 3 not in finished
+
+
+SCHEMA_FILE = Path(__file__).resolve().parent.parent / "schemas" / "news_events.py"
+
+
+@pytest.mark.parametrize("file_name", [None, "events_copy.py"])
+def test_failed_drafts_are_replaced_whichever_way_the_schema_is_loaded(db, tmp_path, file_name) -> None:
+    """A draft is keyed by the schema's hash, never its name: a schema loaded from a file (here
+    news_events.py itself, or a copy whose name differs) takes over the failed drafts in place."""
+    path = SCHEMA_FILE if file_name is None else shutil.copy(SCHEMA_FILE, tmp_path / file_name)
+    from_file = load_schema(str(path))
+    assert from_file.hash == SCHEMA.hash
+    with StubLLM(responder=news_responder, p500=1.0) as stub:
+        assert annotate(db, client_for(stub, max_retries=0), SCHEMA, PROMPT).by_status == {"failed": 11}
+        stub.p500 = 0.0
+        report = annotate(db, client_for(stub), from_file, PROMPT)
+        assert report.by_status == {"ok": 11} and report.llm_calls == 11
+        rows = drafts(db)
+        assert len(rows) == 11 and {r["status"] for r in rows} == {"ok"}
+        assert {r["sentence_id"] for r in rows} == {s["id"] for s in db["sentences"].rows}
+        assert {r["schema_name"] for r in rows} == {from_file.name}
+        again = annotate(db, client_for(stub), SCHEMA, PROMPT)
+        assert again.done == 0 and again.llm_calls == 0
+
+
+def test_other_run_settings_draft_again_and_servers_never_share_answers(db) -> None:
+    with StubLLM(responder=news_responder) as one, StubLLM(responder=news_responder) as two:
+        assert annotate(db, client_for(one), SCHEMA, PROMPT).llm_calls == 11
+        warmer = annotate(db, client_for(one, temperature=0.7), SCHEMA, PROMPT)
+        assert warmer.by_status == {"ok": 11} and warmer.llm_calls == 11 and one.calls == 22
+        again = annotate(db, client_for(one, temperature=0.7), SCHEMA, PROMPT)
+        assert again.done == 0 and again.llm_calls == 0 and one.calls == 22
+        # Same model name, same temperature as the first run, another server: nothing comes from the cache.
+        other = annotate(db, client_for(two), SCHEMA, PROMPT)
+        assert other.by_status == {"ok": 11} and other.llm_calls == 11 and two.calls == 11
+    rows = drafts(db)
+    assert len(rows) == 33 and db["llm_cache"].count == 33
+    settings = sorted({(s["server"], s["temperature"]) for s in (json.loads(r["settings"]) for r in rows)})
+    assert settings == sorted([(one.base_url, 0.0), (one.base_url, 0.7), (two.base_url, 0.0)])
+    assert len({r["run_key"] for r in rows}) == 3 and len({r["id"] for r in rows}) == 33
+    assert {r["version"] for r in db["prompts"].rows} == {PROMPT.version}
+    assert [(r["hash"], r["name"]) for r in db["schemas"].rows] == [(SCHEMA.hash, "news_events")]
+
+
 def run_cli(*args: str, env: dict, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "annotator.cli", *args], env=env, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "annotator", *args], env=env, capture_output=True,
                           text=True, timeout=120, **kw)
+
+
+def cli_env(tmp_path: Path, stub: StubLLM | None = None) -> dict:
+    """The environment of a CLI run against `stub`, with the sample article ingested."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "ANNOTATOR_"))}
+    env.update(ANNOTATOR_DB=str(tmp_path / "cli.db"), ANNOTATOR_HOME=str(tmp_path / "home"),
+               ANNOTATOR_MODEL="stub", OPENAI_API_KEY="test-key")
+    if stub is not None:
+        env["OPENAI_BASE_URL"] = stub.base_url
+    assert run_cli("ingest", ARTICLE, env=env).returncode == 0
+    return env
+
+
+@pytest.mark.parametrize("fault, says", [
+    ("401", "the LLM server refused the API key (HTTP 401: Incorrect API key provided); set OPENAI_API_KEY"),
+    ("404", "the LLM server has no model 'stub' or no chat endpoint at "),
+])
+def test_cli_llm_refusal_is_one_error_line(tmp_path, fault, says) -> None:
+    with StubLLM(responder=news_responder) as stub:
+        stub.enqueue_fault(*[fault] * 11)
+        r = run_cli("annotate", "-c", "1", env=cli_env(tmp_path, stub))
+        assert 1 <= stub.calls <= 2  # the run stops at the first refusal (a second request may be under way)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    (line,) = [line for line in r.stderr.splitlines() if "Error" in line]
+    assert line.startswith(f"Error: {says}")
+    assert open_db(tmp_path / "cli.db")["drafts"].count == 0
+
+
+def test_cli_ctrl_c_stops_and_keeps_finished_drafts(tmp_path) -> None:
+    with StubLLM(responder=news_responder, latency=0.4) as stub:
+        env = cli_env(tmp_path, stub)
+        proc = subprocess.Popen([sys.executable, "-m", "annotator", "annotate", "-c", "2"], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        db = open_db(tmp_path / "cli.db")
+        deadline = time.time() + 60
+        while db["drafts"].count < 2 and time.time() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 130 and "Traceback" not in err
+        (line,) = [line for line in err.splitlines() if "Interrupted" in line]
+        assert line == "Interrupted: finished drafts are stored; run the same command to continue."
+        kept = list(db.query("SELECT status FROM drafts"))
+        assert 2 <= len(kept) < 11 and {r["status"] for r in kept} == {"ok"}
+        # Requests already sent were waited for and stored; the queued ones were never sent.
+        assert stub.calls == len(kept)
+        assert run_cli("annotate", "-c", "4", env=env).returncode == 0
+        assert stub.calls == 11 and db["drafts"].count == 11
 
 
 def test_cli_crash_keeps_finished_drafts_and_the_key_stays_secret(tmp_path) -> None:
@@ -217,7 +348,7 @@ def test_cli_crash_keeps_finished_drafts_and_the_key_stays_secret(tmp_path) -> N
     assert run_cli("ingest", ARTICLE, env=env).returncode == 0
     with StubLLM(responder=news_responder, latency=0.3) as stub:
         env["OPENAI_BASE_URL"] = stub.base_url
-        proc = subprocess.Popen([sys.executable, "-m", "annotator.cli", "annotate", "-c", "1"], env=env,
+        proc = subprocess.Popen([sys.executable, "-m", "annotator", "annotate", "-c", "1"], env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         db = open_db(tmp_path / "cli.db")
         deadline = time.time() + 60

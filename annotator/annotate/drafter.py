@@ -1,0 +1,164 @@
+"""Drafting one sentence: the cache, the LLM, a bounded re-ask with the validation error, span grounding."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from ..errors import InputError
+from ..llm import (
+    MODES,
+    Completion,
+    FatalLLMError,
+    LLMClient,
+    ModeRejected,
+    TransportFailed,
+    parse_json,
+)
+from ..prompts import Prompt
+from ..schema import Schema
+from ..spans import ground
+from ..store import DraftStatus, content_id, dumps, now
+from .jobs import Job
+
+
+@dataclass
+class Outcome:
+    """A finished draft row, and the fresh answers to keep in the cache with it."""
+
+    row: dict[str, Any]
+    cache_entries: list[dict[str, Any]]
+
+
+class ModeResolver:
+    """The structured-output mode in use; in auto mode it falls back when the server refuses one."""
+
+    def __init__(self, requested: str, remembered: str | None) -> None:
+        if requested != "auto" and requested not in MODES:
+            raise InputError(f"unknown mode {requested!r}; use auto, {', '.join(MODES)}")
+        self.auto = requested == "auto"
+        self.mode = remembered if (self.auto and remembered in MODES) else (MODES[0] if self.auto else requested)
+        self._lock = threading.Lock()
+
+    def fallback(self, failed: str, reason: str) -> str:
+        """Move past a refused mode (once, however many threads saw the refusal)."""
+        with self._lock:
+            if self.mode == failed:
+                if not self.auto:
+                    raise FatalLLMError(f"the LLM server refused --mode {failed} ({reason}); use --mode auto")
+                index = MODES.index(failed)
+                if index + 1 >= len(MODES):
+                    raise FatalLLMError(f"the LLM server refused every structured-output mode ({reason})")
+                self.mode = MODES[index + 1]
+            return self.mode
+
+
+def draft_id(sentence_id: str, schema_hash: str, prompt_version: str, model: str, run_key: str) -> str:
+    """A draft's content id: its key, nothing else (a schema's name is not part of its identity)."""
+    return content_id("draft", sentence_id, schema_hash, prompt_version, model, run_key)
+
+
+def validate_reply(content: str, finish_reason: str | None, schema: Schema) -> tuple[dict | None, str | None]:
+    """(the validated answer as JSON data, None) or (None, what is wrong with it, in words for a re-ask)."""
+    try:
+        instance = schema.model.model_validate(parse_json(content))
+    except json.JSONDecodeError as exc:
+        cut = " (the reply was cut off: keep it shorter)" if finish_reason == "length" else ""
+        return None, f"the reply is not valid JSON: {exc.msg} at position {exc.pos}{cut}"
+    except ValidationError as exc:
+        return None, "the JSON does not match the schema: " + "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in exc.errors()[:10])
+    return instance.model_dump(mode="json"), None
+
+
+def reask(messages: list[dict], content: str, problem: str) -> list[dict]:
+    """The conversation with the rejected reply and the reason it was rejected appended."""
+    return [*messages, {"role": "assistant", "content": content},
+            {"role": "user", "content": f"Your reply was rejected: {problem}. "
+                                        "Reply again with only the corrected JSON object."}]
+
+
+class Drafter:
+    """Drafts one sentence; safe to call from several threads at once."""
+
+    def __init__(self, client: LLMClient, schema: Schema, prompt: Prompt, resolver: ModeResolver,
+                 cache_lookup: Callable[[str], str | None], max_reasks: int = 2) -> None:
+        self.client, self.schema, self.prompt, self.resolver = client, schema, prompt, resolver
+        self.cache_lookup = cache_lookup
+        self.max_reasks = max_reasks
+        self.llm_schema = schema.llm_json_schema()
+        self.settings = dumps(client.run_settings())
+
+    def new_row(self, sentence_id: str) -> dict[str, Any]:
+        """A draft row that failed until told otherwise."""
+        key = {"sentence_id": sentence_id, "schema_hash": self.schema.hash, "prompt_version": self.prompt.version,
+               "model": self.client.model, "run_key": self.client.run_key}
+        return {"id": draft_id(**key), **key, "schema_name": self.schema.name, "settings": self.settings,
+                "mode": None, "status": DraftStatus.FAILED.value, "error": None, "data": None, "spans": None,
+                "dropped_spans": None, "n_dropped": 0, "raw": None, "attempts": 0, "prompt_tokens": 0,
+                "completion_tokens": 0, "latency_ms": 0, "cached": 1, "created_at": now()}
+
+    def draft(self, job: Job) -> Outcome:
+        """The whole exchange for one sentence; raises only what stops the run (FatalLLMError)."""
+        row, entries = self.new_row(job.sentence_id), []
+        mode = self.resolver.mode
+        while True:
+            messages = self.prompt.messages(self.schema, job.text, job.headline, job.before,
+                                            include_schema=mode == "prompt", after=job.after)
+            try:
+                self._exchange(mode, messages, job.text, row, entries)
+                break
+            except ModeRejected as exc:
+                mode = self.resolver.fallback(mode, str(exc))
+            except TransportFailed as exc:
+                row.update(status=DraftStatus.FAILED.value, error=f"transport: {exc}")
+                break
+        row["mode"] = mode
+        return Outcome(row, entries)
+
+    def _complete(self, mode: str, messages: list[dict], entries: list[dict]) -> Completion:
+        """The cached answer to this exact request, or a fresh one (queued for the cache)."""
+        params = self.client.params(mode, messages, self.llm_schema)
+        key = self.client.cache_key(params)
+        hit = self.cache_lookup(key)
+        if hit is not None:
+            return Completion.from_cache(hit)
+        completion = self.client.send(params)
+        entries.append({"key": key, "model": self.client.model, "mode": mode,
+                        "response": completion.to_cache(), "created_at": now()})
+        return completion
+
+    def _exchange(self, mode: str, messages: list[dict], sentence: str, row: dict, entries: list[dict]) -> None:
+        """Ask, validate, re-ask with the error (bounded), then ground the spans."""
+        for _ in range(self.max_reasks + 1):
+            completion = self._complete(mode, messages, entries)
+            row["attempts"] += 1
+            row["prompt_tokens"] += completion.prompt_tokens
+            row["completion_tokens"] += completion.completion_tokens
+            row["latency_ms"] += completion.latency_ms
+            row["cached"] = int(row["cached"] and completion.cached)
+            row["raw"] = completion.content
+            data, problem = validate_reply(completion.content, completion.finish_reason, self.schema)
+            if data is not None:
+                self._ground(data, sentence, row)
+                return
+            row.update(status=DraftStatus.INVALID.value, error=problem)
+            messages = reask(messages, completion.content, problem or "")
+
+    def _ground(self, data: dict, sentence: str, row: dict) -> None:
+        """Keep only spans found in the sentence; count and keep the rest aside."""
+        spans, dropped = [], []
+        for spec in self.schema.span_fields():
+            found, kept, lost = ground(sentence, spec.name, data.get(spec.name) or [])
+            # Canonical order (by offset, then label) so drafts and gold compare item by item.
+            pairs = sorted(zip(found, kept, strict=True), key=lambda p: (p[0].start, p[0].end, p[0].label))
+            data[spec.name] = [item for _, item in pairs]
+            spans.extend(span.as_dict() for span, _ in pairs)
+            dropped.extend({"field": spec.name, **item} for item in lost)
+        row.update(status=DraftStatus.OK.value, error=None, data=dumps(data), spans=dumps(spans),
+                   dropped_spans=dumps(dropped), n_dropped=len(dropped))

@@ -1,0 +1,237 @@
+"""An annotate run: pending sentences -> a bounded pool of drafters -> one committed row per finished draft."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import sqlite_utils
+
+from ..errors import InputError
+from ..llm import LLMClient
+from ..prompts import Prompt, register_prompt
+from ..schema import Schema
+from ..store import DraftStatus, now
+from .drafter import Drafter, ModeResolver, Outcome
+from .jobs import count_pending, pending_jobs
+
+IN_FLIGHT_PER_WORKER = 2
+"""Drafts submitted ahead per worker thread: enough to keep every worker busy, few enough to stop fast."""
+
+DRAFT_COLUMNS = ("id", "sentence_id", "schema_name", "schema_hash", "prompt_version", "model", "run_key",
+                 "settings", "mode", "status", "error", "data", "spans", "dropped_spans", "n_dropped", "raw",
+                 "attempts", "prompt_tokens", "completion_tokens", "latency_ms", "cached", "created_at")
+DRAFT_KEY = ("sentence_id", "schema_hash", "prompt_version", "model", "run_key")
+_UPDATED = [c for c in DRAFT_COLUMNS if c not in DRAFT_KEY and c != "id"]
+# A draft is found by its key whatever its id (rows keep the id they were first written with), and an
+# ok draft is never replaced: a later failure of the same sentence must not erase what was paid for.
+_UPSERT_DRAFT = (
+    f"INSERT INTO drafts ({', '.join(DRAFT_COLUMNS)}) VALUES ({', '.join('?' * len(DRAFT_COLUMNS))}) "
+    f"ON CONFLICT({', '.join(DRAFT_KEY)}) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in _UPDATED)} "
+    f"WHERE drafts.status != '{DraftStatus.OK.value}'"
+)
+# A failed draft only says that its sentence still needs one: once the sentence has an ok or invalid
+# draft for (schema, prompt, model), failures from other run settings (or from before they were
+# recorded) are noise in `annotator status` and go.
+_DROP_SUPERSEDED = (
+    "DELETE FROM drafts WHERE sentence_id = ? AND schema_hash = ? AND prompt_version = ? AND model = ? "
+    f"AND run_key != ? AND status = '{DraftStatus.FAILED.value}'"
+)
+_INSERT_CACHE = ("INSERT OR IGNORE INTO llm_cache (key, model, mode, response, created_at) "
+                 "VALUES (:key, :model, :mode, :response, :created_at)")
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+@dataclass
+class RunReport:
+    """What an annotate run did."""
+
+    pending: int = 0
+    done: int = 0
+    by_status: dict[str, int] = field(default_factory=dict)
+    llm_calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    dropped_spans: int = 0
+    interrupted: bool = False
+    mode: str | None = None
+    ok_modes: set[str] = field(default_factory=set)  # the modes that made at least one ok draft
+
+    def count(self, row: dict[str, Any]) -> None:
+        """Add one stored draft."""
+        self.done += 1
+        self.by_status[row["status"]] = self.by_status.get(row["status"], 0) + 1
+        if not row["cached"]:
+            self.prompt_tokens += row["prompt_tokens"]
+            self.completion_tokens += row["completion_tokens"]
+        self.dropped_spans += row["n_dropped"] or 0
+        if row["status"] == DraftStatus.OK:
+            self.ok_modes.add(row["mode"])
+
+
+def store_outcome(db: sqlite_utils.Database, outcome: Outcome) -> None:
+    """Commit one draft and its fresh cache entries together."""
+    with db.conn:
+        db.conn.executemany(_INSERT_CACHE, outcome.cache_entries)
+        db.conn.execute(_UPSERT_DRAFT, [outcome.row[c] for c in DRAFT_COLUMNS])
+        if outcome.row["status"] != DraftStatus.FAILED:
+            db.conn.execute(_DROP_SUPERSEDED, [outcome.row[c] for c in DRAFT_KEY])
+
+
+def record_schema(db: sqlite_utils.Database, schema: Schema) -> None:
+    """Keep the JSON schema the drafts' `schema_hash` stands for (first name wins)."""
+    with db.conn:
+        db.execute("INSERT OR IGNORE INTO schemas (hash, name, json_schema, created_at) VALUES (?, ?, ?, ?)",
+                   [schema.hash, schema.name, json.dumps(schema.json_schema), now()])
+
+
+def remembered_mode(db: sqlite_utils.Database, model: str) -> str | None:
+    """The structured-output mode that last worked for the model."""
+    row = db.execute("SELECT mode FROM llm_modes WHERE model = ?", [model]).fetchone()
+    return row[0] if row else None
+
+
+def remember_mode(db: sqlite_utils.Database, model: str, mode: str) -> None:
+    """Start the model's next run in `mode`."""
+    with db.conn:
+        db.execute("INSERT INTO llm_modes (model, mode, updated_at) VALUES (?, ?, ?) "
+                   "ON CONFLICT(model) DO UPDATE SET mode = excluded.mode, updated_at = excluded.updated_at",
+                   [model, mode, now()])
+
+
+class CacheReader:
+    """Cache lookups from worker threads: one read connection each (writes stay on the caller's thread)."""
+
+    def __init__(self, db: sqlite_utils.Database) -> None:
+        self.path = db.execute("PRAGMA database_list").fetchone()[2]
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._opened: list[sqlite3.Connection] = []
+
+    def lookup(self, key: str) -> str | None:
+        """The cached response for `key` (an in-memory database has no cache readers: always None)."""
+        if not self.path:
+            return None
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = sqlite3.connect(self.path, check_same_thread=False)
+            conn.execute("PRAGMA busy_timeout=30000")
+            with self._lock:
+                self._opened.append(conn)
+        row = conn.execute("SELECT response FROM llm_cache WHERE key = ?", [key]).fetchone()
+        return row[0] if row else None
+
+    def close(self) -> None:
+        """Close every connection the workers opened."""
+        with self._lock:
+            for conn in self._opened:
+                conn.close()
+            self._opened.clear()
+
+
+def run_bounded(pool: ThreadPoolExecutor, work: Callable[[T], R], items: Iterable[T], max_in_flight: int,
+                finish: Callable[[R], None]) -> bool:
+    """Run `work` on every item with at most `max_in_flight` submitted; `finish` each result on this thread.
+
+    Returns False when every item is done, True after Ctrl-C: nothing more is submitted,
+    what is already running is waited for and finished (a second Ctrl-C stops the wait).
+    An exception from `work` stops the run after the other results at hand are finished.
+    """
+    in_flight: set[Future] = set()
+    items = iter(items)
+    try:
+        while True:
+            for item in itertools.islice(items, max_in_flight - len(in_flight)):
+                in_flight.add(pool.submit(work, item))
+            if not in_flight:
+                return False
+            done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+            _finish_done(done, in_flight, finish)
+    except KeyboardInterrupt:
+        _settle(in_flight, finish)
+        return True
+    finally:
+        for future in in_flight:
+            future.cancel()
+
+
+def _finish_done(done: Iterable[Future], in_flight: set[Future], finish: Callable[[Any], None]) -> None:
+    """Finish the successful results, drop them from `in_flight`, then raise the first failure."""
+    error: BaseException | None = None
+    for future in done:
+        if future.exception() is None:
+            finish(future.result())
+        else:
+            error = error or future.exception()
+        in_flight.discard(future)
+    if error is not None:
+        raise error
+
+
+def _settle(in_flight: set[Future], finish: Callable[[Any], None]) -> None:
+    """After Ctrl-C: cancel what has not started, finish what was running (failures are dropped)."""
+    for future in in_flight:
+        future.cancel()
+    try:
+        for future in list(in_flight):
+            if not future.cancelled() and future.exception() is None:
+                finish(future.result())
+            in_flight.discard(future)
+    except KeyboardInterrupt:
+        pass
+
+
+def annotate(db: sqlite_utils.Database, client: LLMClient, schema: Schema, prompt: Prompt, *,
+             mode: str = "auto", concurrency: int = 4, limit: int | None = None, max_reasks: int = 2,
+             on_start: Callable[[int], None] | None = None,
+             on_done: Callable[[dict], None] | None = None) -> RunReport:
+    """Draft every pending sentence; each finished draft is committed at once.
+
+    A sentence is pending when it has no ok or invalid draft for (schema, prompt, model)
+    made with the client's run settings (or before they were recorded).
+    """
+    if concurrency < 1:
+        raise InputError("--concurrency must be at least 1")
+    register_prompt(db, prompt)
+    record_schema(db, schema)
+    report = RunReport()
+    total = count_pending(db, schema, prompt, client.model, client.run_key)
+    report.pending = min(total, limit) if limit is not None else total
+    if on_start:
+        on_start(report.pending)
+    remembered = remembered_mode(db, client.model)
+    resolver = ModeResolver(mode, remembered)
+    report.mode = resolver.mode
+    if report.pending == 0:
+        return report
+
+    def finish(outcome: Outcome) -> None:
+        store_outcome(db, outcome)
+        report.count(outcome.row)
+        if on_done:
+            on_done(outcome.row)
+
+    cache = CacheReader(db)
+    drafter = Drafter(client, schema, prompt, resolver, cache.lookup, max_reasks)
+    calls_before = client.calls
+    jobs = pending_jobs(db, schema, prompt, client.model, client.run_key, limit)
+    pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="annotate")
+    try:
+        report.interrupted = run_bounded(pool, drafter.draft, jobs, IN_FLIGHT_PER_WORKER * concurrency, finish)
+    finally:
+        # After Ctrl-C the running drafts were already waited for (unless Ctrl-C came twice: then don't).
+        pool.shutdown(wait=not report.interrupted, cancel_futures=True)
+        cache.close()
+        report.mode = resolver.mode
+        report.llm_calls = client.calls - calls_before
+        if resolver.mode in report.ok_modes and resolver.mode != remembered:
+            remember_mode(db, client.model, resolver.mode)
+    return report
