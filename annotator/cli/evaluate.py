@@ -1,0 +1,185 @@
+"""`eval` (drafts against gold) and `agreement` (annotators against each other)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from ..errors import InputError
+from .ui import console, db_option, open_database, out, schema_option
+
+
+def _fmt(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3f}"
+
+
+def _project_options(f):
+    f = click.option("--url", default=None, help="Label Studio URL, when one project name is on several servers.")(f)
+    f = click.option("--project", "-p", "project_name", default=None, help="Label Studio project title (default: all).")(f)
+    f = schema_option("Schema the gold was made with.")(f)
+    return db_option(f)
+
+
+def _span_table(name: str, field: dict) -> Table:
+    table = Table("label", "TP", "FP", "FN", "precision", "recall", "F1", "F1 overlap",
+                  title=f"{name} (spans)", title_justify="left")
+    for label in ("(all)", *field["per_label"]):
+        exact = field["exact"] if label == "(all)" else field["per_label"][label]
+        overlap = field["overlap"] if label == "(all)" else field["per_label_overlap"][label]
+        table.add_row(label, str(exact["tp"]), str(exact["fp"]), str(exact["fn"]), _fmt(exact["precision"]),
+                      _fmt(exact["recall"]), _fmt(exact["f1"]), _fmt(overlap["f1"]))
+    e = field["errors"]
+    table.caption = (f"errors: {e['wrong_label']} wrong label, {e['wrong_boundary']} wrong boundary, "
+                     f"{e['missed']} missed, {e['invented']} invented")
+    return table
+
+
+def _choice_table(name: str, field: dict) -> Table:
+    classes = sorted({*field["confusion"], *(d for row in field["confusion"].values() for d in row)})
+    table = Table("gold \\ draft", *classes, title=f"{name}: accuracy {_fmt(field['accuracy'])} over {field['n']}",
+                  title_justify="left")
+    for gold in classes:
+        row = field["confusion"].get(gold, {})
+        table.add_row(gold, *(str(row.get(c, "")) for c in classes))
+    return table
+
+
+def _print_group(group: dict) -> None:
+    effort = group["effort"]
+    out.rule(f"{group['model']} · {group['prompt_version']} · schema {group['schema_hash']}")
+    out.print(f"{group['annotations']} annotations; {effort['unchanged_share'] * 100:.0f}% submitted unchanged; "
+              f"regions kept {effort['kept']}, relabelled {effort['relabelled']}, moved {effort['moved']}, "
+              f"deleted {effort['deleted']}, added {effort['added']}; median lead time "
+              f"{_fmt(effort['median_lead_time_prefilled'])} s pre-filled, {_fmt(effort['median_lead_time_blind'])} s "
+              "blind", highlight=False)
+    for name, field in group["fields"].items():
+        if field["kind"] == "spans":
+            out.print(_span_table(name, field))
+        elif field["kind"] == "choice":
+            out.print(_choice_table(name, field))
+        elif field["kind"] == "choices":
+            out.print(f"{name}: exact set {_fmt(field['exact_set_rate'])} over {field['n']}")
+        elif field["kind"] == "text":
+            out.print(f"{name}: exact {_fmt(field['exact_rate'])}, similarity {_fmt(field['mean_similarity'])}")
+        else:
+            out.print(f"{name}: exact {_fmt(field['exact_rate'])}, mean absolute error {_fmt(field['mae'])}")
+    if "gap" in group:
+        table = Table("field", "pre-filled", "blind", "gap", title="Blind against pre-filled", title_justify="left")
+        from ..evaluate.compare import headline_figure
+        for name, gap in group["gap"].items():
+            table.add_row(name, _fmt(headline_figure(group["prefilled"]["fields"][name])),
+                          _fmt(headline_figure(group["blind"]["fields"][name])), _fmt(gap))
+        out.print(table)
+
+
+@click.command("eval")
+@_project_options
+@click.option("--annotator", default=None, help="Only this annotator's annotations (email or user id).")
+@click.option("--gold", type=click.Choice(["latest", "ground-truth", "all"]), default="latest", show_default=True,
+              help="Which annotations of a task count: the newest, the one marked ground truth (else the "
+                   "newest), or every one.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
+@click.option("--html", "html_file", type=click.Path(dir_okay=False), default=None,
+              help="Also write a self-contained HTML report to this file.")
+def eval_command(db_file: str | None, schema_ref: str, project_name: str | None, url: str | None,
+                 annotator: str | None, gold: str, as_json: bool, html_file: str | None) -> None:
+    """Score the drafts against the gold: per field, per label, and the correction effort.
+
+    Each submitted annotation is compared with the draft its task was pre-filled
+    from, grouped by model, prompt version and schema. With blind tasks (push
+    --blind) the blind and pre-filled figures are shown side by side.
+
+    \b
+    Examples:
+      annotator eval
+      annotator eval --project "Conflict news" --gold ground-truth --html report.html
+      annotator eval --json | jq '.groups[0].fields.entities.exact.f1'
+    """
+    from ..evaluate.compare import evaluate
+    from ..evaluate.load import eval_pairs
+    from ..schema import load_schema
+
+    schema = load_schema(schema_ref)
+    db = open_database(db_file)
+    pairs, missing = eval_pairs(db, schema, project=project_name, url=url, annotator=annotator, gold=gold)
+    report = evaluate(schema.fields, pairs)
+    report["annotations_without_draft"] = missing
+    if html_file:
+        from ..evaluate.html import render
+
+        scope = f"project {project_name}" if project_name else "every project"
+        Path(html_file).write_text(render(report, f"Drafts against gold: {schema.name}",
+                                          f"{scope}, gold: {gold}, {len(pairs)} annotations"), encoding="utf-8")
+        console.print(f"Wrote {html_file}", highlight=False)
+    if as_json:
+        click.echo(json.dumps(report, ensure_ascii=False))
+        return
+    if not report["groups"]:
+        out.print("No submitted annotation has a draft to compare with yet: push, annotate, pull, then run again.")
+    for group in report["groups"]:
+        _print_group(group)
+    if missing:
+        console.print(f"{missing} annotation(s) have no draft of this schema and were left out.")
+
+
+@click.command("agreement")
+@_project_options
+@click.option("--top", type=click.IntRange(0), default=10, show_default=True,
+              help="How many of the most disputed tasks to list.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
+def agreement_command(db_file: str | None, schema_ref: str, project_name: str | None, url: str | None, top: int,
+                      as_json: bool) -> None:
+    """How well annotators agree: Krippendorff's alpha and Cohen's kappa on choices, F1 on spans.
+
+    Uses tasks with submitted annotations from two or more annotators (the newest
+    of each annotator). Lists the tasks that disagree most, with their links.
+
+    \b
+    Examples:
+      annotator agreement --project "Conflict news"
+      annotator agreement --json | jq .fields.event_type.alpha
+    """
+    from ..evaluate.agreement import agreement
+    from ..evaluate.load import agreement_annotations
+    from ..schema import load_schema
+
+    schema = load_schema(schema_ref)
+    db = open_database(db_file)
+    found = list(agreement_annotations(db, schema, project=project_name, url=url))
+    if len(found) > 1:
+        names = ", ".join(sorted({p.name for p, _ in found}))
+        raise InputError(f"this database has several projects ({names}); pick one with --project")
+    project, annotations = found[0] if found else (None, [])
+    report = agreement(schema.fields, annotations, top=top)
+    for item in report["disagreements"]:
+        item["link"] = project.task_link(item["task_id"]) if project else None
+    if as_json:
+        click.echo(json.dumps(report, ensure_ascii=False))
+        return
+    _print_agreement(report)
+
+
+def _print_agreement(report: dict) -> None:
+    out.print(f"{report['tasks']} tasks with two or more annotators: {', '.join(report['annotators']) or 'none'}",
+              highlight=False)
+    for name, field in report["fields"].items():
+        if field["kind"] == "choice":
+            kappas = ", ".join(f"{pair} {_fmt(k)}" for pair, k in field["kappa"].items()) or "no shared task"
+            out.print(f"{name}: alpha {_fmt(field['alpha'])}; kappa {kappas}", highlight=False)
+        else:
+            table = Table("label", "F1 exact", "F1 overlap", title=f"{name} (spans)", title_justify="left")
+            table.add_row("(all)", _fmt(field["f1_exact"]), _fmt(field["f1_overlap"]))
+            for label, f in field["per_label"].items():
+                table.add_row(label, _fmt(f["f1_exact"]), _fmt(f["f1_overlap"]))
+            out.print(table)
+    if report["disagreements"]:
+        table = Table("task", "disagreement", "link", title="Most disputed tasks", title_justify="left")
+        for item in report["disagreements"]:
+            table.add_row(str(item["task_id"]), _fmt(item["disagreement"]), item["link"] or "")
+        out.print(table)
+
+
+COMMANDS = [eval_command, agreement_command]
