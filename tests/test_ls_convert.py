@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from annotator.annotate import Drafter
+from annotator.annotate.drafter import Drafter
 from annotator.labelstudio import convert
 from annotator.labelstudio.config import label_config, validate_config
 from annotator.labelstudio.convert import draft_to_result, result_to_gold

@@ -8,8 +8,8 @@ import textwrap
 import pytest
 
 from annotator.errors import InputError
-from annotator.prompts import load_prompt, split_messages
 from annotator.kinds import BOOL, CHOICE, CHOICES, NUMBER, SPANS, TEXT
+from annotator.prompts import load_prompt, split_messages
 from annotator.schema import load_schema
 from annotator.spans import ground
 
