@@ -12,7 +12,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import openai
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_when_event_set,
+)
 
 from .errors import LLMError
 from .settings import OPENAI_URL, redact_url
@@ -37,6 +43,10 @@ class TransportFailed(LLMError):
 
 class FatalLLMError(LLMError):
     """A failure no retry can fix (bad key, unknown model): the whole run stops."""
+
+
+class Stopped(LLMError):
+    """The run is stopping: no new request is sent."""
 
 
 class NotACompletion(Exception):
@@ -175,6 +185,8 @@ class LLMClient:
     calls: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _unreachable: int = field(default=0, repr=False)
+    stopping: threading.Event = field(default_factory=threading.Event, repr=False)
+    """Set to stop retrying: requests already sent finish, nothing is sent again."""
 
     def __post_init__(self) -> None:
         # The SDK's own retries are off: tenacity below is the only retry loop.
@@ -216,8 +228,9 @@ class LLMClient:
     def send(self, params: dict[str, Any]) -> Completion:
         """One logical request, retried on transport faults only."""
         retrying = Retrying(retry=retry_if_exception(lambda e: _is_transient(e) and not _is_mode_rejection(e, params)),
-                            wait=self._wait,
-                            stop=stop_after_attempt(self.max_retries + 1), reraise=True)
+                            wait=self._wait, sleep=self.stopping.wait,  # a backoff ends when the run stops
+                            stop=stop_after_attempt(self.max_retries + 1) | stop_when_event_set(self.stopping),
+                            reraise=True)
         try:
             return retrying(self._send_once, params)
         except openai.APIStatusError as exc:
@@ -241,10 +254,14 @@ class LLMClient:
             raise TransportFailed(f"{kind} after {self.max_retries + 1} attempts: {exc}") from exc
         except NotACompletion as exc:
             raise TransportFailed(f"{exc} after {self.max_retries + 1} attempts") from exc
+        except Stopped as exc:
+            raise TransportFailed(str(exc)) from exc
 
     def _send_once(self, params: dict[str, Any]) -> Completion:
         """A single HTTP request; too many connection errors in a row stop the run."""
         with self._lock:
+            if self.stopping.is_set():
+                raise Stopped("the run was interrupted before this request was sent")
             self.calls += 1
             if self._unreachable >= self.unreachable_after:
                 raise self._unreachable_error()

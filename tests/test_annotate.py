@@ -223,7 +223,7 @@ def bounded_run(work, finished: list, n: int = 50, max_in_flight: int = 8) -> li
         finished.append(result)
 
     with ThreadPoolExecutor(max_workers=4) as pool:
-        assert run_bounded(pool, work, items(), max_in_flight, finish) is False
+        assert run_bounded(pool, work, items(), max_in_flight, finish) is None
     return outstanding
 
 

@@ -111,7 +111,7 @@ class Drafter:
             messages = self.prompt.messages(self.schema, job.text, job.headline, job.before,
                                             include_schema=mode == "prompt", after=job.after)
             try:
-                self._exchange(mode, messages, job.text, row, entries)
+                self._exchange(mode, messages, job.text, row, entries, use_cache=not job.retry)
                 break
             except ModeRejected as exc:
                 mode = self.resolver.fallback(mode, str(exc))
@@ -121,11 +121,11 @@ class Drafter:
         row["mode"] = mode
         return Outcome(row, entries)
 
-    def _complete(self, mode: str, messages: list[dict], entries: list[dict]) -> Completion:
+    def _complete(self, mode: str, messages: list[dict], entries: list[dict], use_cache: bool = True) -> Completion:
         """The cached answer to this exact request, or a fresh one (queued for the cache)."""
         params = self.client.params(mode, messages, self.llm_schema)
         key = self.client.cache_key(params)
-        hit = self.cache_lookup(key)
+        hit = self.cache_lookup(key) if use_cache else None
         if hit is not None:
             return Completion.from_cache(hit)
         completion = self.client.send(params)
@@ -133,10 +133,11 @@ class Drafter:
                         "response": completion.to_cache(), "created_at": now()})
         return completion
 
-    def _exchange(self, mode: str, messages: list[dict], sentence: str, row: dict, entries: list[dict]) -> None:
+    def _exchange(self, mode: str, messages: list[dict], sentence: str, row: dict, entries: list[dict],
+                  use_cache: bool = True) -> None:
         """Ask, validate, re-ask with the error (bounded), then ground the spans."""
         for _ in range(self.max_reasks + 1):
-            completion = self._complete(mode, messages, entries)
+            completion = self._complete(mode, messages, entries, use_cache)
             row["attempts"] += 1
             row["prompt_tokens"] += completion.prompt_tokens
             row["completion_tokens"] += completion.completion_tokens

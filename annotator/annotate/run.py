@@ -43,7 +43,7 @@ _DROP_SUPERSEDED = (
     "DELETE FROM drafts WHERE sentence_id = ? AND schema_hash = ? AND prompt_version = ? AND model = ? "
     f"AND run_key != ? AND status = '{DraftStatus.FAILED.value}'"
 )
-_INSERT_CACHE = ("INSERT OR IGNORE INTO llm_cache (key, model, mode, response, created_at) "
+_INSERT_CACHE = ("INSERT OR REPLACE INTO llm_cache (key, model, mode, response, created_at) "
                  "VALUES (:key, :model, :mode, :response, :created_at)")
 
 T = TypeVar("T")
@@ -62,6 +62,7 @@ class RunReport:
     completion_tokens: int = 0
     dropped_spans: int = 0
     interrupted: bool = False
+    abandoned: int = 0  # requests still running when a second Ctrl-C gave up on them
     mode: str | None = None
     ok_modes: set[str] = field(default_factory=set)  # the modes that made at least one ok draft
 
@@ -138,12 +139,14 @@ class CacheReader:
 
 
 def run_bounded(pool: ThreadPoolExecutor, work: Callable[[T], R], items: Iterable[T], max_in_flight: int,
-                finish: Callable[[R], None]) -> bool:
+                finish: Callable[[R], None], on_interrupt: Callable[[int], None] | None = None) -> int | None:
     """Run `work` on every item with at most `max_in_flight` submitted; `finish` each result on this thread.
 
-    Returns False when every item is done, True after Ctrl-C: nothing more is submitted,
-    what is already running is waited for and finished (a second Ctrl-C stops the wait).
-    An exception from `work` stops the run after the other results at hand are finished.
+    Returns None when every item is done. After Ctrl-C nothing more is submitted,
+    `on_interrupt(running)` is told how many items are still running, and those are
+    waited for and finished; it returns 0, or how many were abandoned by a second
+    Ctrl-C. An exception from `work` stops the run after the other results at hand
+    are finished.
     """
     in_flight: set[Future] = set()
     items = iter(items)
@@ -152,12 +155,16 @@ def run_bounded(pool: ThreadPoolExecutor, work: Callable[[T], R], items: Iterabl
             for item in itertools.islice(items, max_in_flight - len(in_flight)):
                 in_flight.add(pool.submit(work, item))
             if not in_flight:
-                return False
+                return None
             done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
             _finish_done(done, in_flight, finish)
     except KeyboardInterrupt:
-        _settle(in_flight, finish)
-        return True
+        for future in in_flight:
+            future.cancel()
+        running = [f for f in in_flight if not f.cancelled()]
+        if on_interrupt:
+            on_interrupt(sum(not f.done() for f in running))
+        return _settle(running, finish)
     finally:
         for future in in_flight:
             future.cancel()
@@ -176,34 +183,36 @@ def _finish_done(done: Iterable[Future], in_flight: set[Future], finish: Callabl
         raise error
 
 
-def _settle(in_flight: set[Future], finish: Callable[[Any], None]) -> None:
-    """After Ctrl-C: cancel what has not started, finish what was running (failures are dropped)."""
-    for future in in_flight:
-        future.cancel()
+def _settle(running: list[Future], finish: Callable[[Any], None]) -> int:
+    """After Ctrl-C: finish what was running (failures are dropped); a second Ctrl-C abandons the rest."""
     try:
-        for future in list(in_flight):
-            if not future.cancelled() and future.exception() is None:
+        for future in running:
+            if future.exception() is None:
                 finish(future.result())
-            in_flight.discard(future)
     except KeyboardInterrupt:
-        pass
+        return sum(not f.done() for f in running)
+    return 0
 
 
 def annotate(db: sqlite_utils.Database, client: LLMClient, schema: Schema, prompt: Prompt, *,
              mode: str = "auto", concurrency: int = 4, limit: int | None = None, max_reasks: int = 2,
              on_start: Callable[[int], None] | None = None,
-             on_done: Callable[[dict], None] | None = None) -> RunReport:
+             on_done: Callable[[dict], None] | None = None,
+             on_interrupt: Callable[[int], None] | None = None, retry_invalid: bool = False) -> RunReport:
     """Draft every pending sentence; each finished draft is committed at once.
 
     A sentence is pending when it has no ok or invalid draft for (schema, prompt, model)
-    made with the client's run settings (or before they were recorded).
+    made with the client's run settings (or before they were recorded). On Ctrl-C no
+    request is sent or retried any more; `on_interrupt(running)` hears how many are
+    still out, and their answers are stored as they come (a second Ctrl-C gives up
+    on them: `report.abandoned`).
     """
     if concurrency < 1:
         raise InputError("--concurrency must be at least 1")
     register_prompt(db, prompt)
     record_schema(db, schema)
     report = RunReport()
-    total = count_pending(db, schema, prompt, client.model, client.run_key)
+    total = count_pending(db, schema, prompt, client.model, client.run_key, retry_invalid)
     report.pending = min(total, limit) if limit is not None else total
     if on_start:
         on_start(report.pending)
@@ -222,10 +231,16 @@ def annotate(db: sqlite_utils.Database, client: LLMClient, schema: Schema, promp
     cache = CacheReader(db)
     drafter = Drafter(client, schema, prompt, resolver, cache.lookup, max_reasks)
     calls_before = client.calls
-    jobs = pending_jobs(db, schema, prompt, client.model, client.run_key, limit)
+    jobs = pending_jobs(db, schema, prompt, client.model, client.run_key, limit, retry_invalid)
     pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="annotate")
+    def interrupted(running: int) -> None:
+        client.stopping.set()
+        if on_interrupt:
+            on_interrupt(running)
+
     try:
-        report.interrupted = run_bounded(pool, drafter.draft, jobs, IN_FLIGHT_PER_WORKER * concurrency, finish)
+        abandoned = run_bounded(pool, drafter.draft, jobs, IN_FLIGHT_PER_WORKER * concurrency, finish, interrupted)
+        report.interrupted, report.abandoned = abandoned is not None, abandoned or 0
     finally:
         # After Ctrl-C the running drafts were already waited for (unless Ctrl-C came twice: then don't).
         pool.shutdown(wait=not report.interrupted, cancel_futures=True)

@@ -1,0 +1,120 @@
+"""annotate against servers that misbehave, and Ctrl-C while they do (stub LLM on loopback)."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from fakes import news_responder  # noqa: E402
+from stub_llm import INVALID_CONTENT, StubLLM  # noqa: E402
+from test_annotate import ARTICLE, PROMPT, SCHEMA, cli_env, client_for, run_cli  # noqa: E402
+
+from annotator.annotate import annotate  # noqa: E402
+from annotator.ingest import ingest, read_inputs  # noqa: E402
+from annotator.store import open_db  # noqa: E402
+
+
+def fresh_db(tmp_path):
+    db = open_db(tmp_path / "a.db")
+    ingest(db, read_inputs([ARTICLE]))
+    return db
+
+
+def statuses(db) -> dict[str, int]:
+    return {r["status"]: r["n"] for r in db.query("SELECT status, count(*) AS n FROM drafts GROUP BY 1")}
+
+
+def test_garbage_replies_are_retried_never_cached_and_fail_with_the_reason(tmp_path) -> None:
+    db = fresh_db(tmp_path)
+    with StubLLM(responder=news_responder) as stub:
+        stub.enqueue_fault("html", "no_choices")
+        report = annotate(db, client_for(stub), SCHEMA, PROMPT, concurrency=1)
+        assert report.by_status == {"ok": 11} and stub.counts["html"] == 1 and stub.counts["no_choices"] == 1
+    assert db["llm_cache"].count == 11  # one answer per sentence: no garbage in the cache
+    db2 = fresh_db(tmp_path / "b") if (tmp_path / "b").mkdir() is None else None
+    with StubLLM(responder=news_responder) as stub:
+        stub.enqueue_fault(*["html"] * 22)
+        report = annotate(db2, client_for(stub, max_retries=1), SCHEMA, PROMPT, concurrency=1)
+    assert report.by_status == {"failed": 11} and db2["llm_cache"].count == 0
+    errors = {r["error"] for r in db2.query("SELECT error FROM drafts")}
+    # The reply is quoted up to its first 60 characters.
+    assert errors == {"transport: the reply is not a chat completion (got str '<!doctype html><html><body>"
+                      "<h1>Welcome to nginx!</h1></body>') after 2 attempts"}
+
+
+def test_unknown_model_stops_the_run_and_no_mode_is_remembered(tmp_path) -> None:
+    db = fresh_db(tmp_path)
+    with StubLLM(responder=news_responder) as stub:
+        stub.enqueue_fault(*["unknown_model"] * 11)
+        try:
+            annotate(db, client_for(stub), SCHEMA, PROMPT, concurrency=1)
+        except Exception as exc:  # noqa: BLE001 - the type is checked below
+            error = exc
+        assert type(error).__name__ == "FatalLLMError" and "has no model 'stub'" in str(error)
+        # Not taken for a mode refusal: only json_schema was ever asked (a second job may have started).
+        assert stub.calls <= 2
+        assert {r["response_format"]["type"] for r in stub.requests} == {"json_schema"}
+    assert db["llm_modes"].count == 0 and db["drafts"].count == 0
+
+
+def test_retry_invalid_asks_again_without_the_cache(tmp_path) -> None:
+    db = fresh_db(tmp_path)
+    with StubLLM(responder=lambda body: INVALID_CONTENT) as stub:
+        first = annotate(db, client_for(stub), SCHEMA, PROMPT, max_reasks=0)
+        assert first.by_status == {"invalid": 11}
+        assert annotate(db, client_for(stub), SCHEMA, PROMPT).llm_calls == 0  # invalid counts as drafted
+        stub.responder = news_responder
+        stub.reset()
+        again = annotate(db, client_for(stub), SCHEMA, PROMPT, retry_invalid=True)
+        assert again.by_status == {"ok": 11} and again.llm_calls == 11 and stub.calls == 11
+    assert statuses(db) == {"ok": 11} and db["llm_cache"].count == 11
+
+
+def test_unreachable_server_fails_fast_with_one_line(tmp_path) -> None:
+    env = cli_env(tmp_path)
+    env["OPENAI_BASE_URL"] = "http://user:hunter2@127.0.0.1:1/v1"
+    r = run_cli("annotate", env=env)
+    assert r.returncode == 1 and "Traceback" not in r.stderr and "hunter2" not in r.stderr + r.stdout
+    (line,) = [x for x in r.stderr.splitlines() if x.startswith("Error:")]
+    assert line.startswith("Error: cannot reach the LLM at http://127.0.0.1:1/v1 (5 connection errors in a row)")
+
+
+def _start(env: dict, *args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "annotator", "annotate", *args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_first_ctrl_c_stops_retrying_at_once(tmp_path) -> None:
+    with StubLLM(responder=news_responder, p500=1.0) as stub:
+        env = cli_env(tmp_path, stub)
+        proc = _start(env, "-c", "2", "--retries", "8")
+        deadline = time.time() + 60
+        while stub.counts["500"] < 3 and time.time() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        # Eight retries with exponential backoff would take about a minute; stopping must not wait for them.
+        out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130 and "Traceback" not in err
+    assert "Stopping: nothing more is sent; waiting for" in err
+    assert "Interrupted: finished drafts are stored" in err
+
+
+def test_second_ctrl_c_abandons_the_requests_in_flight(tmp_path) -> None:
+    with StubLLM(responder=news_responder, latency=60) as stub:
+        env = cli_env(tmp_path, stub)
+        proc = _start(env, "-c", "2", "--timeout", "120")
+        deadline = time.time() + 60
+        while stub.calls < 2 and time.time() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)  # the requests would take 60 s: a second Ctrl-C does not wait
+    assert proc.returncode == 130 and "Traceback" not in err
+    assert "waiting for 2 request(s) in flight" in err
+    assert "Interrupted: 2 request(s) in flight abandoned; finished drafts are stored" in err
