@@ -6,6 +6,8 @@ from typing import Any
 
 import sqlite_utils
 
+from .store import DraftStatus, GoldStatus
+
 
 def _rows(db: sqlite_utils.Database, sql: str, params: list | None = None) -> list[dict[str, Any]]:
     """Query results as a list of dicts."""
@@ -25,17 +27,17 @@ def summary(db: sqlite_utils.Database) -> dict[str, Any]:
             FROM drafts GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"""),
         "failures": _rows(db, """
             SELECT status, substr(error, 1, instr(error || ':', ':') - 1) AS reason, count(*) AS n
-            FROM drafts WHERE status != 'ok' GROUP BY 1, 2 ORDER BY n DESC"""),
+            FROM drafts WHERE status != ? GROUP BY 1, 2 ORDER BY n DESC""", [DraftStatus.OK]),
     }
     if "projects" in db.table_names():
         out["projects"] = _rows(db, """
             SELECT p.name, p.ls_id, p.url,
-              (SELECT count(*) FROM tasks t WHERE t.project_id = p.ls_id) AS pushed,
-              (SELECT count(DISTINCT g.task_id) FROM gold g WHERE g.project_id = p.ls_id
-                 AND g.status IN ('ok', 'invalid')) AS annotated,
-              (SELECT count(DISTINCT g.task_id) FROM gold g WHERE g.project_id = p.ls_id
-                 AND g.status = 'skipped') AS skipped
-            FROM projects p ORDER BY p.name""")
+              (SELECT count(*) FROM tasks t WHERE t.project_id = p.id) AS pushed,
+              (SELECT count(DISTINCT g.task_id) FROM gold g WHERE g.project_id = p.id
+                 AND g.status IN (?, ?)) AS annotated,
+              (SELECT count(DISTINCT g.task_id) FROM gold g WHERE g.project_id = p.id
+                 AND g.status = ?) AS skipped
+            FROM projects p ORDER BY p.name, p.url""", [GoldStatus.OK, GoldStatus.INVALID, GoldStatus.SKIPPED])
         for p in out["projects"]:
             p["pending"] = max(0, p["pushed"] - p["annotated"] - p["skipped"])
     return out

@@ -10,8 +10,10 @@ import httpx
 from common import MODEL, PROMPT, SCHEMA, Result, StubProcess, check, fresh_db
 
 from annotator.annotate import annotate
-from annotator.labelstudio.client import IMPORT_OPTIONS, connect, pull, push
+from annotator.labelstudio.api import IMPORT_OPTIONS, connect
 from annotator.labelstudio.config import label_config
+from annotator.labelstudio.pull import pull
+from annotator.labelstudio.push import push
 from annotator.llm import LLMClient
 from annotator.services.labelstudio import LabelStudioServer
 

@@ -23,7 +23,8 @@ from playwright.sync_api import Page, expect, sync_playwright
 
 from annotator.annotate import annotate
 from annotator.ingest import DocInput, ingest
-from annotator.labelstudio.client import connect, push
+from annotator.labelstudio.api import connect
+from annotator.labelstudio.push import push
 from annotator.llm import LLMClient
 from annotator.prompts import load_prompt
 from annotator.schema import load_schema
@@ -98,8 +99,9 @@ def test_annotator_corrects_a_prefilled_draft_in_chromium_and_pull_gets_it(label
     ls = connect(url, labelstudio.token)
     name = f"browser {uuid.uuid4().hex[:10]}"
     pushed = push(db, ls, SCHEMA, name, url=url)
-    pid = pushed.project_id
-    (task_id,) = [r["task_id"] for r in db.query("SELECT task_id FROM tasks WHERE project_id = ?", [pid])]
+    pid = pushed.ls_project_id
+    (task_id,) = [r["task_id"] for r in db.query("SELECT task_id FROM tasks WHERE project_id = ?",
+                                                 [pushed.project_id])]
 
     drawn_expected = [(s["text"], s["label"], s["start"], s["end"])
                       for s in sorted(draft_spans, key=lambda s: s["start"])]

@@ -5,6 +5,7 @@ Drafts come from the real `annotate` pipeline against the stub LLM server.
 
 from __future__ import annotations
 
+import http.server
 import json
 import re
 import shutil
@@ -12,7 +13,9 @@ import sys
 import threading
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -21,7 +24,10 @@ from label_studio_sdk import LabelStudio
 from annotator.annotate import annotate
 from annotator.errors import LabelStudioError
 from annotator.ingest import DocInput, ingest
-from annotator.labelstudio.client import connect, pull, push, recorded_project
+from annotator.labelstudio.api import connect
+from annotator.labelstudio.projects import recorded_project
+from annotator.labelstudio.pull import pull
+from annotator.labelstudio.push import push
 from annotator.llm import LLMClient
 from annotator.prompts import load_prompt
 from annotator.schema import load_schema
@@ -110,57 +116,100 @@ def gold_rows(db) -> dict[int, dict]:
     return {r["annotation_id"]: r for r in db.query("SELECT * FROM gold")}
 
 
-def test_push_annotate_pull_round_trip(db, ls, labelstudio):
-    name, url = project_name(), labelstudio.url
-    n_sentences = db["sentences"].count
-    drafts = drafts_by_sentence(db)
-    assert len(drafts) == n_sentences == 6
+@dataclass
+class Pushed:
+    """A project pushed from the `db` fixture: the database, client, names and the server's tasks."""
 
+    db: Any
+    ls: LabelStudio
+    name: str
+    url: str
+    report: Any
+    tasks: dict[str, dict]  # sentence id -> the server's task (with predictions)
+
+    def push(self, **kw):
+        return push(self.db, self.ls, SCHEMA, self.name, url=self.url, **kw)
+
+    def pull(self, **kw):
+        return pull(self.db, self.ls, SCHEMA, self.name, url=self.url, **kw)
+
+    def sentence(self, prefix: str) -> dict:
+        return next(s for s in self.db.query("SELECT * FROM sentences") if s["text"].startswith(prefix))
+
+    def annotation_of(self, sentence_id: str) -> int:
+        (annotation_id,) = [a for a, r in gold_rows(self.db).items() if r["sentence_id"] == sentence_id]
+        return annotation_id
+
+
+@pytest.fixture
+def pushed(db, ls, labelstudio) -> Pushed:
+    """Every sentence pushed, with its draft as a prediction, in chunks of 4."""
+    name, url = project_name(), labelstudio.url
     report = push(db, ls, SCHEMA, name, url=url, chunk_size=4)
+    tasks = {t["data"]["sentence_id"]: t for t in server_tasks(ls, report.ls_project_id)}
+    return Pushed(db, ls, name, url, report, tasks)
+
+
+@pytest.fixture
+def accepted(pushed) -> Pushed:
+    """Every prediction accepted as it is by the admin (an annotation made from it), then pulled."""
+    for task in pushed.tasks.values():
+        prediction = task["predictions"][0]
+        pushed.ls.annotations.create(id=task["id"], result=prediction["result"], lead_time=4.5,
+                                     parent_prediction=prediction["id"])
+    first = pushed.pull()
+    assert first.full and (first.inserted, first.updated, first.deleted) == (6, 0, 0)
+    return pushed
+
+
+def test_push_creates_one_task_per_sentence_with_context_and_the_draft_as_prediction(pushed):
+    db, report, tasks = pushed.db, pushed.report, pushed.tasks
+    drafts = drafts_by_sentence(db)
+    assert len(drafts) == db["sentences"].count == 6
     assert report.created_project and report.invalid_predictions == []
-    assert (report.tasks_created, report.predictions_created) == (6, 6)
-    pid = report.project_id
-    tasks = server_tasks(ls, pid)
+    assert (report.tasks_created, report.predictions_created, report.prediction_ids_recorded) == (6, 6, 6)
     assert len(tasks) == 6
-    by_sentence = {t["data"]["sentence_id"]: t for t in tasks}
     recorded = {r["sentence_id"]: r["task_id"] for r in db.query("SELECT * FROM tasks")}
-    assert recorded == {sid: t["id"] for sid, t in by_sentence.items()}
-    server_project = ls.projects.get(id=pid)
-    assert server_project.model_version == report.model_version
-    assert report.model_version == f"stub-model|{drafts[next(iter(drafts))]['prompt_version']}|{SCHEMA.hash}"
+    assert recorded == {sid: t["id"] for sid, t in tasks.items()}
+    assert pushed.ls.projects.get(id=report.ls_project_id).model_version == report.model_version
+    assert report.model_version == f"stub-model|{next(iter(drafts.values()))['prompt_version']}|{SCHEMA.hash}"
 
     # Task data: the sentence, ids, the headline and up to three preceding sentences.
-    sentences = {s["id"]: s for s in db.query("SELECT * FROM sentences")}
-    flag = next(s for s in sentences.values() if s["text"].startswith("🇺🇦"))
-    data = by_sentence[flag["id"]]["data"]
-    assert data == {"text": flag["text"], "sentence_id": flag["id"], "document_id": flag["document_id"],
-                    "headline": "Drones strike Kharkiv", "context": ""}
-    last = next(s for s in sentences.values() if s["text"].startswith("The Russian defence"))
-    assert by_sentence[last["id"]]["data"]["context"].startswith("🇺🇦 Ukrainian forces said")
-    headline = next(s for s in sentences.values() if s["is_headline"])
-    assert by_sentence[headline["id"]]["data"]["headline"] == ""
+    flag = pushed.sentence("🇺🇦")
+    assert tasks[flag["id"]]["data"] == {"text": flag["text"], "sentence_id": flag["id"],
+                                         "document_id": flag["document_id"], "headline": "Drones strike Kharkiv",
+                                         "context": ""}
+    officials, last = pushed.sentence("Officials"), pushed.sentence("The Russian defence")
+    assert tasks[last["id"]]["data"]["context"] == f"{flag['text']} {officials['text']}"
+    headline = next(s for s in db.query("SELECT * FROM sentences WHERE is_headline = 1"))
+    assert tasks[headline["id"]]["data"]["headline"] == ""
 
     # Predictions are the drafts, with the editor's (code point) offsets.
-    for task in by_sentence.values():
+    for task in tasks.values():
         (prediction,) = task["predictions"]
         assert prediction["model_version"] == report.model_version
-    flag_pred = by_sentence[flag["id"]]["predictions"][0]["result"]
-    forces = next(r for r in flag_pred if r["value"].get("text") == "Ukrainian forces" and r["from_name"] == "entities")
+    forces = next(r for r in tasks[flag["id"]]["predictions"][0]["result"]
+                  if r["value"].get("text") == "Ukrainian forces" and r["from_name"] == "entities")
     assert (forces["value"]["start"], forces["value"]["end"]) == (3, 19)  # code points, as the editor counts
 
-    # Re-push adds nothing.
-    again = push(db, ls, SCHEMA, name, url=url)
-    assert (again.tasks_created, again.predictions_created, again.tasks_reconciled) == (0, 0, 0)
-    assert ls.projects.get(id=pid).task_number == 6
 
-    # An annotator accepts every prediction as it is.
-    admin_id = ls.users.whoami().id
-    for task in by_sentence.values():
-        prediction = task["predictions"][0]
-        ls.annotations.create(id=task["id"], result=prediction["result"], lead_time=4.5,
-                              parent_prediction=prediction["id"])
-    first = pull(db, ls, SCHEMA, name, url=url)
-    assert first.full and (first.inserted, first.updated, first.deleted) == (6, 0, 0)
+def test_prediction_ids_are_recorded_and_gold_joins_the_draft_it_started_from(accepted):
+    db, tasks = accepted.db, accepted.tasks
+    recorded = {r["draft_id"]: r["ls_prediction_id"] for r in db.query("SELECT * FROM predictions")}
+    drafts = drafts_by_sentence(db)
+    assert recorded == {drafts[sid]["id"]: t["predictions"][0]["id"] for sid, t in tasks.items()}
+    joined = list(db.query("""
+        SELECT g.annotation_id, g.sentence_id, p.draft_id FROM gold g
+        JOIN predictions p ON p.project_id = g.project_id AND p.ls_prediction_id = g.parent_prediction"""))
+    assert len(joined) == 6
+    assert all(r["draft_id"] == drafts[r["sentence_id"]]["id"] for r in joined)
+
+
+def test_round_trip_with_emoji_gives_gold_identical_to_the_drafts(accepted, labelstudio):
+    db = accepted.db
+    drafts = drafts_by_sentence(db)
+    recorded = {r["sentence_id"]: r["task_id"] for r in db.query("SELECT * FROM tasks")}
+    admin_id = accepted.ls.users.whoami().id
     gold = gold_rows(db)
     assert len(gold) == 6
     for row in gold.values():
@@ -168,42 +217,35 @@ def test_push_annotate_pull_round_trip(db, ls, labelstudio):
         assert row["status"] == "ok", row["errors"]
         assert row["data"] == draft["data"]  # byte for byte
         assert json.loads(row["spans"]) == json.loads(draft["spans"])
-        assert row["annotator"] == labelstudio.email or row["annotator"] == str(admin_id)
+        assert row["annotator"] in (labelstudio.email, str(admin_id))
         assert row["lead_time"] == 4.5 and row["parent_prediction"] is not None
-        assert row["task_id"] == recorded[row["sentence_id"]] and row["project_id"] == pid
+        assert row["task_id"] == recorded[row["sentence_id"]] and row["project_id"] == accepted.report.project_id
         assert row["schema_hash"] == SCHEMA.hash and json.loads(row["raw_result"])
     # A repeated mention comes back as two spans at two offsets.
-    officials = next(s for s in sentences.values() if s["text"].startswith("Officials"))
+    officials = accepted.sentence("Officials")
     kharkiv = [s for s in json.loads(gold_by_sentence(db, officials["id"])[0]["spans"]) if s["text"] == "Kharkiv"]
     assert len(kharkiv) == 2 and kharkiv[0]["start"] < kharkiv[1]["start"]
 
-    # Nothing changed: a re-pull writes nothing.
-    snapshot = gold_rows(db)
-    quiet = pull(db, ls, SCHEMA, name, url=url)
-    assert not quiet.full and quiet.written == 0
-    assert gold_rows(db) == snapshot
 
-    # The annotator edits the emoji sentence: a label, a deleted span, a new span, a choice.
-    flag_task = by_sentence[flag["id"]]
-    (annotation_id,) = [a for a, r in gold.items() if r["sentence_id"] == flag["id"]]
-    result = [dict(r, value=dict(r["value"])) for r in ls.annotations.get(id=annotation_id).result]
+def test_an_edit_relabels_deletes_and_adds_spans_and_changes_a_choice(accepted):
+    flag = accepted.sentence("🇺🇦")
+    annotation_id = accepted.annotation_of(flag["id"])
+    result = [dict(r, value=dict(r["value"])) for r in accepted.ls.annotations.get(id=annotation_id).result]
     for item in result:
         if item["value"].get("text") == "Kharkiv":
             item["value"]["labels"] = ["FACILITY"]
+        if item["from_name"] == "event_type":
+            item["value"]["choices"] = ["battle"]
     result = [r for r in result if r["value"].get("text") != "overnight"]
     text = flag["text"]
     start = text.index("Russian drones")
     result.append({"id": "new1", "from_name": "entities", "to_name": "text", "type": "labels",
                    "value": {"start": start, "end": start + len("Russian"), "text": "Russian",
                              "labels": ["ARMED_GROUP"]}})
-    for item in result:
-        if item["from_name"] == "event_type":
-            item["value"]["choices"] = ["battle"]
-    time.sleep(0.01)
-    ls.annotations.update(id=annotation_id, result=result)
-    edited = pull(db, ls, SCHEMA, name, url=url)
-    assert (edited.inserted, edited.updated, edited.deleted) == (0, 1, 0)
-    row = gold_rows(db)[annotation_id]
+    accepted.ls.annotations.update(id=annotation_id, result=result)
+    edited = accepted.pull()
+    assert not edited.full and (edited.inserted, edited.updated, edited.deleted) == (0, 1, 0)
+    row = gold_rows(accepted.db)[annotation_id]
     assert row["status"] == "ok"
     assert json.loads(row["data"]) == {
         "entities": [
@@ -220,78 +262,153 @@ def test_push_annotate_pull_round_trip(db, ls, labelstudio):
         ("Russian", start, start + 7)]
     assert all(text[s["start"]:s["end"]] == s["text"] for s in spans)
 
-    # A second annotator on the same task is a separate row; a skip is 'skipped'; a deletion 'deleted'.
-    other = ls.users.create(username=f"ann{uuid.uuid4().hex[:8]}", email=f"ann-{uuid.uuid4().hex[:8]}@example.org",
-                            password="annotator-pass-1")
-    second = ls.annotations.create(id=flag_task["id"], result=flag_task["predictions"][0]["result"],
-                                   completed_by=other.id, lead_time=9.0)
-    skipped_task = by_sentence[headline["id"]]
-    # Deleting the only annotation of a task, and skipping it in the same go.
-    (head_annotation,) = [a for a, r in gold_rows(db).items() if r["sentence_id"] == headline["id"]]
-    ls.annotations.delete(id=head_annotation)
-    skip = ls.annotations.create(id=skipped_task["id"], result=[], was_cancelled=True)
-    changed = pull(db, ls, SCHEMA, name, url=url)
-    assert (changed.inserted, changed.updated, changed.deleted) == (2, 0, 1)
-    rows = gold_rows(db)
-    assert rows[second.id]["annotator"] == other.email and rows[second.id]["task_id"] == flag_task["id"]
-    assert rows[second.id]["data"] == drafts[flag["id"]]["data"]
-    assert len([r for r in rows.values() if r["task_id"] == flag_task["id"]]) == 2
-    assert rows[skip.id]["status"] == "skipped" and rows[skip.id]["data"] is None
-    assert rows[head_annotation]["status"] == "deleted" and rows[head_annotation]["data"] is not None
 
-    # Re-push and re-pull change nothing, on the server or in SQLite.
+def test_a_skip_is_recorded_as_skipped(pushed):
+    task = pushed.tasks[pushed.sentence("Police in Lagos")["id"]]
+    skip = pushed.ls.annotations.create(id=task["id"], result=[], was_cancelled=True)
+    report = pushed.pull()
+    assert (report.inserted, report.by_status) == (1, {"skipped": 1})
+    row = gold_rows(pushed.db)[skip.id]
+    assert row["status"] == "skipped" and row["data"] is None and row["task_id"] == task["id"]
+
+
+def test_two_annotators_on_one_task_are_two_rows(accepted):
+    flag = accepted.sentence("🇺🇦")
+    task = accepted.tasks[flag["id"]]
+    other = accepted.ls.users.create(username=f"ann{uuid.uuid4().hex[:8]}",
+                                     email=f"ann-{uuid.uuid4().hex[:8]}@example.org", password="annotator-pass-1")
+    second = accepted.ls.annotations.create(id=task["id"], result=task["predictions"][0]["result"],
+                                            completed_by=other.id, lead_time=9.0)
+    report = accepted.pull()
+    assert (report.inserted, report.updated, report.deleted) == (1, 0, 0)
+    rows = gold_rows(accepted.db)
+    assert rows[second.id]["annotator"] == other.email and rows[second.id]["task_id"] == task["id"]
+    assert rows[second.id]["data"] == drafts_by_sentence(accepted.db)[flag["id"]]["data"]
+    assert len([r for r in rows.values() if r["task_id"] == task["id"]]) == 2
+
+
+def test_a_deleted_annotation_is_marked_deleted_and_keeps_its_data(accepted):
+    headline = next(accepted.db.query("SELECT * FROM sentences WHERE is_headline = 1"))
+    annotation_id = accepted.annotation_of(headline["id"])
+    accepted.ls.annotations.delete(id=annotation_id)
+    report = accepted.pull()
+    assert (report.inserted, report.updated, report.deleted) == (0, 0, 1)
+    row = gold_rows(accepted.db)[annotation_id]
+    assert row["status"] == "deleted" and row["data"] is not None
+    assert accepted.pull(full=True).written == 0  # marked once
+
+
+def test_re_push_and_re_pull_write_nothing(accepted):
+    db = accepted.db
     snapshot = gold_rows(db)
     tasks_before = list(db.query("SELECT * FROM tasks ORDER BY task_id"))
-    again = push(db, ls, SCHEMA, name, url=url)
+    predictions_before = list(db.query("SELECT * FROM predictions ORDER BY draft_id"))
+    again = accepted.push()
     assert (again.tasks_created, again.predictions_created, again.tasks_reconciled) == (0, 0, 0)
-    again_pull = pull(db, ls, SCHEMA, name, url=url)
-    assert again_pull.written == 0
-    assert gold_rows(db) == snapshot and list(db.query("SELECT * FROM tasks ORDER BY task_id")) == tasks_before
-    full = pull(db, ls, SCHEMA, name, url=url, full=True)
-    assert full.full and full.written == 0 and gold_rows(db) == snapshot
-    project = ls.projects.get(id=pid)
+    assert again.tasks_already == 6
+    quiet = accepted.pull()
+    assert not quiet.full and quiet.written == 0
+    full = accepted.pull(full=True)
+    assert full.full and full.written == 0 and full.unchanged == 6
+    assert gold_rows(db) == snapshot
+    assert list(db.query("SELECT * FROM tasks ORDER BY task_id")) == tasks_before
+    assert list(db.query("SELECT * FROM predictions ORDER BY draft_id")) == predictions_before
+    project = accepted.ls.projects.get(id=accepted.report.ls_project_id)
     assert (project.task_number, project.total_predictions_number) == (6, 6)
 
-    # A new draft version becomes a second prediction on the same tasks, and the project's version.
-    make_drafts(db, model="stub-model-2")
-    newer = push(db, ls, SCHEMA, name, url=url)
-    assert (newer.tasks_created, newer.predictions_created) == (0, 6)
-    assert newer.model_version.startswith("stub-model-2|")
-    assert ls.projects.get(id=pid).model_version == newer.model_version
-    for task in server_tasks(ls, pid):
-        assert sorted(p["model_version"] for p in task["predictions"]) == sorted(
-            [report.model_version, newer.model_version])
-    assert ls.projects.get(id=pid).task_number == 6
 
-    # Lost records (a push that died after the server took a chunk) are reconciled, not duplicated.
-    lost = list(db.query("SELECT sentence_id FROM tasks LIMIT 2"))
+def test_a_new_draft_version_is_a_second_prediction_with_its_id(pushed):
+    first = pushed.report
+    make_drafts(pushed.db, model="stub-model-2")
+    newer = pushed.push()
+    assert (newer.tasks_created, newer.predictions_created, newer.prediction_ids_recorded) == (0, 6, 6)
+    assert newer.model_version.startswith("stub-model-2|")
+    assert pushed.ls.projects.get(id=first.ls_project_id).model_version == newer.model_version
+    tasks = server_tasks(pushed.ls, first.ls_project_id)
+    assert len(tasks) == 6
+    on_server = {(t["id"], p["model_version"]): p["id"] for t in tasks for p in t["predictions"]}
+    assert len(on_server) == 12
+    recorded = {(r["task_id"], r["model_version"]): r["ls_prediction_id"]
+                for r in pushed.db.query("SELECT * FROM predictions")}
+    assert recorded == on_server
+
+
+def test_lost_records_are_reconciled_not_duplicated(pushed):
+    db = pushed.db
+    make_drafts(db, model="stub-model-2")
+    pushed.push()
+    truth = list(db.query("SELECT * FROM predictions ORDER BY draft_id"))
+    # A push that died after the server took a chunk: tasks and predictions never recorded...
+    lost = [r["sentence_id"] for r in db.query("SELECT sentence_id FROM tasks ORDER BY task_id LIMIT 2")]
+    # ... and one that died before reading the prediction ids.
     with db.conn:
-        for r in lost:
+        for sid in lost:
             db.execute("DELETE FROM predictions WHERE draft_id IN (SELECT id FROM drafts WHERE sentence_id = ?)",
-                       [r["sentence_id"]])
-            db.execute("DELETE FROM tasks WHERE sentence_id = ?", [r["sentence_id"]])
-    healed = push(db, ls, SCHEMA, name, url=url)
+                       [sid])
+            db.execute("DELETE FROM tasks WHERE sentence_id = ?", [sid])
+        db.execute("UPDATE predictions SET ls_prediction_id = NULL WHERE task_id = (SELECT max(task_id) FROM tasks)")
+    healed = pushed.push()
     assert (healed.tasks_created, healed.predictions_created) == (0, 0)
-    assert (healed.tasks_reconciled, healed.predictions_reconciled) == (2, 4)
-    assert list(db.query("SELECT * FROM tasks ORDER BY task_id")) != [] and db["tasks"].count == 6
-    assert ls.projects.get(id=pid).task_number == 6
+    assert (healed.tasks_reconciled, healed.predictions_reconciled, healed.prediction_ids_recorded) == (2, 4, 6)
+    assert db["tasks"].count == 6
+    assert [{**r, "pushed_at": None} for r in db.query("SELECT * FROM predictions ORDER BY draft_id")] == [
+        {**r, "pushed_at": None} for r in truth]
+    assert pushed.ls.projects.get(id=pushed.report.ls_project_id).task_number == 6
 
 
 def gold_by_sentence(db, sentence_id: str) -> list[dict]:
     return list(db.query("SELECT * FROM gold WHERE sentence_id = ?", [sentence_id]))
 
 
-def test_errors_are_one_line_with_a_fix(db, ls, labelstudio, tmp_path):
-    with pytest.raises(LabelStudioError, match="API key was refused") as info:
-        connect(labelstudio.url, "not-a-valid-token")
-    assert "\n" not in str(info.value) and "LABEL_STUDIO_API_KEY" in str(info.value)
-    with pytest.raises(LabelStudioError, match="connection refused") as info:
-        connect("http://127.0.0.1:9", "whatever")
-    assert "annotator labelstudio start" in str(info.value)
+class HTMLPage(http.server.BaseHTTPRequestHandler):
+    """A web server that is not Label Studio: every GET is an HTML page."""
 
+    def do_GET(self) -> None:  # noqa: N802 - the http.server name
+        body = b"<!DOCTYPE html><html><body><h1>Welcome to nginx!</h1></body></html>"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def connect_error(url: str, key: str) -> str:
+    with pytest.raises(LabelStudioError) as info:
+        connect(url, key)
+    message = str(info.value)
+    assert "\n" not in message and "<" not in message and "secret" not in message, message
+    return message
+
+
+def test_connect_errors_are_one_line_with_a_fix(labelstudio):
+    url, token = labelstudio.url, labelstudio.token
+    message = connect_error(url, "not-a-valid-token")
+    assert "API key was refused" in message and "LABEL_STUDIO_API_KEY" in message
+    message = connect_error("http://me:secret@127.0.0.1:9", "whatever")
+    assert "connection refused" in message and "annotator labelstudio start" in message
+    assert "http://127.0.0.1:9" in message
+    netloc = url.split("://", 1)[1]
+    assert connect_error(netloc, token) == f"Label Studio URL {netloc} has no scheme; write http://{netloc}"
+    message = connect_error("http://no-such-host.invalid:8080", token)
+    assert "cannot resolve host no-such-host.invalid" in message and "refused" not in message
+    message = connect_error(f"{url}/api", token)
+    assert f"not Label Studio's API root; drop /api (write {url})" in message
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), HTMLPage) as other:
+        threading.Thread(target=other.serve_forever, daemon=True).start()
+        try:
+            message = connect_error(f"http://127.0.0.1:{other.server_address[1]}", token)
+        finally:
+            other.shutdown()
+    assert "not Label Studio's API root" in message and "drop /api" not in message
+
+
+def test_a_project_deleted_on_the_server_is_one_line_with_a_fix(db, ls, labelstudio):
     name = project_name()
     report = push(db, ls, SCHEMA, name, url=labelstudio.url)
-    ls.projects.delete(id=report.project_id)
+    ls.projects.delete(id=report.ls_project_id)
     with pytest.raises(LabelStudioError, match="deleted on") as info:
         push(db, ls, SCHEMA, name, url=labelstudio.url)
     assert "new project name" in str(info.value) and "\n" not in str(info.value)
@@ -351,7 +468,7 @@ def test_server_stopped_mid_push(db, tmp_path):
         ls = make_client()
         report = push(db, ls, SCHEMA, name, url=info.url, chunk_size=2)
         assert report.tasks_created == 4 and not report.created_project
-        tasks = server_tasks(ls, report.project_id)
+        tasks = server_tasks(ls, report.ls_project_id)
         assert len(tasks) == 6
         assert sorted(t["data"]["sentence_id"] for t in tasks) == sorted(
             r["id"] for r in db.query("SELECT id FROM sentences"))
@@ -391,7 +508,7 @@ def test_browser_draws_predictions_on_their_words_and_saves_selections(db, ls, l
             page.fill("input[name=password]", labelstudio.password)
             page.click("button[type=submit]")
             page.wait_for_load_state("networkidle")
-            page.goto(f"{labelstudio.url}/projects/{report.project_id}/data?task={task_id}")
+            page.goto(f"{labelstudio.url}/projects/{report.ls_project_id}/data?task={task_id}")
             page.locator(".lsf-richtext [class*=htx-highlight]").first.wait_for(timeout=60_000)
             body = page.inner_text("body")
             assert "Drones strike Kharkiv" in body  # the headline, read-only above the sentence

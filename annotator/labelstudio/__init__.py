@@ -1,35 +1,7 @@
-"""Label Studio: labeling config from the schema, result conversion, push/pull, the local server.
+"""Label Studio: the labeling config from the schema, result conversion, push and pull.
 
-The public names below are loaded on first use, so importing `annotator.labelstudio.server`
-(for `annotator labelstudio start`) does not pay for the SDK import (about a second).
+Modules: `config` (labeling config), `convert` (draft <-> result items), `api`
+(connect, one-line errors, paging), `projects` (projects recorded in SQLite),
+`push` / `reconcile` / `predictions` (drafts to tasks and predictions), `pull`
+(annotations to gold). Import from the module that defines a name.
 """
-
-from __future__ import annotations
-
-import importlib
-from typing import Any
-
-_EXPORTS = {
-    "label_config": "config",
-    "validate_config": "config",
-    "interface_for": "config",
-    "draft_to_result": "convert",
-    "result_to_gold": "convert",
-    "connect": "client",
-    "push": "client",
-    "pull": "client",
-    "recorded_project": "client",
-    "model_version_of": "client",
-    "PushReport": "client",
-    "PullReport": "client",
-    "Project": "client",
-}
-
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f".{module}", __name__), name)

@@ -1,0 +1,149 @@
+"""Drafts as Label Studio predictions, and Label Studio's prediction ids recorded against their drafts.
+
+An import does not answer with the ids of the predictions it created, so once the
+chunks are in, push reads the predictions of the tasks it touched (the project's
+whole prediction list when that is not much larger, in one request; else the
+tasks by id range through the Data Manager, one request per 1,000 tasks) and
+`match_predictions` (pure) pairs them with the drafts sent, by (task id, model
+version). The ids land in `predictions.ls_prediction_id`, which is what a
+gold row's `parent_prediction` points at.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Sequence, Set
+
+import sqlite_utils
+from label_studio_sdk import LabelStudio
+from label_studio_sdk.label_interface import LabelInterface
+
+from ..schema import Schema
+from .api import PAGE_SIZE, calling, id_range_query, task_pages
+from .convert import draft_to_result
+from .projects import Project
+
+MAX_PAGE = 5000
+"""Largest Data Manager page asked for when reading the predictions of a chunk's tasks."""
+
+LIST_RATIO = 5
+"""Listing a project's predictions (/api/predictions, one unpaged answer) costs about a sixth of reading
+tasks with their predictions through the Data Manager (1,000 on 1.23.2: 0.53 s against 3.3 s): list the
+whole project while it holds at most this many predictions per task wanted."""
+
+LIST_LIMIT = 50_000
+"""Never list more predictions than this in one answer (memory); page through the Data Manager instead."""
+
+
+def model_version_of(draft: dict) -> str:
+    """The Label Studio model_version of a draft: model, prompt version and schema hash."""
+    return f"{draft['model']}|{draft['prompt_version']}|{draft['schema_hash']}"
+
+
+def prediction_of(schema: Schema, interface: LabelInterface, draft: dict, text: str) -> tuple[dict | None, str]:
+    """(the prediction for a draft row, "") once checked locally, or (None, why it is invalid)."""
+    try:
+        result = draft_to_result(schema, text, json.loads(draft["data"]), json.loads(draft["spans"] or "[]"))
+    except (ValueError, TypeError, KeyError) as exc:
+        return None, f"draft {draft['id']}: {exc}"
+    prediction = {"model_version": model_version_of(draft), "result": result}
+    errors = interface.validate_prediction(prediction, return_errors=True)
+    if errors:
+        return None, f"draft {draft['id']}: {'; '.join(errors[:3])}"
+    return prediction, ""
+
+
+def match_predictions(sent: Sequence[tuple[str, int, str]], server: Iterable[tuple[int, int, str]],
+                      taken: Set[int] = frozenset()) -> dict[str, int]:
+    """Pair drafts with the server's predictions: draft id -> Label Studio prediction id.
+
+    `sent` holds (draft id, task id, model version) in the order the drafts were sent;
+    `server` holds (task id, prediction id, model version) as the server lists them;
+    `taken` are prediction ids already recorded for other drafts. Within one (task,
+    model version), the server numbers predictions in the order it created them, so
+    the oldest free prediction goes to the first draft sent. A draft with no free
+    prediction is left out.
+    """
+    free: dict[tuple[int, str], list[int]] = defaultdict(list)
+    for task_id, prediction_id, version in server:
+        if prediction_id not in taken:
+            free[(task_id, version)].append(prediction_id)
+    for ids in free.values():
+        ids.sort(reverse=True)
+    matched: dict[str, int] = {}
+    for draft_id, task_id, version in sent:
+        ids = free.get((task_id, version))
+        if ids:
+            matched[draft_id] = ids.pop()
+    return matched
+
+
+def server_predictions(tasks: Iterable[dict], wanted: Set[int] | None = None) -> list[tuple[int, int, str]]:
+    """(task id, prediction id, model version) of the predictions on Data Manager tasks (those in `wanted`)."""
+    return [(task["id"], p["id"], p.get("model_version") or "")
+            for task in tasks if wanted is None or task["id"] in wanted
+            for p in task.get("predictions") or [] if isinstance(p, dict) and p.get("id") is not None]
+
+
+def list_predictions(ls: LabelStudio, project: Project, after: str) -> list[tuple[int, int, str]]:
+    """(task id, prediction id, model version) of every prediction in the project (one request)."""
+    with calling(project.url, f"listing the predictions of project {project.name!r}", after):
+        found = ls.predictions.list(project=project.ls_id)
+    return [(p.task, p.id, p.model_version or "") for p in found if p.id is not None]
+
+
+def id_groups(task_ids: Sequence[int], size: int) -> list[list[int]]:
+    """Sorted task ids in groups of at most `size`, each read as one id range."""
+    ordered = sorted(set(task_ids))
+    return [ordered[i:i + size] for i in range(0, len(ordered), size)]
+
+
+def read_predictions(ls: LabelStudio, project: Project, task_ids: Sequence[int], *, project_total: int,
+                     after: str) -> list[tuple[int, int, str]]:
+    """(task id, prediction id, model version) of the predictions on `task_ids`.
+
+    One request listing the whole project's predictions while it holds at most
+    LIST_RATIO per task wanted (and at most LIST_LIMIT); otherwise one Data Manager
+    request per PAGE_SIZE tasks, by id range (more when other tasks sit in the range).
+    """
+    wanted = set(task_ids)
+    if project_total <= min(LIST_LIMIT, LIST_RATIO * len(wanted)):
+        return [p for p in list_predictions(ls, project, after) if p[0] in wanted]
+    found: list[tuple[int, int, str]] = []
+    for group in id_groups(task_ids, PAGE_SIZE):
+        span = group[-1] - group[0] + 1
+        for page in task_pages(ls, url=project.url, ls_project_id=project.ls_id, query=id_range_query(group),
+                               include="id,predictions", page_size=min(span, MAX_PAGE),
+                               doing=f"reading the predictions of {len(group)} tasks", after=after):
+            found += server_predictions(page, wanted)
+    return found
+
+
+def record_prediction_ids(db: sqlite_utils.Database, ls: LabelStudio, project: Project,
+                          sent: Sequence[tuple[str, int, str]], *, project_total: int, after: str) -> int:
+    """Read the predictions of the tasks in `sent` and record their ids against the drafts sent.
+
+    `sent` holds (draft id, task id, model version) in the order sent; `project_total`
+    is how many predictions the project holds now. Returns how many ids were recorded.
+    """
+    if not sent:
+        return 0
+    task_ids = sorted({task_id for _, task_id, _ in sent})
+    found = read_predictions(ls, project, task_ids, project_total=project_total, after=after)
+    matched = match_predictions(sent, found, taken_prediction_ids(db, project.id, task_ids))
+    with db.atomic():
+        db.conn.executemany("UPDATE predictions SET ls_prediction_id = ? WHERE project_id = ? AND draft_id = ?",
+                            [(pid, project.id, draft_id) for draft_id, pid in matched.items()])
+    return len(matched)
+
+
+def taken_prediction_ids(db: sqlite_utils.Database, project_id: str, task_ids: list[int]) -> set[int]:
+    """Prediction ids already recorded for drafts on these tasks."""
+    taken: set[int] = set()
+    for start in range(0, len(task_ids), 500):
+        part = task_ids[start:start + 500]
+        taken.update(r["ls_prediction_id"] for r in db.query(
+            f"SELECT ls_prediction_id FROM predictions WHERE project_id = ? AND ls_prediction_id IS NOT NULL "
+            f"AND task_id IN ({','.join('?' * len(part))})", [project_id, *part]))
+    return taken

@@ -1,0 +1,133 @@
+"""Label Studio projects recorded in SQLite: one row per (server URL, project), keyed by a content id.
+
+`projects.id` is `content_id("project", url, ls_id)` (migration 003): the key that
+`tasks`, `predictions` and `gold` rows carry in `project_id`. `ls_id` is the
+server's own number, used for every SDK call and in the project's link.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import sqlite_utils
+from label_studio_sdk import LabelStudio
+from label_studio_sdk.core.api_error import ApiError
+
+from ..errors import InputError, LabelStudioError
+from ..schema import Schema
+from ..store import content_id, now
+from .api import calling, normalize_url, server_time
+from .config import label_config
+
+
+@dataclass
+class Project:
+    """A Label Studio project recorded in SQLite."""
+
+    id: str
+    ls_id: int
+    url: str
+    name: str
+    schema_name: str
+    schema_hash: str
+    model_version: str | None
+    pull_watermark: str | None
+
+    @property
+    def link(self) -> str:
+        """The project's page in the browser."""
+        return f"{self.url}/projects/{self.ls_id}"
+
+
+def project_key(url: str, ls_id: int) -> str:
+    """The content id of the project `ls_id` on the server at `url` (`projects.id`)."""
+    return content_id("project", normalize_url(url), ls_id)
+
+
+def recorded_project(db: sqlite_utils.Database, project_name: str, *, url: str) -> Project | None:
+    """The project recorded for (url, name), or None."""
+    rows = list(db.query("SELECT * FROM projects WHERE url = ? AND name = ?", [normalize_url(url), project_name]))
+    if not rows:
+        return None
+    r = rows[0]
+    return Project(r["id"], r["ls_id"], r["url"], r["name"], r["schema_name"], r["schema_hash"],
+                   r["model_version"], r["pull_watermark"])
+
+
+def check_schema(project: Project, schema: Schema) -> None:
+    """Refuse to use a project made for another schema."""
+    if project.schema_hash != schema.hash:
+        raise LabelStudioError(
+            f"project {project.name!r} on {project.url} was made for schema {project.schema_name} "
+            f"({project.schema_hash}), not {schema.name} ({schema.hash}); use another project name for this schema"
+        )
+
+
+def server_project(ls: LabelStudio, project: Project, doing: str) -> tuple[Any, str | None]:
+    """The project as the server sees it, and the server's clock; an error if it was deleted there."""
+    try:
+        with calling(project.url, doing):
+            response = ls.projects.with_raw_response.get(id=project.ls_id)
+    except LabelStudioError as exc:
+        if isinstance(exc.__cause__, ApiError) and exc.__cause__.status_code == 404:
+            raise LabelStudioError(
+                f"Label Studio project {project.name!r} (id {project.ls_id}) recorded in this database was "
+                f"deleted on {project.url}; push under a new project name to start over"
+            ) from exc
+        raise
+    return response.data, server_time(response.headers)
+
+
+def same_config(a: str | None, b: str) -> bool:
+    """Whether two labeling configs are the same XML up to whitespace."""
+    return " ".join((a or "").split()) == " ".join(b.split())
+
+
+def ensure_project(db: sqlite_utils.Database, ls: LabelStudio, schema: Schema, name: str,
+                   url: str) -> tuple[Project, Any, bool]:
+    """The recorded project (checked on the server), or a new or adopted one: (project, server view, created).
+
+    A project of the same title and labeling config already on the server is adopted
+    (push then reconciles its tasks); one with another config is an error.
+    """
+    url = normalize_url(url)
+    project = recorded_project(db, name, url=url)
+    if project is not None:
+        check_schema(project, schema)
+        data, _ = server_project(ls, project, f"reading project {name!r}")
+        return project, data, False
+    if not 3 <= len(name) <= 50:
+        raise InputError(f"project name {name!r} must have 3 to 50 characters (a Label Studio rule)")
+    xml = label_config(schema)
+    with calling(url, f"looking for project {name!r}"):
+        same = [p for p in ls.projects.list(title=name, page_size=100) if p.title == name]
+    if same:
+        with calling(url, f"reading project {name!r}"):
+            data = ls.projects.get(id=same[0].id)
+        if not same_config(data.label_config, xml):
+            raise LabelStudioError(
+                f"a project named {name!r} (id {data.id}) already exists on {url} with another labeling "
+                f"config; choose another project name"
+            )
+        created = False
+    else:
+        with calling(url, f"creating project {name!r}"):
+            data = ls.projects.create(title=name, label_config=xml, description=f"annotator: schema {schema.name}",
+                                      request_options={"max_retries": 0})
+        created = True
+    clash = list(db.query("SELECT name FROM projects WHERE url = ? AND ls_id = ?", [url, data.id]))
+    if clash:
+        known = clash[0]["name"]
+        raise LabelStudioError(
+            f"new project id {data.id} on {url} is recorded in this database as {known!r}, from an earlier "
+            f"server at this address; use another database (--db) for this server" if created else
+            f"project id {data.id} on {url} is recorded in this database as {known!r} (renamed on the server?); "
+            f"push with --project {known!r}"
+        )
+    db["projects"].insert({
+        "id": project_key(url, data.id), "ls_id": data.id, "name": name, "url": url,
+        "schema_name": schema.name, "schema_hash": schema.hash, "label_config": xml, "model_version": None,
+        "created_at": now(), "pull_watermark": None, "pulled_at": None,
+    })
+    return recorded_project(db, name, url=url), data, created  # type: ignore[return-value]
