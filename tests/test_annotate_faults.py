@@ -118,3 +118,43 @@ def test_second_ctrl_c_abandons_the_requests_in_flight(tmp_path) -> None:
     assert proc.returncode == 130 and "Traceback" not in err
     assert "waiting for 2 request(s) in flight" in err
     assert "Interrupted: 2 request(s) in flight abandoned; finished drafts are stored" in err
+
+
+def test_two_annotate_runs_of_the_same_work_never_run_at_once(tmp_path) -> None:
+    with StubLLM(responder=news_responder, latency=0.5) as stub:
+        env = cli_env(tmp_path, stub)
+        first = _start(env, "-c", "2")
+        deadline = time.time() + 60
+        while stub.calls < 1 and time.time() < deadline:
+            time.sleep(0.05)
+        second = run_cli("annotate", "-c", "2", env=env)
+        assert second.returncode == 3 and "Traceback" not in second.stderr
+        (line,) = [x for x in second.stderr.splitlines() if x.startswith("Error:")]
+        assert line.startswith("Error: `annotator annotate` (pid ") and "is already drafting with stub" in line
+        first.communicate(timeout=60)
+        assert first.returncode == 0
+        assert stub.calls == 11  # every sentence paid once
+    db = open_db(tmp_path / "cli.db")
+    assert statuses(db) == {"ok": 11}
+    # The lock went with its process: a new run takes it (and has nothing to do).
+    assert run_cli("annotate", env=env).returncode == 0
+
+
+def test_a_locked_database_keeps_paid_answers_in_a_side_file_then_stores_them(tmp_path) -> None:
+    db = fresh_db(tmp_path)
+    db.execute("PRAGMA busy_timeout=200")
+    blocker = open_db(tmp_path / "a.db")
+    with StubLLM(responder=news_responder) as stub:
+        try:  # once the run has started, another process takes the write lock and keeps it
+            annotate(db, client_for(stub), SCHEMA, PROMPT, concurrency=2,
+                     on_start=lambda n: blocker.conn.execute("BEGIN IMMEDIATE"))
+        except Exception as exc:  # noqa: BLE001 - checked below
+            error = exc
+        assert type(error).__name__ == "DatabaseBusy" and "11 paid answers are kept in" in str(error)
+        assert stub.calls == 11
+        spill = Path(f"{tmp_path / 'a.db'}.unsaved.jsonl")
+        assert len(spill.read_text().splitlines()) == 11
+        blocker.conn.execute("ROLLBACK")
+        again = annotate(db, client_for(stub), SCHEMA, PROMPT)
+        assert again.replayed == 11 and again.llm_calls == 0 and stub.calls == 11
+    assert statuses(db) == {"ok": 11} and db["llm_cache"].count == 11 and not spill.exists()

@@ -15,36 +15,16 @@ import sqlite_utils
 
 from ..errors import InputError
 from ..llm import LLMClient
+from ..locks import hold
 from ..prompts import Prompt, register_prompt
 from ..schema import Schema
 from ..store import DraftStatus, now
 from .drafter import Drafter, ModeResolver, Outcome
 from .jobs import count_pending, pending_jobs
+from .writes import DraftWriter
 
 IN_FLIGHT_PER_WORKER = 2
 """Drafts submitted ahead per worker thread: enough to keep every worker busy, few enough to stop fast."""
-
-DRAFT_COLUMNS = ("id", "sentence_id", "schema_name", "schema_hash", "prompt_version", "model", "run_key",
-                 "settings", "mode", "status", "error", "data", "spans", "dropped_spans", "n_dropped", "raw",
-                 "attempts", "prompt_tokens", "completion_tokens", "latency_ms", "cached", "created_at")
-DRAFT_KEY = ("sentence_id", "schema_hash", "prompt_version", "model", "run_key")
-_UPDATED = [c for c in DRAFT_COLUMNS if c not in DRAFT_KEY and c != "id"]
-# A draft is found by its key whatever its id (rows keep the id they were first written with), and an
-# ok draft is never replaced: a later failure of the same sentence must not erase what was paid for.
-_UPSERT_DRAFT = (
-    f"INSERT INTO drafts ({', '.join(DRAFT_COLUMNS)}) VALUES ({', '.join('?' * len(DRAFT_COLUMNS))}) "
-    f"ON CONFLICT({', '.join(DRAFT_KEY)}) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in _UPDATED)} "
-    f"WHERE drafts.status != '{DraftStatus.OK.value}'"
-)
-# A failed draft only says that its sentence still needs one: once the sentence has an ok or invalid
-# draft for (schema, prompt, model), failures from other run settings (or from before they were
-# recorded) are noise in `annotator status` and go.
-_DROP_SUPERSEDED = (
-    "DELETE FROM drafts WHERE sentence_id = ? AND schema_hash = ? AND prompt_version = ? AND model = ? "
-    f"AND run_key != ? AND status = '{DraftStatus.FAILED.value}'"
-)
-_INSERT_CACHE = ("INSERT OR REPLACE INTO llm_cache (key, model, mode, response, created_at) "
-                 "VALUES (:key, :model, :mode, :response, :created_at)")
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -65,6 +45,7 @@ class RunReport:
     abandoned: int = 0  # requests still running when a second Ctrl-C gave up on them
     mode: str | None = None
     ok_modes: set[str] = field(default_factory=set)  # the modes that made at least one ok draft
+    replayed: int = 0  # drafts a locked database kept out of the last run, stored at the start of this one
 
     def count(self, row: dict[str, Any]) -> None:
         """Add one stored draft."""
@@ -76,15 +57,6 @@ class RunReport:
         self.dropped_spans += row["n_dropped"] or 0
         if row["status"] == DraftStatus.OK:
             self.ok_modes.add(row["mode"])
-
-
-def store_outcome(db: sqlite_utils.Database, outcome: Outcome) -> None:
-    """Commit one draft and its fresh cache entries together."""
-    with db.conn:
-        db.conn.executemany(_INSERT_CACHE, outcome.cache_entries)
-        db.conn.execute(_UPSERT_DRAFT, [outcome.row[c] for c in DRAFT_COLUMNS])
-        if outcome.row["status"] != DraftStatus.FAILED:
-            db.conn.execute(_DROP_SUPERSEDED, [outcome.row[c] for c in DRAFT_KEY])
 
 
 def record_schema(db: sqlite_utils.Database, schema: Schema) -> None:
@@ -209,9 +181,21 @@ def annotate(db: sqlite_utils.Database, client: LLMClient, schema: Schema, promp
     """
     if concurrency < 1:
         raise InputError("--concurrency must be at least 1")
+    scope = f"annotate {schema.hash} {prompt.version} {client.model} {client.run_key}"
+    with hold(db, scope, f"drafting with {client.model}, prompt {prompt.version}"):
+        return _annotate(db, client, schema, prompt, mode=mode, concurrency=concurrency, limit=limit,
+                         max_reasks=max_reasks, on_start=on_start, on_done=on_done, on_interrupt=on_interrupt,
+                         retry_invalid=retry_invalid)
+
+
+def _annotate(db: sqlite_utils.Database, client: LLMClient, schema: Schema, prompt: Prompt, *, mode: str,
+              concurrency: int, limit: int | None, max_reasks: int, on_start: Callable[[int], None] | None,
+              on_done: Callable[[dict], None] | None, on_interrupt: Callable[[int], None] | None,
+              retry_invalid: bool) -> RunReport:
     register_prompt(db, prompt)
     record_schema(db, schema)
-    report = RunReport()
+    writer = DraftWriter(db)
+    report = RunReport(replayed=writer.replay())  # answers a locked database kept out last time
     total = count_pending(db, schema, prompt, client.model, client.run_key, retry_invalid)
     report.pending = min(total, limit) if limit is not None else total
     if on_start:
@@ -223,7 +207,7 @@ def annotate(db: sqlite_utils.Database, client: LLMClient, schema: Schema, promp
         return report
 
     def finish(outcome: Outcome) -> None:
-        store_outcome(db, outcome)
+        writer.write(outcome)
         report.count(outcome.row)
         if on_done:
             on_done(outcome.row)
@@ -233,6 +217,7 @@ def annotate(db: sqlite_utils.Database, client: LLMClient, schema: Schema, promp
     calls_before = client.calls
     jobs = pending_jobs(db, schema, prompt, client.model, client.run_key, limit, retry_invalid)
     pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="annotate")
+
     def interrupted(running: int) -> None:
         client.stopping.set()
         if on_interrupt:
@@ -247,6 +232,8 @@ def annotate(db: sqlite_utils.Database, client: LLMClient, schema: Schema, promp
         cache.close()
         report.mode = resolver.mode
         report.llm_calls = client.calls - calls_before
-        if resolver.mode in report.ok_modes and resolver.mode != remembered:
-            remember_mode(db, client.model, resolver.mode)
+    if writer.spilled:
+        writer.replay()  # DatabaseBusy (one line) if the database is still locked: the side file stays
+    if resolver.mode in report.ok_modes and resolver.mode != remembered:
+        remember_mode(db, client.model, resolver.mode)
     return report

@@ -1,0 +1,110 @@
+"""Storing drafts: one transaction per finished draft, and nothing paid for lost when the database is busy.
+
+When another process holds the database's write lock past the busy timeout, the
+finished drafts go to a side file next to the database (`<db>.unsaved.jsonl`,
+appended and flushed one by one) instead of being dropped; they are written into
+the database at the end of the run if it is free by then, else by the next
+`annotate`, before it decides what is still to draft.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from pathlib import Path
+
+import sqlite_utils
+
+from ..errors import AnnotatorError
+from ..locks import db_file
+from ..store import DraftStatus
+from .drafter import Outcome
+
+DRAFT_COLUMNS = ("id", "sentence_id", "schema_name", "schema_hash", "prompt_version", "model", "run_key",
+                 "settings", "mode", "status", "error", "data", "spans", "dropped_spans", "n_dropped", "raw",
+                 "attempts", "prompt_tokens", "completion_tokens", "latency_ms", "cached", "created_at")
+DRAFT_KEY = ("sentence_id", "schema_hash", "prompt_version", "model", "run_key")
+_UPDATED = [c for c in DRAFT_COLUMNS if c not in DRAFT_KEY and c != "id"]
+# A draft is found by its key whatever its id (rows keep the id they were first written with), and an
+# ok draft is never replaced: a later failure of the same sentence must not erase what was paid for.
+_UPSERT_DRAFT = (
+    f"INSERT INTO drafts ({', '.join(DRAFT_COLUMNS)}) VALUES ({', '.join('?' * len(DRAFT_COLUMNS))}) "
+    f"ON CONFLICT({', '.join(DRAFT_KEY)}) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in _UPDATED)} "
+    f"WHERE drafts.status != '{DraftStatus.OK.value}'"
+)
+# A failed draft only says that its sentence still needs one: once the sentence has an ok or invalid
+# draft for (schema, prompt, model), failures from other run settings (or from before they were
+# recorded) are noise in `annotator status` and go.
+_DROP_SUPERSEDED = (
+    "DELETE FROM drafts WHERE sentence_id = ? AND schema_hash = ? AND prompt_version = ? AND model = ? "
+    f"AND run_key != ? AND status = '{DraftStatus.FAILED.value}'"
+)
+_INSERT_CACHE = ("INSERT OR REPLACE INTO llm_cache (key, model, mode, response, created_at) "
+                 "VALUES (:key, :model, :mode, :response, :created_at)")
+
+
+class DatabaseBusy(AnnotatorError):
+    """Drafts could not be written because another process kept the database locked."""
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
+def write_outcome(db: sqlite_utils.Database, outcome: Outcome) -> None:
+    """Commit one draft and its fresh cache entries together."""
+    with db.conn:
+        db.conn.executemany(_INSERT_CACHE, outcome.cache_entries)
+        db.conn.execute(_UPSERT_DRAFT, [outcome.row[c] for c in DRAFT_COLUMNS])
+        if outcome.row["status"] != DraftStatus.FAILED:
+            db.conn.execute(_DROP_SUPERSEDED, [outcome.row[c] for c in DRAFT_KEY])
+
+
+class DraftWriter:
+    """Writes finished drafts; spills them to the side file while the database stays locked."""
+
+    def __init__(self, db: sqlite_utils.Database) -> None:
+        self.db = db
+        database = db_file(db)
+        self.spill_file = Path(f"{database}.unsaved.jsonl") if database else None
+        self.spilled = 0
+
+    def write(self, outcome: Outcome) -> None:
+        """Store the draft, or keep it in the side file when the database is locked."""
+        if not self.spilled:
+            try:
+                write_outcome(self.db, outcome)
+                return
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc) or self.spill_file is None:
+                    raise
+        self._spill(outcome)
+
+    def _spill(self, outcome: Outcome) -> None:
+        assert self.spill_file is not None
+        line = json.dumps({"row": outcome.row, "cache_entries": outcome.cache_entries}, ensure_ascii=False)
+        with self.spill_file.open("a", encoding="utf-8") as fh:
+            fh.write(line + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        self.spilled += 1
+
+    def replay(self) -> int:
+        """Write the drafts kept in the side file into the database; how many. DatabaseBusy if still locked."""
+        if self.spill_file is None or not self.spill_file.exists():
+            return 0
+        lines = [json.loads(x) for x in self.spill_file.read_text(encoding="utf-8").splitlines() if x.strip()]
+        try:
+            for item in lines:
+                write_outcome(self.db, Outcome(item["row"], item["cache_entries"]))
+        except sqlite3.OperationalError as exc:
+            if not _is_busy(exc):
+                raise
+            raise DatabaseBusy(
+                f"the database is locked by another process; {len(lines)} paid answers are kept in "
+                f"{self.spill_file} and will be stored by the next `annotator annotate`") from exc
+        self.spill_file.unlink()
+        self.spilled = 0
+        return len(lines)

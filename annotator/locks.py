@@ -1,0 +1,84 @@
+"""One writer at a time: an advisory lock per database and piece of work.
+
+`annotate` locks its draft key (schema, prompt, model, run settings), `push` and
+`pull` lock their Label Studio project, so two runs of the same work never pay
+twice or import twice, while unrelated work goes on. The lock is an `flock` on a
+small file next to the database: the kernel drops it when its process dies, so a
+killed run never leaves a stale lock behind. A second run stops with one line
+naming the one that holds the lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import hashlib
+import json
+import os
+import socket
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import sqlite_utils
+
+from .errors import AnnotatorError
+
+
+class Busy(AnnotatorError):
+    """Another process holds the lock for this work."""
+
+    exit_code = 3
+
+
+def db_file(db: sqlite_utils.Database) -> str | None:
+    """The database's file, or None for an in-memory one."""
+    row = db.execute("PRAGMA database_list").fetchone()
+    return row[2] or None
+
+
+def lock_path(database: str, scope: str) -> Path:
+    """The lock file for `scope` next to the database file."""
+    digest = hashlib.sha256(scope.encode()).hexdigest()[:12]
+    return Path(f"{database}.{digest}.lock")
+
+
+def _holder(path: Path) -> str:
+    try:
+        info = json.loads(path.read_text() or "{}")
+    except (OSError, ValueError):
+        return "another process"
+    return (f"`{info.get('command', 'annotator')}` (pid {info.get('pid')} on {info.get('host')}, "
+            f"since {info.get('since')})")
+
+
+@contextlib.contextmanager
+def hold(db: sqlite_utils.Database, scope: str, what: str) -> Iterator[None]:
+    """Hold the lock for `scope` while the block runs; Busy (one line) if another process holds it."""
+    database = db_file(db)
+    if database is None:
+        yield
+        return
+    path = lock_path(database, scope)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise Busy(f"{_holder(path)} is already {what} in {database}; wait for it to finish (or stop it), "
+                       "then run again") from None
+        info = {"pid": os.getpid(), "host": socket.gethostname(), "command": _command(),
+                "since": dt.datetime.now().astimezone().isoformat(timespec="seconds")}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(info).encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # closing drops the lock; the file stays (deleting it would race with a waiting run)
+
+
+def _command() -> str:
+    """`annotator <command>` when run from the CLI, else the program's name."""
+    if "annotator" in sys.argv[0] and len(sys.argv) > 1:
+        return f"annotator {sys.argv[1]}"
+    return Path(sys.argv[0]).name or "python"
