@@ -1,0 +1,147 @@
+"""Commands that talk to Label Studio: push drafts, pull gold, sync (both)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import click
+from rich.markup import escape
+
+from ..settings import redact_url
+from .ui import (
+    by_status,
+    console,
+    db_option,
+    open_database,
+    out,
+    progress_bar,
+    schema_option,
+    tracker,
+)
+
+if TYPE_CHECKING:
+    from ..labelstudio.pull import PullReport
+    from ..labelstudio.push import PushReport
+
+
+def project_options(f: Callable) -> Callable:
+    """--project, --schema, --url shared by push, pull and sync."""
+    f = click.option("--url", default=None, help="Label Studio URL [env LABEL_STUDIO_URL; default: the managed "
+                     "server]. The key comes from LABEL_STUDIO_API_KEY.")(f)
+    f = schema_option("Schema the project was built from.")(f)
+    f = click.option("--project", "-p", "project_name", required=True, help="Label Studio project title.")(f)
+    return db_option(f)
+
+
+def print_push_report(report: PushReport) -> None:
+    """The one-line push summary, and the drafts Label Studio's check refused."""
+    reconciled = (f", {report.tasks_reconciled} found on the server from an earlier push"
+                  if report.tasks_reconciled else "")
+    out.print(f"Pushed to {redact_url(report.project_link)}: {report.tasks_created} new tasks, "
+              f"{report.predictions_created} new predictions ({report.tasks_already} tasks already there"
+              f"{reconciled}); model version {report.model_version}.", highlight=False, soft_wrap=True)
+    if report.invalid_predictions:
+        console.print(f"[yellow]{len(report.invalid_predictions)} draft(s) failed Label Studio's check and were "
+                      f"not sent[/] (first: {escape(report.invalid_predictions[0])})", highlight=False,
+                      soft_wrap=True)
+
+
+def print_pull_report(report: PullReport) -> None:
+    """The one-line pull summary."""
+    out.print(f"Pulled {report.annotations_seen} annotations from {report.tasks_seen} tasks "
+              f"({by_status(report.by_status, 'none')}): {report.inserted} new, {report.updated} updated, "
+              f"{report.deleted} deleted, {report.unchanged} unchanged.", highlight=False, soft_wrap=True)
+
+
+class Session:
+    """What push, pull and sync need: the schema, the database, the server, a connected client."""
+
+    def __init__(self, db_file: str | None, schema_ref: str, url: str | None) -> None:
+        from ..connect import resolve_labelstudio
+        from ..labelstudio.api import connect
+        from ..schema import load_schema
+
+        self.schema = load_schema(schema_ref)
+        self.db = open_database(db_file)
+        server = resolve_labelstudio(url)
+        self.url: str = server.url or ""
+        self.ls = connect(self.url, server.api_key or "")
+
+    def push(self, project_name: str, model: str | None = None, prompt_version: str | None = None,
+             chunk_size: int = 1000) -> PushReport:
+        """Push with a progress bar and a one-line summary."""
+        from ..labelstudio.push import push
+
+        with progress_bar() as bar:
+            task = bar.add_task("Pushing", total=None)
+            report = push(self.db, self.ls, self.schema, project_name, url=self.url, chunk_size=chunk_size,
+                          model=model, prompt_version=prompt_version, progress=tracker(bar, task, "Pushing"))
+        print_push_report(report)
+        return report
+
+    def pull(self, project_name: str, full: bool = False) -> PullReport:
+        """Pull with a progress bar and a one-line summary."""
+        from ..labelstudio.pull import pull
+
+        with progress_bar() as bar:
+            task = bar.add_task("Pulling", total=None)
+            report = pull(self.db, self.ls, self.schema, project_name, url=self.url, full=full,
+                          progress=tracker(bar, task, "Pulling"))
+        print_pull_report(report)
+        return report
+
+
+@click.command()
+@project_options
+@click.option("--model", default=None, help="Push only drafts from this model.")
+@click.option("--prompt", "prompt_version", default=None, help="Push only drafts from this prompt version.")
+@click.option("--chunk-size", type=click.IntRange(1, 5000), default=1000, show_default=True,
+              help="Tasks per import request.")
+def push(db_file: str | None, project_name: str, schema_ref: str, url: str | None, model: str | None,
+         prompt_version: str | None, chunk_size: int) -> None:
+    """Send sentences with drafts to Label Studio as tasks with predictions.
+
+    Creates the project on first use. A re-push adds nothing; newer drafts of
+    pushed sentences become new predictions on the same tasks.
+
+    \b
+    Examples:
+      annotator push --project "Conflict news"
+      LABEL_STUDIO_URL=https://ls.example.org LABEL_STUDIO_API_KEY=... annotator push -p "Batch 3"
+    """
+    Session(db_file, schema_ref, url).push(project_name, model, prompt_version, chunk_size)
+
+
+@click.command()
+@project_options
+@click.option("--full", is_flag=True, help="Re-read every annotation instead of only what changed.")
+def pull(db_file: str | None, project_name: str, schema_ref: str, url: str | None, full: bool) -> None:
+    """Bring submitted annotations from Label Studio into the gold table.
+
+    Incremental: only what changed since the last pull is written. Edited
+    annotations update their row, deleted ones are marked deleted, skipped
+    tasks are recorded as skipped.
+
+    \b
+    Example:
+      annotator pull --project "Conflict news"
+    """
+    Session(db_file, schema_ref, url).pull(project_name, full)
+
+
+@click.command()
+@project_options
+def sync(db_file: str | None, project_name: str, schema_ref: str, url: str | None) -> None:
+    """Push new drafts, then pull new annotations.
+
+    \b
+    Example:
+      annotator sync --project "Conflict news"
+    """
+    session = Session(db_file, schema_ref, url)
+    session.push(project_name)
+    session.pull(project_name)
+
+
+COMMANDS = [push, pull, sync]

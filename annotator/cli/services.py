@@ -1,0 +1,212 @@
+"""The managed local services (labelstudio and llm groups) and the demo that uses them."""
+
+from __future__ import annotations
+
+import click
+
+from ..connect import SMOLLM_WARNING
+from ..settings import db_path, redact_url
+from .ui import StageBars, console, db_option, out, warn, with_spinner
+
+DEMO_PROJECT = "annotator demo"
+
+
+@click.group()
+def labelstudio() -> None:
+    """A local Label Studio in its own environment (or use LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY).
+
+    \b
+    Example:
+      annotator labelstudio start
+    """
+
+
+def _print_login(info) -> None:
+    """URL and login of the managed Label Studio (the password is generated and kept in a 600 file)."""
+    out.print(f"Label Studio: {info.url}\n  login:    {info.email}\n  password: {info.password}", highlight=False)
+
+
+@labelstudio.command("install")
+def labelstudio_install() -> None:
+    """Create Label Studio's own virtual environment (about 2 minutes, once).
+
+    \b
+    Example:
+      annotator labelstudio install
+    """
+    from ..services.labelstudio import LabelStudioServer
+
+    path = with_spinner("Installing Label Studio", lambda say: LabelStudioServer().ensure_installed(progress=say))
+    out.print(f"Label Studio environment: {path}", highlight=False)
+
+
+@labelstudio.command("start")
+def labelstudio_start() -> None:
+    """Install if needed, then start Label Studio on loopback and print the login.
+
+    \b
+    Example:
+      annotator labelstudio start && annotator push --project "Conflict news"
+    """
+    from ..services.labelstudio import LabelStudioServer
+
+    info = with_spinner("Starting Label Studio", lambda say: LabelStudioServer().start(progress=say))
+    _print_login(info)
+
+
+@labelstudio.command("stop")
+def labelstudio_stop() -> None:
+    """Stop the managed Label Studio (its data is kept).
+
+    \b
+    Example:
+      annotator labelstudio stop
+    """
+    from ..services.labelstudio import LabelStudioServer
+
+    out.print("stopped" if LabelStudioServer().stop() else "not running")
+
+
+@labelstudio.command("status")
+def labelstudio_status() -> None:
+    """Say whether the managed Label Studio runs, with its URL and login.
+
+    \b
+    Example:
+      annotator labelstudio status
+    """
+    from ..services.labelstudio import LabelStudioServer
+
+    info = LabelStudioServer().status()
+    if info is None:
+        out.print("not running")
+    else:
+        _print_login(info)
+
+
+@click.group()
+def llm() -> None:
+    """The embedded LLM: a local llama.cpp server running SmolLM2-135M-Instruct.
+
+    \b
+    Example:
+      annotator llm start
+    """
+
+
+@llm.command("install")
+def llm_install() -> None:
+    """Build the embedded LLM server's environment (llama-cpp-python from source: several minutes, once).
+
+    \b
+    Example:
+      annotator llm install
+    """
+    from ..services.llamacpp import LocalLLMServer
+
+    path = with_spinner("Installing the embedded LLM", lambda say: LocalLLMServer().ensure_installed(progress=say))
+    out.print(f"LLM environment: {path}", highlight=False)
+
+
+@llm.command("start")
+def llm_start() -> None:
+    """Install (first time, several minutes) and start the embedded LLM server on loopback.
+
+    \b
+    Example:
+      annotator llm start && annotator annotate
+    """
+    from ..services.llamacpp import LocalLLMServer
+
+    info = with_spinner("Starting the embedded LLM", lambda say: LocalLLMServer().start(progress=say))
+    out.print(f"LLM server: {info.url} (model {info.model}, pid {info.pid})", highlight=False)
+    warn(SMOLLM_WARNING)
+
+
+@llm.command("stop")
+def llm_stop() -> None:
+    """Stop the embedded LLM server.
+
+    \b
+    Example:
+      annotator llm stop
+    """
+    from ..services.llamacpp import LocalLLMServer
+
+    out.print("stopped" if LocalLLMServer().stop() else "not running")
+
+
+@llm.command("status")
+def llm_status() -> None:
+    """Say whether the embedded LLM server runs, and where.
+
+    \b
+    Example:
+      annotator llm status
+    """
+    from ..services.llamacpp import LocalLLMServer
+
+    info = LocalLLMServer().status()
+    out.print(f"running: {info.url} (model {info.model}, pid {info.pid})" if info else "not running",
+              highlight=False)
+
+
+@click.command()
+@db_option
+@click.option("--project", "-p", "project_name", default=DEMO_PROJECT, show_default=True,
+              help="Label Studio project to push to.")
+def demo(db_file: str | None, project_name: str) -> None:
+    """Run the whole loop on a sample wire-news article, from nothing.
+
+    Installs what is missing (the embedded LLM: llama.cpp with SmolLM2-135M, a
+    few minutes to build the first time; Label Studio, in its own environment),
+    starts both on 127.0.0.1, ingests the sample article, drafts every sentence,
+    pushes the drafts to Label Studio and prints where to look. Uses
+    OPENAI_BASE_URL / OPENAI_API_KEY instead of the embedded LLM when set, and
+    LABEL_STUDIO_URL / LABEL_STUDIO_API_KEY instead of the managed Label Studio.
+    A re-run reuses everything and takes seconds.
+
+    \b
+    Examples:
+      annotator demo
+      OPENAI_API_KEY=sk-... ANNOTATOR_MODEL=gpt-4o-mini annotator demo
+    """
+    from ..demo import DemoHooks, run_demo
+    from .labelstudio import print_push_report
+
+    database = db_path(db_file)
+    with StageBars() as bars:
+        def stage(title: str) -> None:
+            bars.close()
+            console.rule(title)
+
+        def say(line: str) -> None:
+            bars.close()
+            console.print(line, highlight=False, markup=False)
+
+        def warning(line: str) -> None:
+            bars.close()
+            warn(line)
+
+        def pushed(report) -> None:
+            bars.close()
+            print_push_report(report)
+
+        result = run_demo(database, project_name, DemoHooks(stage=stage, say=say, warn=warning,
+                                                            progress=bars.update, pushed=pushed))
+    console.rule("5/5 Your turn")
+    lines = [f"Open {redact_url(result.first_task_link)}"]
+    if result.login_email is not None:
+        lines.append(f"Log in as {result.login_email} with password {result.login_password}")
+    lines += [
+        "Each sentence is a task, pre-filled with the LLM's draft: fix the spans and choices, then Submit.",
+        f"Then: annotator pull --project \"{project_name}\"   (gold labels into {database})",
+        "      annotator status",
+    ]
+    if result.managed_llm:
+        lines.append("The drafts come from a 135M-parameter model and are poor; set OPENAI_API_KEY or "
+                     "OPENAI_BASE_URL for useful ones.")
+    out.print("\n".join(lines), highlight=False, soft_wrap=True)
+
+
+COMMANDS = [labelstudio, llm, demo]
