@@ -110,9 +110,11 @@ def free_port() -> int:
 class StubProcess:
     """tests/stub_llm.py in its own process, so it never shares the GIL with the tool."""
 
-    def __init__(self, latency: float = 0.0, reply: dict | str = REPLY) -> None:
+    def __init__(self, latency: float = 0.0, reply: dict | str = REPLY, port: int = 0) -> None:
+        """`port`: serve there (the same server again, as far as the tool can tell), else on a free one."""
         self.latency = latency
         self.reply = reply if isinstance(reply, str) else json.dumps(reply)
+        self.fixed_port = port
         self.port = 0
         self.proc: subprocess.Popen | None = None
         self.outcomes: dict[str, int] = {}
@@ -123,7 +125,7 @@ class StubProcess:
 
     def __enter__(self) -> StubProcess:
         for _ in range(5):
-            self.port = free_port()
+            self.port = self.fixed_port or free_port()
             self.proc = subprocess.Popen(
                 [sys.executable, str(STUB), "--port", str(self.port), "--latency", str(self.latency),
                  "--reply", self.reply],

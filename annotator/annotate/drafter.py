@@ -93,11 +93,12 @@ class Drafter:
         self.max_reasks = max_reasks
         self.llm_schema = schema.llm_json_schema()
         self.settings = dumps(client.run_settings())
+        self.run_key = client.run_key
 
     def new_row(self, sentence_id: str) -> dict[str, Any]:
         """A draft row that failed until told otherwise."""
         key = {"sentence_id": sentence_id, "schema_hash": self.schema.hash, "prompt_version": self.prompt.version,
-               "model": self.client.model, "run_key": self.client.run_key}
+               "model": self.client.model, "run_key": self.run_key}
         return {"id": draft_id(**key), **key, "schema_name": self.schema.name, "settings": self.settings,
                 "mode": None, "status": DraftStatus.FAILED.value, "error": None, "data": None, "spans": None,
                 "dropped_spans": None, "n_dropped": 0, "raw": None, "attempts": 0, "prompt_tokens": 0,

@@ -111,16 +111,19 @@ class CacheReader:
 
 
 def run_bounded(pool: ThreadPoolExecutor, work: Callable[[T], R], items: Iterable[T], max_in_flight: int,
-                finish: Callable[[R], None], on_interrupt: Callable[[int], None] | None = None) -> int | None:
+                finish: Callable[[R], None], on_interrupt: Callable[[int], None] | None = None,
+                flush: Callable[[], None] | None = None) -> int | None:
     """Run `work` on every item with at most `max_in_flight` submitted; `finish` each result on this thread.
 
     Returns None when every item is done. After Ctrl-C nothing more is submitted,
     `on_interrupt(running)` is told how many items are still running, and those are
     waited for and finished; it returns 0, or how many were abandoned by a second
     Ctrl-C. An exception from `work` stops the run after the other results at hand
-    are finished.
+    are finished. `flush()`, when given, follows each round of `finish` calls (results that
+    came in together), so they can be committed together.
     """
     in_flight: set[Future] = set()
+    flush = flush or (lambda: None)
     items = iter(items)
     try:
         while True:
@@ -129,14 +132,20 @@ def run_bounded(pool: ThreadPoolExecutor, work: Callable[[T], R], items: Iterabl
             if not in_flight:
                 return None
             done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-            _finish_done(done, in_flight, finish)
+            try:
+                _finish_done(done, in_flight, finish)
+            finally:
+                flush()
     except KeyboardInterrupt:
         for future in in_flight:
             future.cancel()
         running = [f for f in in_flight if not f.cancelled()]
         if on_interrupt:
             on_interrupt(sum(not f.done() for f in running))
-        return _settle(running, finish)
+        try:
+            return _settle(running, finish)
+        finally:
+            flush()
     finally:
         for future in in_flight:
             future.cancel()
@@ -224,7 +233,8 @@ def _annotate(db: sqlite_utils.Database, client: LLMClient, schema: Schema, prom
             on_interrupt(running)
 
     try:
-        abandoned = run_bounded(pool, drafter.draft, jobs, IN_FLIGHT_PER_WORKER * concurrency, finish, interrupted)
+        abandoned = run_bounded(pool, drafter.draft, jobs, IN_FLIGHT_PER_WORKER * concurrency, finish, interrupted,
+                                writer.flush)
         report.interrupted, report.abandoned = abandoned is not None, abandoned or 0
     finally:
         # After Ctrl-C the running drafts were already waited for (unless Ctrl-C came twice: then don't).

@@ -53,13 +53,17 @@ def _is_busy(exc: sqlite3.OperationalError) -> bool:
     return "locked" in text or "busy" in text
 
 
+def _write(db: sqlite_utils.Database, outcome: Outcome) -> None:
+    db.conn.executemany(_INSERT_CACHE, outcome.cache_entries)
+    db.conn.execute(_UPSERT_DRAFT, [outcome.row[c] for c in DRAFT_COLUMNS])
+    if outcome.row["status"] != DraftStatus.FAILED:
+        db.conn.execute(_DROP_SUPERSEDED, [outcome.row[c] for c in DRAFT_KEY])
+
+
 def write_outcome(db: sqlite_utils.Database, outcome: Outcome) -> None:
     """Commit one draft and its fresh cache entries together."""
     with db.conn:
-        db.conn.executemany(_INSERT_CACHE, outcome.cache_entries)
-        db.conn.execute(_UPSERT_DRAFT, [outcome.row[c] for c in DRAFT_COLUMNS])
-        if outcome.row["status"] != DraftStatus.FAILED:
-            db.conn.execute(_DROP_SUPERSEDED, [outcome.row[c] for c in DRAFT_KEY])
+        _write(db, outcome)
 
 
 class DraftWriter:
@@ -70,17 +74,40 @@ class DraftWriter:
         database = db_file(db)
         self.spill_file = Path(f"{database}.unsaved.jsonl") if database else None
         self.spilled = 0
+        self._pending: list[Outcome] = []
 
     def write(self, outcome: Outcome) -> None:
-        """Store the draft, or keep it in the side file when the database is locked."""
+        """Store the draft (committed by `flush`), or keep it in the side file when the database is locked."""
         if not self.spilled:
             try:
-                write_outcome(self.db, outcome)
+                _write(self.db, outcome)
+                self._pending.append(outcome)
                 return
             except sqlite3.OperationalError as exc:
                 if not _is_busy(exc) or self.spill_file is None:
                     raise
+                self._rollback_to_spill()
         self._spill(outcome)
+
+    def flush(self) -> None:
+        """Commit the drafts written since the last flush (the results that came in together)."""
+        if not self._pending:
+            return
+        try:
+            self.db.conn.commit()
+            self._pending.clear()
+        except sqlite3.OperationalError as exc:
+            if not _is_busy(exc) or self.spill_file is None:
+                raise
+            self._rollback_to_spill()
+
+    def _rollback_to_spill(self) -> None:
+        """The open transaction could not be committed: keep its drafts in the side file instead."""
+        if self.db.conn.in_transaction:
+            self.db.conn.rollback()
+        pending, self._pending = self._pending, []
+        for outcome in pending:
+            self._spill(outcome)
 
     def _spill(self, outcome: Outcome) -> None:
         assert self.spill_file is not None
