@@ -21,10 +21,9 @@ from tenacity import (
 )
 
 from .errors import LLMError
+from .modes import request_params
 from .settings import OPENAI_URL, redact_url
 
-MODES = ("json_schema", "json_object", "tools", "prompt")
-TOOL_NAME = "annotate"
 # A 400 whose message says one of these means "this server does not do this mode".
 _MODE_REJECTION = re.compile(
     r"response_format|json_schema|json_object|schema|tool|function|grammar|not supported|unsupported|"
@@ -81,28 +80,6 @@ class Completion:
     def from_cache(cls, blob: str) -> Completion:
         """Rebuild a cached answer; it cost nothing this time."""
         return cls(**json.loads(blob), latency_ms=0, cached=True)
-
-
-def request_params(mode: str, model: str, messages: list[dict], schema: dict, *,
-                   temperature: float, max_tokens: int, seed: int | None) -> dict[str, Any]:
-    """Keyword arguments for chat.completions.create in the given structured-output mode."""
-    params: dict[str, Any] = {"model": model, "messages": messages, "temperature": temperature,
-                              "max_tokens": max_tokens}
-    if seed is not None:
-        params["seed"] = seed
-    if mode == "json_schema":
-        params["response_format"] = {"type": "json_schema",
-                                     "json_schema": {"name": TOOL_NAME, "schema": schema, "strict": True}}
-    elif mode == "json_object":
-        # llama-cpp-python's server turns this schema into a grammar; others ignore it.
-        params["response_format"] = {"type": "json_object", "schema": schema}
-    elif mode == "tools":
-        params["tools"] = [{"type": "function", "function": {
-            "name": TOOL_NAME, "description": "Record the annotation of the sentence.", "parameters": schema}}]
-        params["tool_choice"] = {"type": "function", "function": {"name": TOOL_NAME}}
-    elif mode != "prompt":
-        raise ValueError(f"unknown mode {mode!r}")
-    return params
 
 
 def cache_key(params: dict[str, Any]) -> str:

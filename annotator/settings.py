@@ -8,7 +8,7 @@ environment variables are written once.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -64,8 +64,8 @@ def redact_url(url: str | None) -> str:
 class LLMSettings:
     """Where the LLM is and what it is called; `api_key` is never stored or printed."""
 
-    base_url: str | None
-    api_key: str | None
+    base_url: str | None = field(repr=False)  # may hold credentials: `server` is the printable form
+    api_key: str | None = field(repr=False)
     model: str | None
 
     @property
@@ -83,8 +83,8 @@ def llm_settings(base_url: str | None = None, model: str | None = None) -> LLMSe
 class LabelStudioSettings:
     """Which Label Studio server to use; both None means the managed local one."""
 
-    url: str | None
-    api_key: str | None
+    url: str | None = field(repr=False)
+    api_key: str | None = field(repr=False)
 
 
 def labelstudio_settings(url: str | None = None) -> LabelStudioSettings:

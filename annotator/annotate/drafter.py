@@ -12,7 +12,6 @@ from pydantic import ValidationError
 
 from ..errors import InputError
 from ..llm import (
-    MODES,
     Completion,
     FatalLLMError,
     LLMClient,
@@ -20,6 +19,7 @@ from ..llm import (
     TransportFailed,
     parse_json,
 )
+from ..modes import MODES
 from ..prompts import Prompt
 from ..schema import Schema
 from ..spans import ground

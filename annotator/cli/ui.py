@@ -19,7 +19,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from ..llm import MODES
+from ..modes import MODES
 from ..settings import DEFAULT_SCHEMA, db_path
 
 console = Console(stderr=True)  # progress, warnings and errors
