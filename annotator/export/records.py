@@ -1,0 +1,125 @@
+"""Export records: the gold of a sentence, or of a document, as plain JSON-ready dicts.
+
+Pure. Every format is written from these records, so the fields, ids and offsets
+are the same in each.
+
+A sentence record (`--level sentence`):
+
+    {"project", "task_id", "sentence_id", "document_id", "idx", "text",
+     <every schema field>, "annotators", "annotation_ids", "ground_truth", "ties",
+     "draft_ids", ["drafts"], "schema_hash"}
+
+Span fields hold `[{"start", "end", "label", "text"}]` with offsets into `text`;
+other fields hold the value as pydantic dumps it (None for a majority tie, named in
+`ties`). `annotators`, `annotation_ids` and `draft_ids` run in parallel: one entry
+per annotation the gold comes from (`draft_ids` has None where no draft is known).
+With drafts included, `drafts` holds each distinct draft as `{"id", "model",
+"prompt_version", "schema_hash", "values": {<every schema field>}}`.
+
+A document record (`--level document`) has the document's full `text`, every span
+field with offsets shifted into it (so `text[start:end] == span text`), and the
+annotated sentences in order with their other fields:
+
+    {"project", "document_id", "text", <span fields>, "schema_hash",
+     "sentences": [{"sentence_id", "idx", "start", "end", "task_id", <other fields>,
+                    "annotators", ...}]}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import InputError
+from ..kinds import SPANS, FieldSpec
+from ..schema import Schema
+from .select import Chosen, annotator_of
+
+RESERVED = frozenset({
+    "project", "task_id", "sentence_id", "document_id", "idx", "text", "start", "end", "annotators",
+    "annotation_ids", "ground_truth", "ties", "draft_ids", "drafts", "schema_hash", "sentences",
+})
+"""Record keys of the export itself; a schema field may not share them."""
+
+
+@dataclass(frozen=True)
+class SentenceGold:
+    """One task's gold with its sentence (offsets `start`/`end` into the document) and drafts."""
+
+    project: str
+    task_id: int
+    sentence_id: str
+    document_id: str
+    idx: int
+    text: str
+    start: int
+    end: int
+    chosen: Chosen
+    draft_ids: list[str | None]
+    drafts: list[dict] = field(default_factory=list)
+    """Distinct drafts (`id`, `model`, `prompt_version`, `schema_hash`, decoded `data` and `spans`), if asked."""
+
+
+def check_field_names(schema: Schema) -> None:
+    """Refuse a schema whose field names are record keys of the export."""
+    clash = sorted(spec.name for spec in schema.fields if spec.name in RESERVED)
+    if clash:
+        raise InputError(f"schema {schema.name}: field(s) {', '.join(clash)} have the name of an export column "
+                         f"({', '.join(sorted(RESERVED))}); rename them in the schema")
+
+
+def field_values(specs: Sequence[FieldSpec], values: dict, spans: Sequence[dict], shift: int = 0) -> dict:
+    """Each field's value; span fields as `[{start, end, label, text}]` with offsets moved by `shift`."""
+    out: dict[str, Any] = {}
+    for spec in specs:
+        if spec.kind == SPANS:
+            out[spec.name] = [{"start": s["start"] + shift, "end": s["end"] + shift, "label": str(s["label"]),
+                               "text": s["text"]} for s in spans if s["field"] == spec.name]
+        else:
+            out[spec.name] = values.get(spec.name)
+    return out
+
+
+def _draft_entry(specs: Sequence[FieldSpec], draft: dict, shift: int) -> dict:
+    return {"id": draft["id"], "model": draft["model"], "prompt_version": draft["prompt_version"],
+            "schema_hash": draft["schema_hash"], "values": field_values(specs, draft["data"], draft["spans"], shift)}
+
+
+def _provenance(schema: Schema, gold: SentenceGold, include_drafts: bool, shift: int) -> dict:
+    rows = gold.chosen.rows
+    out: dict[str, Any] = {"annotators": [annotator_of(r) for r in rows],
+                           "annotation_ids": [r["annotation_id"] for r in rows],
+                           "ground_truth": gold.chosen.ground_truth, "ties": list(gold.chosen.ties),
+                           "draft_ids": list(gold.draft_ids)}
+    if include_drafts:
+        out["drafts"] = [_draft_entry(schema.fields, d, shift) for d in gold.drafts]
+    return out
+
+
+def sentence_record(schema: Schema, gold: SentenceGold, include_drafts: bool) -> dict:
+    """The record of one sentence (see the module docstring)."""
+    return {"project": gold.project, "task_id": gold.task_id, "sentence_id": gold.sentence_id,
+            "document_id": gold.document_id, "idx": gold.idx, "text": gold.text,
+            **field_values(schema.fields, gold.chosen.values, gold.chosen.spans),
+            **_provenance(schema, gold, include_drafts, 0), "schema_hash": schema.hash}
+
+
+def document_record(schema: Schema, document_text: str, sentences: Sequence[SentenceGold],
+                    include_drafts: bool) -> dict:
+    """The record of one document from its annotated sentences (in order, of one project)."""
+    first = sentences[0]
+    span_specs = [spec for spec in schema.fields if spec.kind == SPANS]
+    other_specs = [spec for spec in schema.fields if spec.kind != SPANS]
+    spans: list[dict] = []
+    entries = []
+    for gold in sentences:
+        if document_text[gold.start:gold.end] != gold.text:
+            raise InputError(f"sentence {gold.sentence_id} is not the text of document {gold.document_id} at "
+                             f"[{gold.start}:{gold.end}]; re-ingest the document, or export with --level sentence")
+        spans += [{**s, "start": s["start"] + gold.start, "end": s["end"] + gold.start} for s in gold.chosen.spans]
+        entries.append({"sentence_id": gold.sentence_id, "idx": gold.idx, "start": gold.start, "end": gold.end,
+                        "task_id": gold.task_id, **field_values(other_specs, gold.chosen.values, []),
+                        **_provenance(schema, gold, include_drafts, gold.start)})
+    return {"project": first.project, "document_id": first.document_id, "text": document_text,
+            **field_values(span_specs, {}, spans), "schema_hash": schema.hash, "sentences": entries}
