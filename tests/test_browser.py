@@ -4,7 +4,9 @@ An LLM draft (from the real `annotate` pipeline against the stub LLM server) is
 pushed to the Label Studio started by the tests; the test logs in as its user,
 opens the task, checks from what the page shows that the draft is pre-filled,
 keeps a screenshot of it (tests/artifacts/prefilled_task.png), corrects one span's
-label, submits, and `annotator pull` brings back exactly that gold.
+label, submits, and `annotator pull` brings back exactly that gold. A second test
+checks that spans after an emoji are drawn on their own words and that a span the
+annotator drags over comes back with the right (code point) offsets.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from playwright.sync_api import Page, expect, sync_playwright
 from annotator.annotate import annotate
 from annotator.ingest import DocInput, ingest
 from annotator.labelstudio.api import connect
+from annotator.labelstudio.pull import pull
 from annotator.labelstudio.push import push
 from annotator.llm import LLMClient
 from annotator.prompts import load_prompt
@@ -34,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fakes import target_sentence  # noqa: E402
 from stub_llm import StubLLM  # noqa: E402
+from test_ls_roundtrip import drafted_db, drafts_by_sentence, gold_by_sentence, project_name  # noqa: E402
 
 pytestmark = [pytest.mark.browser, pytest.mark.labelstudio]
 
@@ -173,3 +177,66 @@ def test_annotator_corrects_a_prefilled_draft_in_chromium_and_pull_gets_it(label
     assert json.loads(gold["data"]) == expected_data
     expected_spans = [{**s, "label": FIXED[1]} if (s["text"], s["label"]) == WRONG else s for s in draft_spans]
     assert json.loads(gold["spans"]) == expected_spans
+
+
+def test_browser_draws_predictions_on_their_words_and_saves_selections(labelstudio, tmp_path):
+    """In Chromium: the headline and context show, every predicted span is drawn on its own words
+    after an emoji, and a span the annotator drags over comes back with the right offsets."""
+    if not Path(CHROMIUM).exists() or not labelstudio.password:
+        pytest.skip(f"needs Debian's Chromium at {CHROMIUM} and the Label Studio password")
+    db, ls = drafted_db(tmp_path / "annotator.db"), connect(labelstudio.url, labelstudio.token)
+    name = project_name()
+    report = push(db, ls, SCHEMA, name, url=labelstudio.url)
+    flag = next(s for s in db.query("SELECT * FROM sentences") if s["text"].startswith("🇺🇦"))
+    task_id = next(db.query("SELECT task_id FROM tasks WHERE sentence_id = ?", [flag["id"]]))["task_id"]
+    predicted = {s["text"] for s in json.loads(drafts_by_sentence(db)[flag["id"]]["spans"])}
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(f"{labelstudio.url}/user/login/")
+            page.fill("input[name=email]", labelstudio.email)
+            page.fill("input[name=password]", labelstudio.password)
+            page.click("button[type=submit]")
+            page.wait_for_load_state("networkidle")
+            page.goto(f"{labelstudio.url}/projects/{report.ls_project_id}/data?task={task_id}")
+            page.locator(".lsf-richtext [class*=htx-highlight]").first.wait_for(timeout=60_000)
+            body = page.inner_text("body")
+            assert "Drones strike Kharkiv" in body  # the headline, read-only above the sentence
+            drawn: set[str] = set()
+            deadline = time.monotonic() + 30
+            while drawn != predicted and time.monotonic() < deadline:  # regions are drawn one by one
+                time.sleep(0.2)
+                drawn = set(page.evaluate(
+                    "() => Array.from(document.querySelectorAll('.lsf-richtext [class*=htx-highlight]'))"
+                    ".map(e => e.textContent)"))
+            assert drawn == predicted
+            # The annotator adds PERSON over "said" (after the flag) and submits.
+            page.get_by_text("PERSON", exact=True).first.click()
+            box = page.evaluate("""() => {
+                for (const line of document.querySelectorAll('.lsf-richtext__line')) {
+                  const walker = document.createTreeWalker(line, NodeFilter.SHOW_TEXT);
+                  let n; while ((n = walker.nextNode())) {
+                    const i = n.data.indexOf(' said ');
+                    if (i >= 0) { const r = document.createRange(); r.setStart(n, i + 1); r.setEnd(n, i + 5);
+                      const b = r.getBoundingClientRect(); return {x: b.x, y: b.y, w: b.width, h: b.height}; } } }
+                return null; }""")
+            assert box is not None, "the sentence is not on the page"
+            page.mouse.move(box["x"] + 1, box["y"] + box["h"] / 2)
+            page.mouse.down()
+            page.mouse.move(box["x"] + box["w"] - 1, box["y"] + box["h"] / 2, steps=5)
+            page.mouse.up()
+            page.locator(".lsf-richtext [class*=htx-highlight]", has_text="said").first.wait_for(timeout=30_000)
+            page.get_by_role("button", name="Submit").click()
+            deadline = time.monotonic() + 30
+            while not ls.tasks.get(id=task_id).annotations and time.monotonic() < deadline:
+                time.sleep(0.5)
+        finally:
+            browser.close()
+    pull(db, ls, SCHEMA, name, url=labelstudio.url)
+    (row,) = gold_by_sentence(db, flag["id"])
+    assert row["status"] == "ok", row["errors"]
+    spans = json.loads(row["spans"])
+    said = flag["text"].index(" said ") + 1
+    assert {"field": "entities", "label": "PERSON", "text": "said", "start": said, "end": said + 4} in spans
+    assert [s for s in spans if s["text"] != "said"] == json.loads(drafts_by_sentence(db)[flag["id"]]["spans"])

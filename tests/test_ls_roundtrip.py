@@ -5,34 +5,25 @@ Drafts come from the real `annotate` pipeline against the stub LLM server.
 
 from __future__ import annotations
 
-import http.server
 import json
 import re
-import shutil
 import sys
-import threading
-import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from label_studio_sdk import LabelStudio
 
 from annotator.annotate import annotate
-from annotator.errors import LabelStudioError
 from annotator.ingest import DocInput, ingest
 from annotator.labelstudio.api import connect
-from annotator.labelstudio.projects import recorded_project
 from annotator.labelstudio.pull import pull
 from annotator.labelstudio.push import push
 from annotator.llm import LLMClient
 from annotator.prompts import load_prompt
 from annotator.schema import load_schema
-from annotator.services.labelstudio import LabelStudioServer
-from annotator.services.procs import port_is_free
 from annotator.store import open_db
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -87,12 +78,17 @@ def make_drafts(db, model: str = "stub-model") -> None:
     assert report.by_status == {"ok": report.done} and report.done > 0
 
 
-@pytest.fixture
-def db(tmp_path):
-    database = open_db(tmp_path / "annotator.db")
+def drafted_db(path: Path):
+    """A database at `path` holding DOCS, every sentence drafted by the stub 'model'."""
+    database = open_db(path)
     ingest(database, DOCS)
     make_drafts(database)
     return database
+
+
+@pytest.fixture
+def db(tmp_path):
+    return drafted_db(tmp_path / "annotator.db")
 
 
 @pytest.fixture
@@ -358,194 +354,3 @@ def test_lost_records_are_reconciled_not_duplicated(pushed):
 
 def gold_by_sentence(db, sentence_id: str) -> list[dict]:
     return list(db.query("SELECT * FROM gold WHERE sentence_id = ?", [sentence_id]))
-
-
-class HTMLPage(http.server.BaseHTTPRequestHandler):
-    """A web server that is not Label Studio: every GET is an HTML page."""
-
-    def do_GET(self) -> None:  # noqa: N802 - the http.server name
-        body = b"<!DOCTYPE html><html><body><h1>Welcome to nginx!</h1></body></html>"
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
-def connect_error(url: str, key: str) -> str:
-    with pytest.raises(LabelStudioError) as info:
-        connect(url, key)
-    message = str(info.value)
-    assert "\n" not in message and "<" not in message and "secret" not in message, message
-    return message
-
-
-def test_connect_errors_are_one_line_with_a_fix(labelstudio):
-    url, token = labelstudio.url, labelstudio.token
-    message = connect_error(url, "not-a-valid-token")
-    assert "API key was refused" in message and "LABEL_STUDIO_API_KEY" in message
-    message = connect_error("http://me:secret@127.0.0.1:9", "whatever")
-    assert "connection refused" in message and "annotator labelstudio start" in message
-    assert "http://127.0.0.1:9" in message
-    netloc = url.split("://", 1)[1]
-    assert connect_error(netloc, token) == f"Label Studio URL {netloc} has no scheme; write http://{netloc}"
-    message = connect_error("http://no-such-host.invalid:8080", token)
-    assert "cannot resolve host no-such-host.invalid" in message and "refused" not in message
-    message = connect_error(f"{url}/api", token)
-    assert f"not Label Studio's API root; drop /api (write {url})" in message
-    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), HTMLPage) as other:
-        threading.Thread(target=other.serve_forever, daemon=True).start()
-        try:
-            message = connect_error(f"http://127.0.0.1:{other.server_address[1]}", token)
-        finally:
-            other.shutdown()
-    assert "not Label Studio's API root" in message and "drop /api" not in message
-
-
-def test_a_project_deleted_on_the_server_is_one_line_with_a_fix(db, ls, labelstudio):
-    name = project_name()
-    report = push(db, ls, SCHEMA, name, url=labelstudio.url)
-    ls.projects.delete(id=report.ls_project_id)
-    with pytest.raises(LabelStudioError, match="deleted on") as info:
-        push(db, ls, SCHEMA, name, url=labelstudio.url)
-    assert "new project name" in str(info.value) and "\n" not in str(info.value)
-    with pytest.raises(LabelStudioError, match="deleted on"):
-        pull(db, ls, SCHEMA, name, url=labelstudio.url)
-    assert recorded_project(db, name, url=labelstudio.url) is not None
-
-
-def test_server_stopped_mid_push(db, tmp_path):
-    """Stop the server after the first chunk is recorded: one-line error; restart, push again: no duplicates."""
-    base = tmp_path / "ls-own"
-    server = LabelStudioServer(base_dir=base)
-    info = server.start()
-    port = info.port
-    name = project_name()
-
-    def make_client() -> LabelStudio:
-        # No keep-alive: the client closes its connections, so the server's port is free again at once.
-        return LabelStudio(base_url=info.url, api_key=info.token,
-                           httpx_client=httpx.Client(timeout=60, limits=httpx.Limits(max_keepalive_connections=0)))
-    try:
-        first_chunk, stopped = threading.Event(), threading.Event()
-        outcome: dict = {}
-
-        def on_progress(done: int, total: int) -> None:
-            if not first_chunk.is_set():
-                outcome["recorded_at_first_chunk"] = db_path_count(tmp_path)
-                first_chunk.set()
-                stopped.wait(timeout=120)
-
-        def run() -> None:
-            try:
-                outcome["report"] = push(open_db(tmp_path / "annotator.db"), make_client(), SCHEMA, name,
-                                         url=info.url, chunk_size=2, progress=on_progress)
-            except Exception as exc:  # noqa: BLE001 - handed to the test thread
-                outcome["error"] = exc
-
-        worker = threading.Thread(target=run)
-        worker.start()
-        assert first_chunk.wait(timeout=120)
-        server.stop()
-        stopped.set()
-        worker.join(timeout=120)
-        error = outcome.get("error")
-        assert isinstance(error, LabelStudioError), outcome
-        message = str(error)
-        assert "\n" not in message and "run push again" in message, message
-        # Refused once it is down; "connection lost" or a 5xx if the request met it shutting down.
-        assert re.search(r"failed \((connection refused|connection lost|server error)", message), message
-        assert outcome["recorded_at_first_chunk"] == 2
-        assert db["tasks"].count == 2  # what was recorded stays recorded
-
-        deadline = time.monotonic() + 120
-        while not port_is_free(port) and time.monotonic() < deadline:
-            time.sleep(1)
-        info = LabelStudioServer(base_dir=base, port=port).start()
-        ls = make_client()
-        report = push(db, ls, SCHEMA, name, url=info.url, chunk_size=2)
-        assert report.tasks_created == 4 and not report.created_project
-        tasks = server_tasks(ls, report.ls_project_id)
-        assert len(tasks) == 6
-        assert sorted(t["data"]["sentence_id"] for t in tasks) == sorted(
-            r["id"] for r in db.query("SELECT id FROM sentences"))
-        assert db["tasks"].count == 6
-        assert push(db, ls, SCHEMA, name, url=info.url).tasks_created == 0
-    finally:
-        server.stop()
-
-
-def db_path_count(tmp_path) -> int:
-    """Tasks recorded, read through a separate connection (what a crash would leave)."""
-    return open_db(tmp_path / "annotator.db")["tasks"].count
-
-
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
-@pytest.mark.browser
-def test_browser_draws_predictions_on_their_words_and_saves_selections(db, ls, labelstudio):
-    """In Chromium: the headline and context show, every predicted span is drawn on its own words
-    after an emoji, and a span the annotator drags over comes back with the right offsets."""
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not shutil.which("chromium") or not labelstudio.password:
-        pytest.skip("needs /usr/bin/chromium and the Label Studio password")
-    name = project_name()
-    report = push(db, ls, SCHEMA, name, url=labelstudio.url)
-    flag = next(s for s in db.query("SELECT * FROM sentences") if s["text"].startswith("🇺🇦"))
-    task_id = next(db.query("SELECT task_id FROM tasks WHERE sentence_id = ?", [flag["id"]]))["task_id"]
-    predicted = {s["text"] for s in json.loads(drafts_by_sentence(db)[flag["id"]]["spans"])}
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=shutil.which("chromium"), headless=True, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(f"{labelstudio.url}/user/login/")
-            page.fill("input[name=email]", labelstudio.email)
-            page.fill("input[name=password]", labelstudio.password)
-            page.click("button[type=submit]")
-            page.wait_for_load_state("networkidle")
-            page.goto(f"{labelstudio.url}/projects/{report.ls_project_id}/data?task={task_id}")
-            page.locator(".lsf-richtext [class*=htx-highlight]").first.wait_for(timeout=60_000)
-            body = page.inner_text("body")
-            assert "Drones strike Kharkiv" in body  # the headline, read-only above the sentence
-            drawn: set[str] = set()
-            deadline = time.monotonic() + 30
-            while drawn != predicted and time.monotonic() < deadline:  # regions are drawn one by one
-                time.sleep(0.2)
-                drawn = set(page.evaluate(
-                    "() => Array.from(document.querySelectorAll('.lsf-richtext [class*=htx-highlight]'))"
-                    ".map(e => e.textContent)"))
-            assert drawn == predicted
-            # The annotator adds PERSON over "said" (after the flag) and submits.
-            page.get_by_text("PERSON", exact=True).first.click()
-            box = page.evaluate("""() => {
-                for (const line of document.querySelectorAll('.lsf-richtext__line')) {
-                  const walker = document.createTreeWalker(line, NodeFilter.SHOW_TEXT);
-                  let n; while ((n = walker.nextNode())) {
-                    const i = n.data.indexOf(' said ');
-                    if (i >= 0) { const r = document.createRange(); r.setStart(n, i + 1); r.setEnd(n, i + 5);
-                      const b = r.getBoundingClientRect(); return {x: b.x, y: b.y, w: b.width, h: b.height}; } } }
-                return null; }""")
-            assert box is not None, "the sentence is not on the page"
-            page.mouse.move(box["x"] + 1, box["y"] + box["h"] / 2)
-            page.mouse.down()
-            page.mouse.move(box["x"] + box["w"] - 1, box["y"] + box["h"] / 2, steps=5)
-            page.mouse.up()
-            page.locator(".lsf-richtext [class*=htx-highlight]", has_text="said").first.wait_for(timeout=30_000)
-            page.get_by_role("button", name="Submit").click()
-            deadline = time.monotonic() + 30
-            while not ls.tasks.get(id=task_id).annotations and time.monotonic() < deadline:
-                time.sleep(0.5)
-        finally:
-            browser.close()
-    pull(db, ls, SCHEMA, name, url=labelstudio.url)
-    (row,) = gold_by_sentence(db, flag["id"])
-    assert row["status"] == "ok", row["errors"]
-    spans = json.loads(row["spans"])
-    said = flag["text"].index(" said ") + 1
-    assert {"field": "entities", "label": "PERSON", "text": "said", "start": said, "end": said + 4} in spans
-    assert [s for s in spans if s["text"] != "said"] == json.loads(drafts_by_sentence(db)[flag["id"]]["spans"])
