@@ -138,9 +138,10 @@ def draft_all(db: sqlite_utils.Database, schema: Schema, prompt: Prompt, llm: LL
 
 def first_task_link(db: sqlite_utils.Database, report: PushReport) -> str:
     """The project's first task in the browser, or the project page when it has no task."""
-    first = next(db["tasks"].rows_where("project_id = ?", [report.project_id], order_by="task_id", limit=1,
-                                        select="task_id"), None)
-    return f"{report.project_link}/data?task={first['task_id']}" if first else report.project_link
+    from .labelstudio.projects import first_task_id
+
+    first = first_task_id(db, report.project_id)
+    return f"{report.project_link}/data?task={first}" if first is not None else report.project_link
 
 
 def run_demo(db_path: str, project_name: str, hooks: DemoHooks | None = None) -> DemoResult:

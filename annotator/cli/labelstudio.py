@@ -41,6 +41,15 @@ def print_push_report(report: PushReport) -> None:
     out.print(f"Pushed to {redact_url(report.project_link)}: {report.tasks_created} new tasks, "
               f"{report.predictions_created} new predictions ({report.tasks_already} tasks already there"
               f"{reconciled}); model version {report.model_version}.", highlight=False, soft_wrap=True)
+    if report.blind_tasks:
+        out.print(f"{report.blind_tasks} of the new tasks are blind: sent without a prediction.", highlight=False)
+    if report.duplicates:
+        gone = set(report.duplicates_deleted)
+        kept = [t for t in report.duplicates if t not in gone]
+        note = (f"{len(gone)} deleted" + (f"; {len(kept)} kept because they carry annotations" if kept else "")
+                if gone else "run push --dedupe to delete those without annotations")
+        console.print(f"[yellow]{len(report.duplicates)} duplicate task(s) on the server[/] (a sentence with "
+                      f"two tasks: {', '.join(map(str, report.duplicates[:10]))}); {note}.", highlight=False)
     if report.invalid_predictions:
         console.print(f"[yellow]{len(report.invalid_predictions)} draft(s) failed Label Studio's check and were "
                       f"not sent[/] (first: {escape(report.invalid_predictions[0])})", highlight=False,
@@ -69,14 +78,15 @@ class Session:
         self.ls = connect(self.url, server.api_key or "")
 
     def push(self, project_name: str, model: str | None = None, prompt_version: str | None = None,
-             chunk_size: int = 1000) -> PushReport:
+             chunk_size: int = 1000, blind: float | None = None, dedupe: bool = False) -> PushReport:
         """Push with a progress bar and a one-line summary."""
         from ..labelstudio.push import push
 
         with progress_bar() as bar:
             task = bar.add_task("Pushing", total=None)
             report = push(self.db, self.ls, self.schema, project_name, url=self.url, chunk_size=chunk_size,
-                          model=model, prompt_version=prompt_version, progress=tracker(bar, task, "Pushing"))
+                          model=model, prompt_version=prompt_version, progress=tracker(bar, task, "Pushing"),
+                          blind=blind, dedupe=dedupe)
         print_push_report(report)
         return report
 
@@ -98,19 +108,25 @@ class Session:
 @click.option("--prompt", "prompt_version", default=None, help="Push only drafts from this prompt version.")
 @click.option("--chunk-size", type=click.IntRange(1, 5000), default=1000, show_default=True,
               help="Tasks per import request.")
+@click.option("--blind", type=click.FloatRange(0, 1, max_open=True), default=None,
+              help="Share of new tasks sent without a prediction, to measure how much drafts sway annotators "
+                   "(kept by the project for later pushes; a blind task never gets a prediction).")
+@click.option("--dedupe", is_flag=True, help="Delete duplicate tasks of a sentence that carry no annotation.")
 def push(db_file: str | None, project_name: str, schema_ref: str, url: str | None, model: str | None,
-         prompt_version: str | None, chunk_size: int) -> None:
+         prompt_version: str | None, chunk_size: int, blind: float | None, dedupe: bool) -> None:
     """Send sentences with drafts to Label Studio as tasks with predictions.
 
     Creates the project on first use. A re-push adds nothing; newer drafts of
-    pushed sentences become new predictions on the same tasks.
+    pushed sentences become new predictions on the same tasks. One push or pull
+    of a project runs at a time.
 
     \b
     Examples:
       annotator push --project "Conflict news"
+      annotator push --project "Conflict news" --blind 0.1     # 10% of tasks without a draft
       LABEL_STUDIO_URL=https://ls.example.org LABEL_STUDIO_API_KEY=... annotator push -p "Batch 3"
     """
-    Session(db_file, schema_ref, url).push(project_name, model, prompt_version, chunk_size)
+    Session(db_file, schema_ref, url).push(project_name, model, prompt_version, chunk_size, blind, dedupe)
 
 
 @click.command()

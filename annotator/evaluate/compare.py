@@ -93,10 +93,13 @@ def score(fields: tuple[FieldSpec, ...], pairs: list[Pair]) -> dict:
 
 
 def headline_figure(field_report: dict) -> float | None:
-    """The one number a field is judged by: exact F1 for spans, accuracy for a choice, else a rate."""
+    """The one number a field is judged by: exact F1 for spans, accuracy for a choice, else a rate.
+
+    None where there is nothing to judge (no span in draft or gold; no annotation)."""
     kind = field_report["kind"]
     if kind == "spans":
-        return field_report["exact"]["f1"]
+        exact = field_report["exact"]
+        return exact["f1"] if exact["tp"] + exact["fp"] + exact["fn"] else None  # no span on either side
     return field_report.get("accuracy", field_report.get("exact_set_rate", field_report.get("exact_rate")))
 
 

@@ -67,7 +67,7 @@ def connect(url: str, api_key: str, *, timeout: float = 60.0) -> LabelStudio:
         raise LabelStudioError("no Label Studio URL; pass --url or set LABEL_STUDIO_URL")
     if not api_key:
         raise LabelStudioError(
-            "no Label Studio API key; pass --api-key or set LABEL_STUDIO_API_KEY "
+            "no Label Studio API key; set LABEL_STUDIO_API_KEY "
             "(Label Studio: Account & Settings > Access Token)"
         )
     problem = url_problem(url)

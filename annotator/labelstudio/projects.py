@@ -33,6 +33,7 @@ class Project:
     schema_hash: str
     model_version: str | None
     pull_watermark: str | None
+    blind_fraction: float = 0.0
 
     @property
     def link(self) -> str:
@@ -52,7 +53,18 @@ def recorded_project(db: sqlite_utils.Database, project_name: str, *, url: str) 
         return None
     r = rows[0]
     return Project(r["id"], r["ls_id"], r["url"], r["name"], r["schema_name"], r["schema_hash"],
-                   r["model_version"], r["pull_watermark"])
+                   r["model_version"], r["pull_watermark"], r.get("blind_fraction") or 0.0)
+
+
+def project_scope(url: str, project_name: str) -> str:
+    """The lock scope of a project: one push or pull at a time (known before the project exists)."""
+    return f"labelstudio {normalize_url(url)} {project_name}"
+
+
+def first_task_id(db: sqlite_utils.Database, project_id: str) -> int | None:
+    """The project's first task (by Label Studio id), or None."""
+    row = db.execute("SELECT min(task_id) FROM tasks WHERE project_id = ?", [project_id]).fetchone()
+    return row[0] if row else None
 
 
 def check_schema(project: Project, schema: Schema) -> None:

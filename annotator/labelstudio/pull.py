@@ -23,11 +23,12 @@ from label_studio_sdk import LabelStudio
 from label_studio_sdk.core.api_error import ApiError
 
 from ..errors import LabelStudioError
+from ..locks import hold
 from ..schema import Schema
 from ..store import GoldStatus, content_id, dumps, now
 from .api import Progress, iso_time, normalize_url, shift_time, task_pages
 from .convert import result_to_gold
-from .projects import Project, check_schema, recorded_project, server_project
+from .projects import Project, check_schema, project_scope, recorded_project, server_project
 
 OVERLAP = dt.timedelta(seconds=2)
 """Safety margin against writes whose timestamp was taken before they were committed."""
@@ -254,8 +255,14 @@ def pull(db: sqlite_utils.Database, ls: LabelStudio, schema: Schema, project_nam
     pulls ask only for tasks updated since the last pull's watermark. A task deleted
     outright on the server is only noticed by a full pull.
     """
-    started = time.monotonic()
     url = normalize_url(url)
+    with hold(db, project_scope(url, project_name), f"pushing to or pulling from project {project_name!r}"):
+        return _pull(db, ls, schema, project_name, url, full, progress)
+
+
+def _pull(db: sqlite_utils.Database, ls: LabelStudio, schema: Schema, project_name: str, url: str, full: bool,
+          progress: Progress | None) -> PullReport:
+    started = time.monotonic()
     project = recorded_project(db, project_name, url=url)
     if project is None:
         raise LabelStudioError(f"no project {project_name!r} on {url} in this database; push to it first")

@@ -11,6 +11,7 @@ the counts differ or prediction ids are missing, so nothing is imported twice.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,13 +22,14 @@ from label_studio_sdk.label_interface import LabelInterface
 
 from ..context import Context, DocumentSentences
 from ..errors import InputError, LabelStudioError
+from ..locks import hold
 from ..schema import Schema
 from ..store import DraftStatus, now
 from .api import IMPORT_OPTIONS, Progress, calling, normalize_url
 from .config import label_config, validate_config
 from .predictions import model_version_of, prediction_of, record_prediction_ids
-from .projects import Project, ensure_project
-from .reconcile import reconcile
+from .projects import Project, ensure_project, project_scope
+from .reconcile import delete_duplicates, reconcile
 
 AFTER = "tasks recorded so far are kept; run push again to continue"
 
@@ -48,6 +50,11 @@ class PushReport:
     prediction_ids_recorded: int = 0
     model_version: str | None = None
     invalid_predictions: list[str] = field(default_factory=list)
+    blind_tasks: int = 0
+    """New tasks sent without a prediction (the blind subset)."""
+    duplicates: list[int] = field(default_factory=list)
+    """Server tasks of a sentence that already has its task here (from any earlier cause)."""
+    duplicates_deleted: list[int] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- pure core
@@ -55,10 +62,18 @@ class PushReport:
 
 @dataclass(frozen=True)
 class NewTask:
-    """A sentence to import as a task, with the drafts it carries as predictions (oldest first)."""
+    """A sentence to import as a task, with the drafts it carries as predictions (oldest first; none if blind)."""
 
     sentence_id: str
     draft_ids: tuple[str, ...]
+    blind: bool = False
+
+
+def is_blind(sentence_id: str, fraction: float) -> bool:
+    """Whether a sentence's task is in the blind share: a hash of its id, so every push agrees."""
+    if fraction <= 0:
+        return False
+    return int(hashlib.sha256(f"blind:{sentence_id}".encode()).hexdigest()[:8], 16) / 0x1_0000_0000 < fraction
 
 
 @dataclass(frozen=True)
@@ -77,13 +92,16 @@ class PushPlan:
     new_predictions: list[NewPrediction] = field(default_factory=list)
 
 
-def plan_push(drafts: Iterable[Mapping], tasks: Mapping[str, int], pushed: Set[str]) -> PushPlan:
+def plan_push(drafts: Iterable[Mapping], tasks: Mapping[str, int], pushed: Set[str],
+              blind_tasks: Set[str] = frozenset(), blind_fraction: float = 0.0) -> PushPlan:
     """Which sentences become tasks and which drafts become predictions on existing tasks.
 
     - drafts: the drafts to push, {"id", "sentence_id", "position" (the sentence's order),
       "created_at"};
     - tasks: sentence id -> task id already recorded for the project;
-    - pushed: ids of drafts already recorded as predictions in the project.
+    - pushed: ids of drafts already recorded as predictions in the project;
+    - blind_tasks: sentence ids whose task is blind: it never gets a prediction;
+    - blind_fraction: the share of new tasks sent blind (`is_blind`).
     """
     waiting = sorted((d for d in drafts if d["id"] not in pushed),
                      key=lambda d: (d["position"], d["created_at"] or "", d["id"]))
@@ -93,9 +111,11 @@ def plan_push(drafts: Iterable[Mapping], tasks: Mapping[str, int], pushed: Set[s
         task_id = tasks.get(d["sentence_id"])
         if task_id is None:
             new.setdefault(d["sentence_id"], []).append(d["id"])
-        else:
+        elif d["sentence_id"] not in blind_tasks:
             plan.new_predictions.append(NewPrediction(d["id"], task_id))
-    plan.new_tasks = [NewTask(sid, tuple(ids)) for sid, ids in new.items()]
+    for sid, ids in new.items():
+        blind = is_blind(sid, blind_fraction)
+        plan.new_tasks.append(NewTask(sid, () if blind else tuple(ids), blind))
     return plan
 
 
@@ -197,6 +217,7 @@ def _import_tasks(run: _Push, chunk: Sequence[NewTask], context: DocumentSentenc
     for task in chunk:
         sentence = sentences[task.sentence_id]
         predictions, ok = run.predictions([drafts[i] for i in task.draft_ids], sentence["text"])
+        run.report.blind_tasks += task.blind
         data = task_data(sentence, context.context(sentence["document_id"], sentence["idx"]))
         request.append({"data": data, "predictions": predictions})
         used.append(ok)
@@ -212,8 +233,8 @@ def _import_tasks(run: _Push, chunk: Sequence[NewTask], context: DocumentSentenc
     sent = [(d, tid) for ok, tid in zip(used, task_ids, strict=True) for d in ok]
     with db.atomic():
         db["tasks"].insert_all([{"project_id": project.id, "sentence_id": t.sentence_id, "task_id": tid,
-                                 "pushed_at": now()} for t, tid in zip(chunk, task_ids, strict=True)],
-                               pk=("project_id", "sentence_id"))
+                                 "pushed_at": now(), "blind": int(t.blind)}
+                                for t, tid in zip(chunk, task_ids, strict=True)], pk=("project_id", "sentence_id"))
         run.record(sent)
     run.report.tasks_created += len(request)
     run.report.predictions_created += len(sent)
@@ -268,7 +289,7 @@ def _set_model_version(run: _Push, server: Any) -> None:
 
 def push(db: sqlite_utils.Database, ls: LabelStudio, schema: Schema, project_name: str, *, url: str,
          chunk_size: int = 1000, model: str | None = None, prompt_version: str | None = None,
-         progress: Progress | None = None) -> PushReport:
+         progress: Progress | None = None, blind: float | None = None, dedupe: bool = False) -> PushReport:
     """Push every sentence with an ok draft for `schema` to the project `project_name` at `url`.
 
     Creates the project on first use (config generated from the schema). Each new
@@ -277,24 +298,49 @@ def push(db: sqlite_utils.Database, ls: LabelStudio, schema: Schema, project_nam
     pushed becomes a new prediction on the same task. Re-running adds nothing.
     `model` / `prompt_version` restrict which drafts are pushed. The project's
     model_version is set to the newest pushed draft's, so annotators see it pre-filled.
+
+    `blind` (0 to 1) sets the share of new tasks sent without any prediction, chosen by
+    a hash of the sentence id and kept by the project for later pushes; a blind task
+    never gets a prediction. Tasks on the server that duplicate a sentence's task are
+    reported, and with `dedupe` deleted when they carry no annotation. One push or
+    pull of a project at a time (`locks.Busy` otherwise).
     """
     if chunk_size < 1:
         raise InputError("chunk size must be at least 1")
+    if blind is not None and not 0 <= blind < 1:
+        raise InputError(f"--blind {blind} is not a share of the tasks; give a number from 0 to below 1, e.g. 0.1")
     url = normalize_url(url)
+    with hold(db, project_scope(url, project_name), f"pushing to or pulling from project {project_name!r}"):
+        return _push(db, ls, schema, project_name, url, chunk_size, model, prompt_version, progress, blind, dedupe)
+
+
+def _push(db: sqlite_utils.Database, ls: LabelStudio, schema: Schema, project_name: str, url: str,
+          chunk_size: int, model: str | None, prompt_version: str | None, progress: Progress | None,
+          blind: float | None, dedupe: bool) -> PushReport:
     project, server, created = ensure_project(db, ls, schema, project_name, url)
+    if blind is not None and blind != project.blind_fraction:
+        db["projects"].update(project.id, {"blind_fraction": blind})
+        project.blind_fraction = blind
     report = PushReport(project_id=project.id, ls_project_id=project.ls_id, project_link=project.link,
                         created_project=created)
     run = _Push(db, ls, schema, project, validate_config(label_config(schema)), report, progress,
                 server_predictions=getattr(server, "total_predictions_number", 0) or 0)
     drafts = eligible_drafts(db, schema, model, prompt_version)
     if _needs_reconcile(db, project, server):
-        healed = reconcile(db, ls, project, drafts, project_total=run.server_predictions)
+        healed = reconcile(db, ls, project, drafts, project_total=run.server_predictions,
+                           blind=lambda sid: is_blind(sid, project.blind_fraction))
         report.tasks_reconciled, report.predictions_reconciled = len(healed.tasks), len(healed.predictions)
         report.prediction_ids_recorded += len(healed.predictions) + len(healed.prediction_ids)
-    tasks = {r["sentence_id"]: r["task_id"] for r in db.query(
-        "SELECT sentence_id, task_id FROM tasks WHERE project_id = ?", [project.id])}
+        report.duplicates = [tid for tid, _ in healed.duplicates]
+        if dedupe:
+            report.duplicates_deleted = delete_duplicates(ls, project, healed.duplicates)
+    tasks, blind_tasks = {}, set()
+    for r in db.query("SELECT sentence_id, task_id, blind FROM tasks WHERE project_id = ?", [project.id]):
+        tasks[r["sentence_id"]] = r["task_id"]
+        if r["blind"]:
+            blind_tasks.add(r["sentence_id"])
     pushed = {r["draft_id"] for r in db.query("SELECT draft_id FROM predictions WHERE project_id = ?", [project.id])}
-    plan = plan_push(drafts, tasks, pushed)
+    plan = plan_push(drafts, tasks, pushed, blind_tasks, project.blind_fraction)
     report.tasks_already = len(tasks)
     run.total = len(plan.new_tasks) + len(plan.new_predictions)
     context = DocumentSentences(db)

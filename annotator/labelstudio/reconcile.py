@@ -9,14 +9,14 @@ tasks and its predictions and applies the plan in one transaction.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import sqlite_utils
 from label_studio_sdk import LabelStudio
 
 from ..store import now
-from .api import task_pages
+from .api import calling, task_pages
 from .predictions import LIST_LIMIT, list_predictions, match_predictions, server_predictions
 from .projects import Project
 
@@ -33,6 +33,8 @@ class ReconcilePlan:
     """New `predictions` rows: draft_id, task_id, model_version, ls_prediction_id."""
     prediction_ids: dict[str, int] = field(default_factory=dict)
     """Draft id -> prediction id for rows recorded without one."""
+    duplicates: list[tuple[int, int]] = field(default_factory=list)
+    """(task id, its annotations) of server tasks whose sentence already has another task: duplicates."""
 
 
 def plan_reconcile(server_tasks: Iterable[dict], known_tasks: Mapping[str, int], drafts: Sequence[dict],
@@ -54,9 +56,13 @@ def plan_reconcile(server_tasks: Iterable[dict], known_tasks: Mapping[str, int],
     forgotten = {tid for _, tid in plan.forget}
     mapped = {sid: tid for sid, tid in known_tasks.items() if tid not in forgotten}
     wanted = {d["sentence_id"] for d in drafts}
-    for task in server_tasks:
+    for task in sorted(server_tasks, key=lambda t: t["id"]):  # the oldest task of a sentence is its task
         sid = task.get("sentence_id")
-        if isinstance(sid, str) and sid in wanted and sid not in mapped:
+        if not isinstance(sid, str):
+            continue
+        if sid in mapped and mapped[sid] != task["id"]:
+            plan.duplicates.append((task["id"], task.get("annotations") or 0))
+        elif sid in wanted and sid not in mapped:
             mapped[sid] = task["id"]
             plan.tasks.append((sid, task["id"]))
     kept = [p for p in pushed if p["task_id"] not in forgotten]
@@ -94,7 +100,8 @@ def _server_tasks(ls: LabelStudio, project: Project, project_total: int) -> list
         predictions.setdefault(task_id, []).append({"id": prediction_id, "model_version": version})
     out = []
     for page in task_pages(ls, url=project.url, ls_project_id=project.ls_id, query={},
-                           include="id,data" if listed else "id,data,predictions",
+                           include="id,data,total_annotations,cancelled_annotations" if listed
+                           else "id,data,total_annotations,cancelled_annotations,predictions",
                            doing=f"listing the tasks of project {project.name!r}", after=after):
         for task in page:
             sid = (task.get("data") or {}).get("sentence_id")
@@ -102,16 +109,18 @@ def _server_tasks(ls: LabelStudio, project: Project, project_total: int) -> list
                 {"id": p["id"], "model_version": p.get("model_version") or ""}
                 for p in task.get("predictions") or [] if isinstance(p, dict)]
             out.append({"id": task["id"], "sentence_id": sid if isinstance(sid, str) else None,
-                        "predictions": found})
+                        "predictions": found, "annotations": (task.get("total_annotations") or 0)
+                        + (task.get("cancelled_annotations") or 0)})
     return out
 
 
 def reconcile(db: sqlite_utils.Database, ls: LabelStudio, project: Project, drafts: Sequence[dict], *,
-              project_total: int) -> ReconcilePlan:
+              project_total: int, blind: Callable[[str], bool] = lambda sid: False) -> ReconcilePlan:
     """Record what the server holds that SQLite misses, and forget tasks the server lost; returns the plan applied.
 
     `drafts` are the drafts this push may send (see `plan_reconcile`);
-    `project_total` is how many predictions the server says the project holds. A
+    `project_total` is how many predictions the server says the project holds;
+    `blind` says whether an adopted task was sent blind (the push's rule). A
     forgotten task's sentence is pushed again.
     """
     server_tasks = _server_tasks(ls, project, project_total)
@@ -126,10 +135,24 @@ def reconcile(db: sqlite_utils.Database, ls: LabelStudio, project: Project, draf
         for sid, tid in plan.forget:
             db.execute("DELETE FROM predictions WHERE project_id = ? AND task_id = ?", [pid, tid])
             db.execute("DELETE FROM tasks WHERE project_id = ? AND sentence_id = ?", [pid, sid])
-        db["tasks"].insert_all([{"project_id": pid, "sentence_id": sid, "task_id": tid, "pushed_at": stamp}
-                                for sid, tid in plan.tasks], pk=("project_id", "sentence_id"), ignore=True)
+        db["tasks"].insert_all([{"project_id": pid, "sentence_id": sid, "task_id": tid, "pushed_at": stamp,
+                                 "blind": int(blind(sid))} for sid, tid in plan.tasks],
+                               pk=("project_id", "sentence_id"), ignore=True)
         db["predictions"].insert_all([{"project_id": pid, **row, "pushed_at": stamp} for row in plan.predictions],
                                      pk=("project_id", "draft_id"))
         db.conn.executemany("UPDATE predictions SET ls_prediction_id = ? WHERE project_id = ? AND draft_id = ?",
                             [(lsid, pid, draft) for draft, lsid in plan.prediction_ids.items()])
     return plan
+
+
+def delete_duplicates(ls: LabelStudio, project: Project, duplicates: Sequence[tuple[int, int]]) -> list[int]:
+    """Delete the duplicate tasks that carry no annotation; the ids deleted."""
+    deleted = []
+    for task_id, annotated in duplicates:
+        if annotated:
+            continue
+        with calling(project.url, f"deleting duplicate task {task_id} of project {project.name!r}",
+                     "tasks deleted so far are gone; run push --dedupe again"):
+            ls.tasks.delete(id=task_id)
+        deleted.append(task_id)
+    return deleted
