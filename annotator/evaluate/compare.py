@@ -100,6 +100,8 @@ def headline_figure(field_report: dict) -> float | None:
     if kind == "spans":
         exact = field_report["exact"]
         return exact["f1"] if exact["tp"] + exact["fp"] + exact["fn"] else None  # no span on either side
+    if not field_report.get("n"):
+        return None
     return field_report.get("accuracy", field_report.get("exact_set_rate", field_report.get("exact_rate")))
 
 
