@@ -121,7 +121,8 @@ def test_second_ctrl_c_abandons_the_requests_in_flight(tmp_path) -> None:
 
 
 def test_two_annotate_runs_of_the_same_work_never_run_at_once(tmp_path) -> None:
-    with StubLLM(responder=news_responder, latency=0.5) as stub:
+    # Slow answers (11 sentences, 2 at a time, 3 s each: about 18 s) so the second run starts during the first.
+    with StubLLM(responder=news_responder, latency=3.0) as stub:
         env = cli_env(tmp_path, stub)
         first = _start(env, "-c", "2")
         deadline = time.time() + 60
@@ -131,7 +132,7 @@ def test_two_annotate_runs_of_the_same_work_never_run_at_once(tmp_path) -> None:
         assert second.returncode == 3 and "Traceback" not in second.stderr
         (line,) = [x for x in second.stderr.splitlines() if x.startswith("Error:")]
         assert line.startswith("Error: `annotator annotate` (pid ") and "is already drafting with stub" in line
-        first.communicate(timeout=60)
+        first.communicate(timeout=120)
         assert first.returncode == 0
         assert stub.calls == 11  # every sentence paid once
     db = open_db(tmp_path / "cli.db")
