@@ -115,8 +115,7 @@ def measure(path: Path, what: str) -> dict:
     db = open_db(path)
     started = time.perf_counter()
     if what == "eval":
-        pairs, _ = eval_pairs(db, schema, gold="all")
-        report = evaluate(schema.fields, pairs)
+        report = evaluate(schema.fields, eval_pairs(db, schema, gold="all"))
         count = report["groups"][0]["annotations"]
     else:
         (_, annotations), = list(agreement_annotations(db, schema))

@@ -99,20 +99,22 @@ def eval_command(db_file: str | None, schema_ref: str, project_name: str | None,
       annotator eval --json | jq '.groups[0].fields.entities.exact.f1'
     """
     from ..evaluate.compare import evaluate
-    from ..evaluate.load import eval_pairs
+    from ..evaluate.load import EvalInput, eval_pairs
     from ..schema import load_schema
 
     schema = load_schema(schema_ref)
     db = open_database(db_file)
-    pairs, missing = eval_pairs(db, schema, project=project_name, url=url, annotator=annotator, gold=gold)
-    report = evaluate(schema.fields, pairs)
-    report["annotations_without_draft"] = missing
+    counts = EvalInput()
+    report = evaluate(schema.fields, eval_pairs(db, schema, project=project_name, url=url, annotator=annotator,
+                                                gold=gold, counts=counts))
+    missing = report["annotations_without_draft"] = counts.missing
+    n_pairs = sum(group["annotations"] for group in report["groups"])
     if html_file:
         from ..evaluate.html import render
 
         scope = f"project {project_name}" if project_name else "every project"
         Path(html_file).write_text(render(report, f"Drafts against gold: {schema.name}",
-                                          f"{scope}, gold: {gold}, {len(pairs)} annotations"), encoding="utf-8")
+                                          f"{scope}, gold: {gold}, {n_pairs} annotations"), encoding="utf-8")
         console.print(f"Wrote {html_file}", highlight=False)
     if as_json:
         click.echo(json.dumps(report, ensure_ascii=False))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import statistics
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ..kinds import SPANS, FieldSpec
@@ -45,51 +46,80 @@ class Pair:
                    gold.get("lead_time"), gold.get("annotator"))
 
 
-def _spans_of(spans: list[dict], name: str) -> list[dict]:
-    return [s for s in spans if s.get("field") == name]
-
-
-def _same(fields: tuple[FieldSpec, ...], pair: Pair) -> bool:
-    """Whether the annotation was submitted as drafted, every field."""
-    for spec in fields:
-        if spec.kind == SPANS:
-            key = lambda s: (s["start"], s["end"], str(s["label"]))  # noqa: E731
-            if sorted(map(key, _spans_of(pair.draft_spans, spec.name))) != sorted(
-                    map(key, _spans_of(pair.gold_spans, spec.name))):
-                return False
-        elif pair.draft_data.get(spec.name) != pair.gold_data.get(spec.name):
-            return False
-    return True
+def _by_field(spans: list[dict]) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = {}
+    for s in spans:
+        out.setdefault(s.get("field"), []).append(s)
+    return out
 
 
 def _median(values: list[float]) -> float | None:
     return statistics.median(values) if values else None
 
 
-def score(fields: tuple[FieldSpec, ...], pairs: list[Pair]) -> dict:
-    """Per-field metrics and the correction effort over `pairs` (all of one group)."""
-    counters = {spec.name: COUNTERS[spec.codec.metric]() for spec in fields}
-    regions = dict.fromkeys(("kept", "relabelled", "moved", "deleted", "added"), 0)
-    unchanged = 0
-    for pair in pairs:
-        for spec in fields:
+REGIONS = ("kept", "relabelled", "moved", "deleted", "added")
+
+
+class GroupScore:
+    """Per-field accumulators and the correction effort over a stream of pairs (one group, one side)."""
+
+    def __init__(self, fields: tuple[FieldSpec, ...]) -> None:
+        self.fields = fields
+        self.counters = {spec.name: COUNTERS[spec.codec.metric]() for spec in fields}
+        self.regions = dict.fromkeys(REGIONS, 0)
+        self.n = self.unchanged = 0
+        self.lead_prefilled: list[float] = []
+        self.lead_blind: list[float] = []
+
+    def add(self, pair: Pair) -> None:
+        """Count one annotation against its draft."""
+        draft_spans, gold_spans = _by_field(pair.draft_spans), _by_field(pair.gold_spans)
+        same = True
+        for spec in self.fields:
             if spec.kind == SPANS:
-                a = counters[spec.name].add(_spans_of(pair.draft_spans, spec.name),
-                                            _spans_of(pair.gold_spans, spec.name))
-                for name in regions:
-                    regions[name] += len(getattr(a, name))
+                a = self.counters[spec.name].add(draft_spans.get(spec.name, []), gold_spans.get(spec.name, []))
+                for name in REGIONS:
+                    self.regions[name] += len(getattr(a, name))
+                same = same and len(a.kept) == len(draft_spans.get(spec.name, [])) == len(
+                    gold_spans.get(spec.name, []))
             else:
-                counters[spec.name].add(pair.draft_data.get(spec.name), pair.gold_data.get(spec.name))
-        unchanged += _same(fields, pair)
-    n = len(pairs)
-    effort = {"unchanged_share": unchanged / n if n else 0.0, "unchanged": unchanged,
-              **{k: regions[k] for k in ("kept", "relabelled", "moved", "deleted", "added")},
-              "regions_per_annotation": {k: (regions[k] / n if n else 0.0)
-                                         for k in ("kept", "relabelled", "moved", "deleted", "added")},
-              "median_lead_time_prefilled": _median([p.lead_time for p in pairs
-                                                     if not p.blind and p.lead_time is not None]),
-              "median_lead_time_blind": _median([p.lead_time for p in pairs if p.blind and p.lead_time is not None])}
-    return {"annotations": n, "fields": {name: c.report() for name, c in counters.items()}, "effort": effort}
+                draft, gold = pair.draft_data.get(spec.name), pair.gold_data.get(spec.name)
+                self.counters[spec.name].add(draft, gold)
+                same = same and draft == gold
+        self.n += 1
+        self.unchanged += same
+        if pair.lead_time is not None:
+            (self.lead_blind if pair.blind else self.lead_prefilled).append(pair.lead_time)
+
+    def merge(self, other: GroupScore) -> GroupScore:
+        """Add another accumulator of the same fields; returns self."""
+        for name, counter in self.counters.items():
+            counter.merge(other.counters[name])
+        for name in REGIONS:
+            self.regions[name] += other.regions[name]
+        self.n += other.n
+        self.unchanged += other.unchanged
+        self.lead_prefilled += other.lead_prefilled
+        self.lead_blind += other.lead_blind
+        return self
+
+    def report(self) -> dict:
+        """Per-field metrics and the effort, as in `eval --json`."""
+        n = self.n
+        effort = {"unchanged_share": self.unchanged / n if n else 0.0, "unchanged": self.unchanged, **self.regions,
+                  "regions_per_annotation": {k: (v / n if n else 0.0) for k, v in self.regions.items()},
+                  "median_lead_time_prefilled": _median(self.lead_prefilled),
+                  "median_lead_time_blind": _median(self.lead_blind)}
+        return {"annotations": n, "fields": {name: c.report() for name, c in self.counters.items()},
+                "effort": effort}
+
+
+def score(fields: tuple[FieldSpec, ...], pairs: Iterable[Pair]) -> dict:
+    """Per-field metrics and the correction effort over `pairs` (all of one group)."""
+    group = GroupScore(fields)
+    for pair in pairs:
+        group.add(pair)
+    return group.report()
 
 
 def headline_figure(field_report: dict) -> float | None:
@@ -105,18 +135,27 @@ def headline_figure(field_report: dict) -> float | None:
     return field_report.get("accuracy", field_report.get("exact_set_rate", field_report.get("exact_rate")))
 
 
-def evaluate(fields: tuple[FieldSpec, ...], pairs: list[Pair]) -> dict:
-    """The whole report: one group per (model, prompt version, schema hash), largest first."""
-    groups: dict[tuple[str, str, str], list[Pair]] = {}
+def evaluate(fields: tuple[FieldSpec, ...], pairs: Iterable[Pair]) -> dict:
+    """The whole report: one group per (model, prompt version, schema hash), largest first.
+
+    Pairs are consumed one by one (memory holds counts, not pairs); each group keeps its
+    blind and pre-filled sides apart and adds them up at the end.
+    """
+    sides: dict[tuple[str, str, str], tuple[GroupScore, GroupScore]] = {}
     for pair in pairs:
-        groups.setdefault((pair.model, pair.prompt_version, pair.schema_hash), []).append(pair)
+        key = (pair.model, pair.prompt_version, pair.schema_hash)
+        if key not in sides:
+            sides[key] = (GroupScore(fields), GroupScore(fields))
+        sides[key][pair.blind].add(pair)
     out = []
-    for (model, prompt, schema_hash), members in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])):
-        group = {"model": model, "prompt_version": prompt, "schema_hash": schema_hash, **score(fields, members)}
-        blind = [p for p in members if p.blind]
-        if blind:
-            group["blind"] = score(fields, blind)
-            group["prefilled"] = score(fields, [p for p in members if not p.blind])
+    for (model, prompt, schema_hash), (prefilled, blind) in sorted(
+            sides.items(), key=lambda kv: (-(kv[1][0].n + kv[1][1].n), kv[0])):
+        group = {"model": model, "prompt_version": prompt, "schema_hash": schema_hash}
+        if blind.n:
+            group["blind"], group["prefilled"] = blind.report(), prefilled.report()
+        whole = GroupScore(fields).merge(prefilled).merge(blind)
+        group = {**group, **whole.report()}
+        if blind.n:
             group["gap"] = {name: _gap(group["prefilled"]["fields"][name], group["blind"]["fields"][name])
                             for name in group["fields"]}
         out.append(group)

@@ -9,6 +9,7 @@ schema of its model version).
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -78,46 +79,79 @@ def _gold_by_task(db: sqlite_utils.Database, schema: Schema, project: ProjectRow
 
 
 def _shown_draft_set(db: sqlite_utils.Database, project: ProjectRow, schema: Schema) -> tuple | None:
-    """(model, prompt_version, schema_hash) of the drafts behind the project's model version."""
-    row = next(iter(db.query("""
-        SELECT d.model, d.prompt_version, d.schema_hash FROM projects pr
-        JOIN predictions p ON p.project_id = pr.id AND p.model_version = pr.model_version
-        JOIN drafts d ON d.id = p.draft_id WHERE pr.id = ? LIMIT 1""", [project.id])), None)
-    return (row["model"], row["prompt_version"], row["schema_hash"]) if row else None
+    """(model, prompt_version, schema_hash) of the drafts behind the project's model version.
+
+    The version may be in the current form or the older `model|prompt|hash` one (`version_key`).
+    """
+    from ..labelstudio.predictions import version_key
+
+    shown = next(iter(db.query("SELECT model_version FROM projects WHERE id = ?", [project.id])), {})
+    if not shown.get("model_version"):
+        return None
+    wanted = version_key(shown["model_version"])
+    for row in db.query("""
+            SELECT p.model_version, d.model, d.prompt_version, d.schema_hash FROM predictions p
+            JOIN drafts d ON d.id = p.draft_id WHERE p.project_id = ?
+            GROUP BY p.model_version, d.model, d.prompt_version, d.schema_hash""", [project.id]):
+        if version_key(row["model_version"]) == wanted:
+            return row["model"], row["prompt_version"], row["schema_hash"]
+    return None
 
 
-def _newest_drafts(db: sqlite_utils.Database, project: ProjectRow, draft_set: tuple | None,
-                   schema: Schema) -> dict[str, dict]:
-    """Sentence id -> newest ok draft of the draft set, for the sentences annotated in the project."""
-    where, params = "d.schema_hash = ?", [schema.hash]
-    if draft_set is not None:
-        where, params = "d.model = ? AND d.prompt_version = ? AND d.schema_hash = ?", list(draft_set)
-    out: dict[str, dict] = {}
-    for d in db.query(f"""
-            SELECT d.* FROM drafts d WHERE {where} AND d.status = ? AND d.sentence_id IN (
-              SELECT sentence_id FROM gold WHERE project_id = ?) ORDER BY d.created_at, d.rowid""",
-                      [*params, DraftStatus.OK.value, project.id]):
-        out[d["sentence_id"]] = d
-    return out
+_GOLD_WITH_DRAFT = """
+    SELECT g.task_id, g.annotation_id, g.updated_at, g.ground_truth, g.annotator, g.lead_time, g.data, g.spans,
+           coalesce(t.blind, 0) AS blind, d.id AS draft_id, d.model, d.prompt_version, d.schema_hash, d.status,
+           d.data AS draft_data, d.spans AS draft_spans
+    FROM gold g
+    LEFT JOIN tasks t ON t.project_id = g.project_id AND t.task_id = g.task_id
+    LEFT JOIN predictions p ON p.project_id = g.project_id AND p.ls_prediction_id = g.parent_prediction
+    LEFT JOIN drafts d ON d.id = coalesce(p.draft_id, (
+        SELECT d2.id FROM drafts d2 WHERE d2.sentence_id = g.sentence_id AND d2.schema_hash = ?
+          AND (? IS NULL OR (d2.prompt_version = ? AND d2.model = ?)) AND d2.status = 'ok'
+        ORDER BY d2.created_at DESC, d2.rowid DESC LIMIT 1))
+    WHERE g.project_id = ? AND g.status = ? AND g.schema_hash = ? {annotator}
+    ORDER BY g.task_id, g.annotation_id"""
+
+
+@dataclass
+class EvalInput:
+    """The pairs an `eval` reads, streamed; `missing` counts annotations left out for want of a draft."""
+
+    missing: int = 0
+
+
+def _task_rows(db: sqlite_utils.Database, schema: Schema, project: ProjectRow,
+               annotator: str | None) -> Iterator[list[dict]]:
+    """Each task's gold rows (status ok, the schema's) joined to the draft they started from, task by task."""
+    shown = _shown_draft_set(db, project, schema)  # None: any draft of the schema, the newest
+    model, prompt, schema_hash = shown or (None, None, schema.hash)
+    params = [schema_hash, model, prompt, model, project.id, GoldStatus.OK.value, schema.hash]
+    sql = _GOLD_WITH_DRAFT.format(annotator="AND g.annotator = ?" if annotator is not None else "")
+    cursor = db.execute(sql, [*params, *([annotator] if annotator is not None else [])])
+    names = [c[0] for c in cursor.description]
+    for _, rows in itertools.groupby((dict(zip(names, row, strict=True)) for row in cursor),
+                                     key=lambda r: r["task_id"]):
+        yield list(rows)
 
 
 def eval_pairs(db: sqlite_utils.Database, schema: Schema, *, project: str | None = None, url: str | None = None,
-               annotator: str | None = None, gold: str = "latest") -> tuple[list[Pair], int]:
-    """(pairs of gold and draft, annotations left out for want of a draft)."""
-    pairs, missing, decoded = [], 0, {}
+               annotator: str | None = None, gold: str = "latest", counts: EvalInput | None = None) -> Iterator[Pair]:
+    """Pairs of gold and draft, one at a time; annotations without a draft are counted in `counts`."""
+    counts = counts if counts is not None else EvalInput()
+    decoded: dict[str, tuple[dict, list]] = {}
     for proj in projects(db, project, url):
-        by_prediction = {r["ls_prediction_id"]: r for r in db.query("""
-            SELECT p.ls_prediction_id, d.* FROM predictions p JOIN drafts d ON d.id = p.draft_id
-            WHERE p.project_id = ? AND p.ls_prediction_id IS NOT NULL""", [proj.id])}
-        newest = _newest_drafts(db, proj, _shown_draft_set(db, proj, schema), schema)
-        for rows in _gold_by_task(db, schema, proj, annotator).values():
+        for rows in _task_rows(db, schema, proj, annotator):
             for g in choose(rows, gold):
-                draft = by_prediction.get(g["parent_prediction"]) or newest.get(g["sentence_id"])
-                if draft is None or draft["status"] != DraftStatus.OK:
-                    missing += 1
+                if g["draft_id"] is None or g["status"] != DraftStatus.OK:
+                    counts.missing += 1
                     continue
-                pairs.append(Pair.from_rows(draft, g, bool(g["blind"]), decoded))
-    return pairs, missing
+                if g["draft_id"] not in decoded:
+                    decoded.clear()  # a task's annotations share their draft: keep just the last one
+                    decoded[g["draft_id"]] = (json.loads(g["draft_data"] or "{}"), json.loads(g["draft_spans"] or "[]"))
+                draft_data, draft_spans = decoded[g["draft_id"]]
+                yield Pair(g["model"], g["prompt_version"], g["schema_hash"], draft_data, draft_spans,
+                           json.loads(g["data"] or "{}"), json.loads(g["spans"] or "[]"), bool(g["blind"]),
+                           g["lead_time"], g["annotator"])
 
 
 def agreement_annotations(db: sqlite_utils.Database, schema: Schema, *, project: str | None = None,

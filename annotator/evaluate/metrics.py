@@ -26,48 +26,65 @@ def prf(tp: int, fp: int, fn: int) -> dict:
     return {"tp": tp, "fp": fp, "fn": fn, "precision": precision, "recall": recall, "f1": f1}
 
 
-def _key(span: dict) -> tuple[int, int, str]:
+Key = tuple[int, int, str]
+"""A span as (start, end, label)."""
+
+
+def _key(span: dict) -> Key:
     return (span["start"], span["end"], str(span["label"]))
 
 
-def _overlap(a: dict, b: dict) -> bool:
-    return a["start"] < b["end"] and b["start"] < a["end"]
+def _overlap(a: Key, b: Key) -> bool:
+    return a[0] < b[1] and b[0] < a[1]
 
 
 @dataclass
 class Alignment:
-    """Draft spans paired with gold spans; each list holds (draft, gold) pairs or lone spans."""
+    """Draft spans paired with gold spans, as (start, end, label) keys; each list holds pairs or lone spans."""
 
-    kept: list[tuple[dict, dict]] = field(default_factory=list)
-    relabelled: list[tuple[dict, dict]] = field(default_factory=list)
-    moved: list[tuple[dict, dict]] = field(default_factory=list)
-    deleted: list[dict] = field(default_factory=list)
-    added: list[dict] = field(default_factory=list)
+    kept: list[tuple[Key, Key]] = field(default_factory=list)
+    relabelled: list[tuple[Key, Key]] = field(default_factory=list)
+    moved: list[tuple[Key, Key]] = field(default_factory=list)
+    deleted: list[Key] = field(default_factory=list)
+    added: list[Key] = field(default_factory=list)
 
 
 _PASSES = (
-    ("kept", lambda d, g: _key(d) == _key(g)),
-    ("relabelled", lambda d, g: (d["start"], d["end"]) == (g["start"], g["end"])),
-    ("moved", lambda d, g: str(d["label"]) == str(g["label"]) and _overlap(d, g)),
+    ("relabelled", lambda d, g: d[0] == g[0] and d[1] == g[1]),
+    ("moved", lambda d, g: d[2] == g[2] and _overlap(d, g)),
     ("relabelled", _overlap),
 )
 
 
 def align(draft: Iterable[dict], gold: Iterable[dict]) -> Alignment:
     """Pair draft and gold spans one to one (see the module docstring)."""
-    drafts = sorted(draft, key=_key)
-    golds = sorted(gold, key=_key)
-    free_d, free_g = list(range(len(drafts))), list(range(len(golds)))
+    return align_keys(sorted(map(_key, draft)), sorted(map(_key, gold)))
+
+
+def align_keys(drafts: list[Key], golds: list[Key]) -> Alignment:
+    """`align` on sorted keys."""
+    if drafts == golds:
+        return Alignment(kept=list(zip(drafts, golds, strict=True)))
     out = Alignment()
+    free_g = list(golds)
+    free_d = []
+    for d in drafts:  # exact pairs first
+        if d in free_g:
+            free_g.remove(d)
+            out.kept.append((d, d))
+        else:
+            free_d.append(d)
     for name, fits in _PASSES:
-        for i in list(free_d):
-            j = next((j for j in free_g if fits(drafts[i], golds[j])), None)
-            if j is not None:
-                getattr(out, name).append((drafts[i], golds[j]))
-                free_d.remove(i)
-                free_g.remove(j)
-    out.deleted = [drafts[i] for i in free_d]
-    out.added = [golds[j] for j in free_g]
+        rest = []
+        for d in free_d:
+            g = next((g for g in free_g if fits(d, g)), None)
+            if g is None:
+                rest.append(d)
+            else:
+                free_g.remove(g)
+                getattr(out, name).append((d, g))
+        free_d = rest
+    out.deleted, out.added = free_d, free_g
     return out
 
 
@@ -97,26 +114,46 @@ class SpanCounts:
 
     def add(self, draft: list[dict], gold: list[dict]) -> Alignment:
         """Count one annotation's spans of one field; return the alignment."""
-        same = sorted(map(_key, draft)) == sorted(map(_key, gold))
-        a = Alignment(kept=list(zip(draft, draft, strict=True))) if same else align(draft, gold)
+        d, g = sorted(map(_key, draft)), sorted(map(_key, gold))
+        a = align_keys(d, g)
         tp = len(a.kept)
-        _bump(self.exact, tp, len(draft), len(gold))
-        self.errors["wrong_label"] += len(a.relabelled)
-        self.errors["wrong_boundary"] += len(a.moved)
-        self.errors["invented"] += len(a.deleted)
-        self.errors["missed"] += len(a.added)
-        _bump(self.overlap, tp if same else _one_to_one_overlap(draft, gold), len(draft), len(gold))
-        by_label: dict[str, tuple[list[dict], list[dict]]] = {}
-        for s in draft:
-            by_label.setdefault(str(s["label"]), ([], []))[0].append(s)
-        for s in gold:
-            by_label.setdefault(str(s["label"]), ([], []))[1].append(s)
-        for label, (d, g) in by_label.items():
-            t = len(d) if same else sum((Counter(map(_key, d)) & Counter(map(_key, g))).values())
-            _bump(self.per_label.setdefault(label, _counts()), t, len(d), len(g))
-            o = t if same else _one_to_one_overlap(d, g)
-            _bump(self.per_label_overlap.setdefault(label, _counts()), o, len(d), len(g))
+        _bump(self.exact, tp, len(d), len(g))
+        errors = self.errors
+        errors["wrong_label"] += len(a.relabelled)
+        errors["wrong_boundary"] += len(a.moved)
+        errors["invented"] += len(a.deleted)
+        errors["missed"] += len(a.added)
+        n_d, n_g, kept = _label_counts(d), _label_counts(g), _label_counts(k for k, _ in a.kept)
+        rest_d: dict[str, list[Key]] = {}
+        rest_g: dict[str, list[Key]] = {}
+        for dk, gk in a.relabelled + a.moved:
+            rest_d.setdefault(dk[2], []).append(dk)
+            rest_g.setdefault(gk[2], []).append(gk)
+        for dk in a.deleted:
+            rest_d.setdefault(dk[2], []).append(dk)
+        for gk in a.added:
+            rest_g.setdefault(gk[2], []).append(gk)
+        overlap_tp = 0
+        for label in n_d.keys() | n_g.keys():
+            t, nd, ng = kept.get(label, 0), n_d.get(label, 0), n_g.get(label, 0)
+            _bump(self.per_label.setdefault(label, _counts()), t, nd, ng)
+            o = t + _greedy_overlap(rest_d[label], rest_g[label]) if label in rest_d and label in rest_g else t
+            overlap_tp += o
+            _bump(self.per_label_overlap.setdefault(label, _counts()), o, nd, ng)
+        _bump(self.overlap, overlap_tp, len(d), len(g))
         return a
+
+    def merge(self, other: SpanCounts) -> None:
+        """Add another accumulator's counts to this one."""
+        for mine, theirs in ((self.exact, other.exact), (self.overlap, other.overlap)):
+            for i in range(3):
+                mine[i] += theirs[i]
+        for mine_d, theirs_d in ((self.per_label, other.per_label), (self.per_label_overlap, other.per_label_overlap)):
+            for label, counts in theirs_d.items():
+                into = mine_d.setdefault(label, _counts())
+                for i in range(3):
+                    into[i] += counts[i]
+        self.errors.update(other.errors)
 
     def f1(self, which: str = "exact") -> float:
         """Micro F1 so far."""
@@ -130,22 +167,22 @@ class SpanCounts:
                 "errors": {k: self.errors[k] for k in ("wrong_label", "wrong_boundary", "missed", "invented")}}
 
 
-def _one_to_one_overlap(draft: list[dict], gold: list[dict]) -> int:
-    """How many draft spans pair with a gold span of the same label sharing a character (exact pairs first)."""
-    free = sorted(gold, key=_key)
-    pending = sorted(draft, key=_key)
+def _label_counts(keys: Iterable[Key]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for k in keys:
+        out[k[2]] = out.get(k[2], 0) + 1
+    return out
+
+
+def _greedy_overlap(drafts: list[Key], golds: list[Key]) -> int:
+    """Pairs sharing a character among spans of one label left after the exact pairs, one to one, in order."""
+    free = sorted(golds)
     matched = 0
-    for exact in (True, False):
-        rest = []
-        for d in pending:
-            hit = next((g for g in free if str(g["label"]) == str(d["label"]) and
-                        (_key(g) == _key(d) if exact else _overlap(g, d))), None)
-            if hit is None:
-                rest.append(d)
-            else:
-                free.remove(hit)
-                matched += 1
-        pending = rest
+    for d in sorted(drafts):
+        g = next((g for g in free if _overlap(d, g)), None)
+        if g is not None:
+            free.remove(g)
+            matched += 1
     return matched
 
 
@@ -161,6 +198,10 @@ class ChoiceCounts:
     def add(self, draft: object, gold: object) -> None:
         g, d = _label(gold), _label(draft)
         self.confusion.setdefault(g, Counter())[d] += 1
+
+    def merge(self, other: ChoiceCounts) -> None:
+        for g, row in other.confusion.items():
+            self.confusion.setdefault(g, Counter()).update(row)
 
     def report(self) -> dict:
         n = sum(sum(row.values()) for row in self.confusion.values())
@@ -202,6 +243,12 @@ class MultiChoiceCounts:
             self.per_label.setdefault(label, Counter()).update(tp=int(label in d and label in g),
                                                                fp=int(label in d - g), fn=int(label in g - d))
 
+    def merge(self, other: MultiChoiceCounts) -> None:
+        self.n += other.n
+        self.exact += other.exact
+        for label, counts in other.per_label.items():
+            self.per_label.setdefault(label, Counter()).update(counts)
+
     def report(self) -> dict:
         return {"kind": "choices", "n": self.n, "exact_set_rate": self.exact / self.n if self.n else 0.0,
                 "per_label": {k: prf(v["tp"], v["fp"], v["fn"]) for k, v in sorted(self.per_label.items())}}
@@ -226,6 +273,10 @@ class TextCounts:
         self.exact += d == g
         self.similarity += difflib.SequenceMatcher(None, d, g).ratio() if d or g else 1.0
 
+    def merge(self, other: TextCounts) -> None:
+        self.n, self.exact, self.similarity = self.n + other.n, self.exact + other.exact, \
+            self.similarity + other.similarity
+
     def report(self) -> dict:
         return {"kind": "text", "n": self.n, "exact_rate": self.exact / self.n if self.n else 0.0,
                 "mean_similarity": self.similarity / self.n if self.n else 0.0}
@@ -246,6 +297,10 @@ class NumberCounts:
         if isinstance(draft, int | float) and isinstance(gold, int | float):
             self.compared += 1
             self.abs_error += abs(float(draft) - float(gold))
+
+    def merge(self, other: NumberCounts) -> None:
+        self.n, self.exact = self.n + other.n, self.exact + other.exact
+        self.abs_error, self.compared = self.abs_error + other.abs_error, self.compared + other.compared
 
     def report(self) -> dict:
         return {"kind": "number", "n": self.n, "exact_rate": self.exact / self.n if self.n else 0.0,
