@@ -125,7 +125,9 @@ class LabelStudioServer(ManagedService):
                 "LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK": "true",
                 "LATEST_VERSION_CHECK": "false",
                 "COLLECT_ANALYTICS": "false",
+                # Loopback webhooks and a loopback ML backend (`annotator serve`) are refused otherwise.
                 "SSRF_PROTECTION_ENABLED": "false",
+                "ML_BLOCK_LOCAL_IP": "false",
             }
         )
         return env
