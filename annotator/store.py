@@ -142,11 +142,26 @@ def _m004_blind(db: sqlite_utils.Database) -> None:
     db["projects"].add_column("blind_fraction", float, not_null_default=0.0)
 
 
+def _m005_serve(db: sqlite_utils.Database) -> None:
+    """`annotator serve`: where each project's ML backend and webhook point, and what they last did.
+
+    No credential is kept here: the shared secret lives in a mode-600 file under the config dir.
+    """
+    db["serve_links"].create(
+        {"project_id": str, "backend_url": str, "ml_backend_id": int, "webhook_id": int, "registered_at": str,
+         "last_webhook_at": str, "last_webhook_action": str, "webhooks": int, "last_predict_at": str,
+         "predicted_tasks": int},
+        pk="project_id", foreign_keys=[("project_id", "projects", "id")],
+        defaults={"webhooks": 0, "predicted_tasks": 0},
+    )
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_core", _m001_core),
     ("002_labelstudio", _m002_labelstudio),
     ("003_identity", _m003_identity),
     ("004_blind", _m004_blind),
+    ("005_serve", _m005_serve),
 ]
 
 
