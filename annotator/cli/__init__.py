@@ -14,7 +14,7 @@ import click
 
 from .. import __version__
 from ..errors import AnnotatorError
-from . import drafting, evaluate, export, labelstudio, schema, services
+from . import drafting, evaluate, export, labelstudio, schema, serve, services
 from .ui import console, error
 
 
@@ -55,7 +55,7 @@ def cli() -> None:
 
 
 for _command in (*drafting.COMMANDS, *labelstudio.COMMANDS, *evaluate.COMMANDS, *services.COMMANDS,
-                 *schema.COMMANDS, *export.COMMANDS):
+                 *schema.COMMANDS, *serve.COMMANDS, *export.COMMANDS):
     cli.add_command(_command)
 
 
