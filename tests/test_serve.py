@@ -1,0 +1,575 @@
+"""`annotator serve`: the ML backend and the webhooks, on a real Label Studio with the stub LLM (no mocks).
+
+The fast tests check the pure parts (payload -> work, registration plans,
+authentication, scores, the syncer's debounce). The others run `annotator serve`
+as its own process, registered on a project of the session's Label Studio, and
+drive Label Studio through its API as annotators and leads would.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+from label_studio_sdk import LabelStudio
+
+from annotator.labelstudio.api import connect
+from annotator.labelstudio.config import label_config
+from annotator.labelstudio.predictions import model_version_of
+from annotator.labelstudio.projects import recorded_project
+from annotator.llm import LLMClient
+from annotator.locks import Busy
+from annotator.prompts import load_prompt
+from annotator.schema import load_schema
+from annotator.serve.app import bind
+from annotator.serve.credentials import Credentials
+from annotator.serve.predict import Predictor
+from annotator.serve.protocol import (
+    SyncWork,
+    basic_auth_ok,
+    config_problem,
+    controls_of,
+    deletion_writes,
+    grounded_score,
+    ls_project_id,
+    prediction_item,
+    token_ok,
+    webhook_work,
+)
+from annotator.serve.register import Wanted, plan_registration
+from annotator.serve.service import Connections
+from annotator.serve.sync import Syncer
+from annotator.serve.tasks import match_known, one_sentence_problem
+from annotator.services.procs import free_port
+from annotator.store import open_db
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from fakes import news_responder  # noqa: E402
+from stub_llm import StubLLM  # noqa: E402
+
+SCHEMA = load_schema("news_events")
+XML = label_config(SCHEMA)
+ACTIONS = ["ANNOTATION_CREATED", "ANNOTATIONS_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_DELETED", "TASKS_DELETED"]
+CREDS = Credentials("annotator", "s3cret-value")
+WANTED = Wanted("http://127.0.0.1:9090", "http://127.0.0.1:9090/webhook", CREDS, "m|p|h")
+
+
+# --------------------------------------------------------------------------- fast: pure parts
+
+
+def basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def test_basic_auth_and_the_webhook_token_need_the_exact_secret():
+    assert basic_auth_ok(basic("annotator", "s3cret-value"), "annotator", "s3cret-value")
+    assert not basic_auth_ok(basic("annotator", "s3cret-valu"), "annotator", "s3cret-value")
+    assert not basic_auth_ok(basic("admin", "s3cret-value"), "annotator", "s3cret-value")
+    assert not basic_auth_ok("Basic !!!not-base64", "annotator", "s3cret-value")
+    assert not basic_auth_ok("Bearer s3cret-value", "annotator", "s3cret-value")
+    assert not basic_auth_ok(None, "annotator", "s3cret-value")
+    assert token_ok("s3cret-value", "s3cret-value")
+    assert not token_ok("s3cret-value ", "s3cret-value") and not token_ok(None, "s3cret-value")
+
+
+def test_the_project_id_comes_from_label_studios_uid():
+    assert ls_project_id("12.1700000000") == 12 and ls_project_id(7) == 7
+    with pytest.raises(ValueError, match="names no project"):
+        ls_project_id(None)
+
+
+def test_webhook_payloads_become_work_for_this_project_only():
+    created = {"action": "ANNOTATION_CREATED", "annotation": {"id": 5, "task": 9, "project": 3},
+               "task": {"id": 9}, "project": {"id": 3}}
+    assert webhook_work(created, 3) == SyncWork(pull=True, actions=("ANNOTATION_CREATED",))
+    assert webhook_work(created, 4) is None  # another project's
+    assert webhook_work({"action": "TASKS_CREATED", "tasks": [{"id": 1}], "project": {"id": 3}}, 3) is None
+    assert webhook_work("not a dict", 3) is None
+    deleted = webhook_work({"action": "ANNOTATIONS_DELETED", "annotations": [{"id": 5}, {"id": 6}],
+                            "project": {"id": 3}}, 3)
+    assert deleted == SyncWork(pull=True, annotations_deleted=frozenset({5, 6}), actions=("ANNOTATIONS_DELETED",))
+    gone = webhook_work({"action": "TASKS_DELETED", "tasks": [{"id": 9}], "project": {"id": 3}}, 3)
+    assert gone.tasks_deleted == {9} and gone.annotations_deleted == frozenset()
+    both = deleted.merge(gone)
+    assert both.annotations_deleted == {5, 6} and both.tasks_deleted == {9}
+    assert both.actions == ("ANNOTATIONS_DELETED", "TASKS_DELETED")
+
+
+def test_deletions_mark_rows_of_the_deleted_annotations_and_tasks_only():
+    rows = [{"id": "a", "annotation_id": 5, "task_id": 9, "status": "ok"},
+            {"id": "b", "annotation_id": 6, "task_id": 10, "status": "invalid"},
+            {"id": "c", "annotation_id": 7, "task_id": 11, "status": "ok"},
+            {"id": "d", "annotation_id": 8, "task_id": 10, "status": "deleted"}]
+    work = SyncWork(pull=True, annotations_deleted=frozenset({5}), tasks_deleted=frozenset({10}))
+    writes = deletion_writes(rows, work, "T")
+    assert [(w["id"], w["status"], w["pulled_at"]) for w in writes] == [("a", "deleted", "T"), ("b", "deleted", "T")]
+
+
+def test_registration_plans_create_once_then_nothing():
+    first = plan_registration([], [], None, WANTED)
+    assert (first.backend_create, first.webhook_create, first.model_version) == (True, True, "m|p|h")
+    backend = {"id": 1, "url": "http://127.0.0.1:9090/", "auth_method": "BASIC_AUTH", "basic_auth_user": "annotator",
+               "title": "m|p|h"}
+    hook = {"id": 2, "url": "http://127.0.0.1:9090/webhook", "headers": {"X-Annotator-Token": "s3cret-value"},
+            "actions": list(reversed(ACTIONS)), "send_payload": True, "send_for_all_actions": False,
+            "is_active": True}
+    again = plan_registration([backend], [hook], "m|p|h", WANTED)
+    assert again.changes == [] and (again.backend_id, again.webhook_id) == (1, 2)
+    # A new secret: the webhook shows the old one, so both are updated, neither created.
+    stale = plan_registration([backend], [{**hook, "headers": {"X-Annotator-Token": "old"}}], "m|p|h", WANTED)
+    assert stale.changes == ["updated the ML backend", "updated the webhook"]
+    # Another model served: the backend's title (the project's model version) follows.
+    moved = plan_registration([backend], [hook], "m|p|h",
+                              Wanted(WANTED.backend_url, WANTED.webhook_url, CREDS, "m2|p|h"))
+    assert moved.changes == ["updated the ML backend", "set the project's model version to m2|p|h"]
+    # Someone else's backend and webhook are left alone, and named.
+    other = plan_registration([{"id": 3, "url": "http://10.0.0.1:9090"}, backend],
+                              [{"id": 4, "url": "http://x/hook"}, hook], "m|p|h", WANTED)
+    assert other.changes == [] and other.backend_id == 1 and "http://10.0.0.1:9090" in other.notes[0]
+
+
+def test_config_problem_names_the_control_that_differs():
+    assert config_problem(XML, XML, SCHEMA.name) is None
+    assert config_problem(" \n".join(XML.split("\n")), XML, SCHEMA.name) is None  # whitespace
+    radio = re.sub(r'choice="single(-radio)?"', lambda m: 'choice="single"' if m.group(1) else
+                   'choice="single-radio"', XML)
+    assert radio != XML and config_problem(radio, XML, SCHEMA.name) is None  # layout only
+    several = re.sub(r'(name="event_type" toName="text" choice=")[^"]*"', r'\1multiple"', XML)
+    assert several != XML and "control 'event_type'" in config_problem(several, XML, SCHEMA.name)
+    label = controls_of(XML)["entities"][2][0]  # the label a result carries (an alias, when the config has one)
+    other = re.sub(f'(alias|value)="{label}"', f'\\1="{label}_X"', XML, count=1)
+    assert other != XML and "control 'entities'" in config_problem(other, XML, SCHEMA.name)
+    renamed = XML.replace('name="sources"', 'name="origin"')
+    assert "no control 'sources'" in config_problem(renamed, XML, SCHEMA.name)
+    assert "does not parse" in config_problem("<View><Labels", XML, SCHEMA.name)
+    assert config_problem(None, XML, SCHEMA.name) == "the request carries no labeling config"
+
+
+def test_a_prediction_keeps_offsets_into_the_task_text_and_scores_grounded_spans():
+    from label_studio_sdk.label_interface import LabelInterface
+
+    draft = {"id": "d1", "n_dropped": 1, "data": json.dumps(
+        {"entities": [{"text": "Lagos", "label": "LOCATION"}], "event_type": "protest", "attribution": "asserted",
+         "sources": []}),
+        "spans": json.dumps([{"field": "entities", "label": "LOCATION", "text": "Lagos", "start": 10, "end": 15}])}
+    sentence = "Crowds in Lagos marched."
+    prediction, why = prediction_item(SCHEMA, LabelInterface(XML), draft, "  " + sentence, 2, "v1")
+    assert why == ""
+    (span,) = [r for r in prediction["result"] if r["type"] == "labels"]
+    assert (span["value"]["start"], span["value"]["end"]) == (12, 17)  # shifted by the two leading spaces
+    assert prediction["score"] == 0.5 and prediction["model_version"] == "v1"  # one kept, one dropped
+    assert grounded_score(0, 0) == 1.0 and grounded_score(3, 1) == 0.75
+
+
+def test_tasks_are_matched_to_their_sentence_by_id_or_record_only_when_the_text_agrees():
+    s1 = {"id": "s1", "text": "A sentence."}
+    tasks = [{"id": 1, "data": {"text": "A sentence.", "sentence_id": "s1"}},
+             {"id": 2, "data": {"text": "A sentence."}},
+             {"id": 3, "data": {"text": "Edited on the server.", "sentence_id": "s1"}},
+             {"id": 4, "data": {"headline": ""}}]
+    found = match_known(tasks, {"s1": s1}, {2: s1})
+    assert [f.sentence_id if f else None for f in found[:3]] == ["s1", "s1", None]
+    assert found[3].problem == "task 4 has no text in data.text"
+    assert one_sentence_problem(1, "One sentence here.") is None
+    assert "is 2 sentences" in one_sentence_problem(1, "One sentence here. And another one.")
+
+
+def test_the_syncer_debounces_webhooks_retries_when_busy_and_keeps_the_work():
+    calls: list[tuple[SyncWork, bool]] = []
+    recorded: list[tuple[str, ...]] = []
+    busy_once = threading.Event()
+
+    def sync(work: SyncWork, full: bool) -> None:
+        if work.annotations_deleted == {99} and not busy_once.is_set():
+            busy_once.set()
+            raise Busy("another pull holds the lock")
+        calls.append((work, full))
+
+    syncer = Syncer(sync, recorded.append, debounce=0.2, every=3600, retry_busy=0.1).start()
+    try:
+        deadline = time.monotonic() + 5
+        while not calls and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert calls == [(SyncWork(pull=True), True)]  # the first run is a full pull
+        for _ in range(5):
+            syncer.notify(SyncWork(pull=True, actions=("ANNOTATION_CREATED",)))
+        time.sleep(0.6)
+        assert len(calls) == 2 and calls[1] == (SyncWork(pull=True), False)  # five webhooks, one pull
+        assert recorded == [("ANNOTATION_CREATED",) * 5]
+        syncer.notify(SyncWork(pull=True, annotations_deleted=frozenset({99}), actions=("ANNOTATIONS_DELETED",)))
+        while len(calls) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert busy_once.is_set() and calls[2][0].annotations_deleted == {99}  # kept through the Busy
+        assert recorded[-1] == ("ANNOTATIONS_DELETED",)  # recorded once, not again on the retry
+    finally:
+        syncer.stop()
+
+
+def test_the_listening_socket_asks_for_tcp_so_answers_are_not_held_by_nagle():
+    sock = bind("127.0.0.1", 0)
+    try:
+        assert sock.proto == socket.IPPROTO_TCP  # asyncio sets TCP_NODELAY on accepted sockets only then
+    finally:
+        sock.close()
+
+
+# --------------------------------------------------------------------------- the predictor with the stub LLM
+
+
+@pytest.fixture
+def predictor_for(tmp_path):
+    """Build a Predictor on a fresh database holding one recorded project (no Label Studio needed)."""
+    made: list = []
+
+    def build(stub: StubLLM, budget: float) -> tuple[Predictor, str]:
+        db_file = tmp_path / "annotator.db"
+        db = open_db(db_file)
+        db["projects"].insert({"id": "p1", "ls_id": 5, "name": "local", "url": "http://ls.invalid",
+                               "schema_name": SCHEMA.name, "schema_hash": SCHEMA.hash, "label_config": XML,
+                               "created_at": "now"})
+        db.close()
+        connections = Connections(str(db_file))
+        project = recorded_project(connections.get(), "local", url="http://ls.invalid")
+        client = LLMClient(base_url=stub.base_url, api_key="test", model="stub-model", max_retries=0)
+        predictor = Predictor(connections.get, project, SCHEMA, load_prompt(None, SCHEMA.name), client,
+                              budget=budget)
+        made.append((predictor, connections))
+        return predictor, str(db_file)
+
+    yield build
+    for predictor, connections in made:
+        predictor.close()
+        connections.close()
+
+
+def ask(predictor: Predictor, *texts: str, first_id: int = 1) -> tuple[dict, object]:
+    tasks = [{"id": first_id + i, "data": {"text": t, "headline": "", "context": ""}} for i, t in enumerate(texts)]
+    return predictor.predict({"tasks": tasks, "project": "5.1700000000", "label_config": XML})
+
+
+def test_a_draft_that_misses_the_deadline_is_stored_and_answers_the_next_ask_for_free(predictor_for):
+    with StubLLM(responder=news_responder, latency=1.0) as stub:
+        predictor, db_file = predictor_for(stub, budget=0.3)
+        started = time.monotonic()
+        answer, report = ask(predictor, "Rebels shelled Kherson on Sunday.")
+        assert time.monotonic() - started < 0.9  # answered at the deadline, not when the LLM was done
+        assert answer == {"results": [[]]} and (report.late, report.drafted) == (1, 0)
+        db = open_db(db_file)
+        wait_for(lambda: db["drafts"].count_where("status = 'ok'") == 1)
+        db.close()
+        answer, report = ask(predictor, "Rebels shelled Kherson on Sunday.")
+        assert report.stored == 1 and answer["results"][0]["model_version"] == predictor.model_version
+        assert stub.calls == 1
+
+
+def test_asks_for_the_same_new_text_at_once_share_one_llm_call(predictor_for):
+    with StubLLM(responder=news_responder, latency=0.5) as stub:
+        predictor, _ = predictor_for(stub, budget=30)
+        answers: list = []
+        threads = [threading.Thread(target=lambda i=i: answers.append(ask(predictor, "Troops left Mali.",
+                                                                          first_id=10 * i)))
+                   for i in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert stub.calls == 1
+        assert all(a["results"][0]["result"] for a, _ in answers)  # each ask got the draft
+
+
+# --------------------------------------------------------------------------- live: Label Studio + serve
+
+
+class Serve:
+    """`annotator serve` as its own process, with its log kept."""
+
+    def __init__(self, env: dict[str, str], project: str, port: int, db_file: Path) -> None:
+        self.env, self.project, self.port, self.db_file = env, project, port, db_file
+        self.url = f"http://127.0.0.1:{port}"
+        self.proc: subprocess.Popen | None = None
+        self.log: list[str] = []
+
+    def start(self) -> Serve:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "annotator", "serve", "--project", self.project, "--register", "--port",
+             str(self.port), "--pull-every", "3600", "--db", str(self.db_file)],
+            env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        ready = threading.Event()
+
+        def read(proc: subprocess.Popen) -> None:
+            for line in proc.stdout:
+                self.log.append(line.rstrip())
+                if "registered with Label Studio" in line:
+                    ready.set()
+
+        threading.Thread(target=read, args=(self.proc,), daemon=True).start()
+        deadline = time.monotonic() + 60
+        while not ready.is_set():
+            assert self.proc.poll() is None, "serve exited:\n" + "\n".join(self.log)
+            assert time.monotonic() < deadline, "serve did not register:\n" + "\n".join(self.log)
+            time.sleep(0.05)
+        return self
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@pytest.fixture(scope="module")
+def stub():
+    with StubLLM(responder=news_responder) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def live(labelstudio, stub, tmp_path_factory):
+    """A project served by `annotator serve --register`: (Serve, LabelStudio client, project id, credentials)."""
+    home = tmp_path_factory.mktemp("serve")
+    env = {**os.environ, "ANNOTATOR_HOME": str(home), "OPENAI_BASE_URL": stub.base_url,
+           "OPENAI_API_KEY": "test", "ANNOTATOR_MODEL": "stub-model", "LABEL_STUDIO_URL": labelstudio.url,
+           "LABEL_STUDIO_API_KEY": labelstudio.token}
+    serve = Serve(env, f"serve {uuid.uuid4().hex[:8]}", free_port(), home / "annotator.db").start()
+    ls = connect(labelstudio.url, labelstudio.token)
+    pid = next(p.id for p in ls.projects.list(title=serve.project) if p.title == serve.project)
+    creds = json.loads((home / "config" / "serve.json").read_text())
+    try:
+        yield serve, ls, pid, Credentials(creds["user"], creds["secret"])
+    finally:
+        serve.stop()
+
+
+def import_tasks(ls: LabelStudio, pid: int, texts: list[str]) -> list[int]:
+    """Tasks imported straight into Label Studio: the text, and the view's two other keys left empty."""
+    response = ls.projects.import_tasks(id=pid, request=[{"text": t, "headline": "", "context": ""} for t in texts],
+                                        return_task_ids=True)
+    return response.model_dump()["task_ids"]
+
+
+def dm_action(ls: LabelStudio, pid: int, action: str, task_ids: list[int]) -> float:
+    """A data manager action on these tasks; seconds it took."""
+    started = time.monotonic()
+    response = ls._client_wrapper.httpx_client.request(
+        "api/dm/actions", method="POST", params={"id": action, "project": pid},
+        json={"selectedItems": {"all": False, "included": task_ids}})
+    assert response.status_code == 200, response.text
+    return time.monotonic() - started
+
+
+def retrieve(ls: LabelStudio, pid: int, task_ids: list[int]) -> float:
+    """The data manager's "Retrieve predictions" on these tasks; seconds it took."""
+    return dm_action(ls, pid, "retrieve_tasks_predictions", task_ids)
+
+
+def project_predictions(ls: LabelStudio, pid: int, task_ids: list[int]) -> dict[int, list]:
+    """The predictions on these tasks, by task (one listing: opening each task would ask the backend)."""
+    found: dict[int, list] = {}
+    for prediction in ls.predictions.list(project=pid):
+        if prediction.task in task_ids:
+            found.setdefault(prediction.task, []).append(prediction)
+    return found
+
+
+def predictions_of(ls: LabelStudio, task_id: int) -> list[dict]:
+    return [p if isinstance(p, dict) else p.model_dump(mode="json") for p in ls.tasks.get(id=task_id).predictions]
+
+
+def wait_for(query, deadline: float = 5.0):
+    """Poll until `query()` is truthy; (its value, seconds waited); fails after `deadline` seconds."""
+    started = time.monotonic()
+    while True:
+        value = query()
+        if value:
+            return value, time.monotonic() - started
+        assert time.monotonic() - started < deadline, f"not within {deadline} s"
+        time.sleep(0.05)
+
+
+def gold(db_file: Path, annotation_id: int) -> dict | None:
+    db = open_db(db_file)
+    try:
+        rows = list(db.query("SELECT * FROM gold WHERE annotation_id = ?", [annotation_id]))
+        return rows[0] if rows else None
+    finally:
+        db.close()
+
+
+MODEL_VERSION = model_version_of({"model": "stub-model", "prompt_version": load_prompt(None, SCHEMA.name).version,
+                                  "schema_hash": SCHEMA.hash})
+
+
+@pytest.mark.labelstudio
+def test_register_once_then_connect_changes_nothing(live):
+    serve, ls, pid, _ = live
+    backends = [b for b in ls.ml.list(project=pid)]
+    hooks = [h for h in ls.webhooks.list(project=str(pid)) if h.project == pid]
+    assert [b.url for b in backends] == [serve.url] and backends[0].state == "CO"
+    assert [h.url for h in hooks] == [f"{serve.url}/webhook"] and sorted(hooks[0].actions) == sorted(ACTIONS)
+    assert ls.projects.get(id=pid).model_version == MODEL_VERSION
+    again = subprocess.run([sys.executable, "-m", "annotator", "connect", "--project", serve.project,
+                            "--backend-url", serve.url, "--db", str(serve.db_file)],
+                           env=serve.env, capture_output=True, text=True, timeout=60)
+    assert again.returncode == 0, again.stderr
+    assert "already connected, nothing changed" in again.stdout
+    assert len(ls.ml.list(project=pid)) == 1
+    assert len([h for h in ls.webhooks.list(project=str(pid)) if h.project == pid]) == 1
+
+
+@pytest.mark.labelstudio
+def test_a_task_imported_by_hand_gets_a_draft_when_opened_and_a_second_ask_pays_nothing(live, stub):
+    serve, ls, pid, _ = live
+    text = "Police in Lagos arrested 12 protesters on Monday."
+    before = stub.calls
+    (task_id,) = import_tasks(ls, pid, [text])
+    opened = ls.tasks.get(id=task_id)  # what the editor loads: Label Studio asks the backend for a prediction
+    (prediction,) = [p if isinstance(p, dict) else p.model_dump(mode="json") for p in opened.predictions]
+    assert stub.calls == before + 1
+    assert prediction["model_version"] == MODEL_VERSION
+    # news_responder: capitalised words as LOCATION, numbers as QUANTITY, and "Atlantis", which is dropped.
+    spans = sorted((r["value"]["start"], r["value"]["end"], r["value"]["labels"][0])
+                   for r in prediction["result"] if r["type"] == "labels")
+    assert spans == [(0, 6, "LOCATION"), (10, 15, "LOCATION"), (25, 27, "QUANTITY"), (42, 48, "LOCATION")]
+    assert prediction["score"] == 0.8  # 4 spans found in the sentence out of the 5 given
+    db = open_db(serve.db_file)
+    (sentence,) = db.query("SELECT * FROM sentences WHERE text = ?", [text])
+    (document,) = db.query("SELECT * FROM documents WHERE id = ?", [sentence["document_id"]])
+    assert document["source"] == "labelstudio" and document["origin"].endswith(f"/data?task={task_id}")
+    assert [r["task_id"] for r in db.query("SELECT * FROM tasks WHERE sentence_id = ?", [sentence["id"]])] == [task_id]
+    assert db["drafts"].count_where("sentence_id = ? AND status = 'ok'", [sentence["id"]]) == 1
+    db.close()
+    # The same text again, and the same task after its prediction is deleted: answered from SQLite.
+    (twin,) = import_tasks(ls, pid, [text])
+    ls.predictions.delete(id=prediction["id"])
+    retrieve(ls, pid, [task_id, twin])
+    assert len(predictions_of(ls, task_id)) == 1 and len(predictions_of(ls, twin)) == 1
+    assert stub.calls == before + 1
+
+
+@pytest.mark.labelstudio
+def test_retrieve_predictions_for_50_tasks_then_again_from_sqlite(live, stub):
+    serve, ls, pid, _ = live
+    texts = [f"Rebels fired {i} rockets at the base." for i in range(1000, 1050)]
+    task_ids = import_tasks(ls, pid, texts)
+    before = stub.calls
+    first = retrieve(ls, pid, task_ids)
+    assert stub.calls == before + 50
+    made = project_predictions(ls, pid, task_ids)
+    assert sorted(made) == sorted(task_ids) and all(len(found) == 1 for found in made.values())
+    for number, task_id in enumerate(task_ids, start=1000):
+        assert {r["value"].get("text") for r in made[task_id][0].result if r["type"] == "labels"} \
+            == {"Rebels", str(number)}
+    dm_action(ls, pid, "delete_tasks_predictions", task_ids)
+    assert project_predictions(ls, pid, task_ids) == {}
+    again = retrieve(ls, pid, task_ids)
+    assert stub.calls == before + 50  # nothing paid twice
+    again_made = project_predictions(ls, pid, task_ids)
+    assert sorted(again_made) == sorted(task_ids) and all(len(found) == 1 for found in again_made.values())
+    print(f"\nretrieve 50 new tasks: {first:.2f} s; the same 50 from stored drafts: {again:.2f} s")
+    print("\n".join(line for line in serve.log if "predict:" in line))
+
+
+@pytest.mark.labelstudio
+def test_a_paragraph_task_gets_no_prediction_and_costs_nothing(live, stub):
+    serve, ls, pid, _ = live
+    before = stub.calls
+    (task_id,) = import_tasks(ls, pid, ["Rebels attacked the town. Police fired back at dawn."])
+    retrieve(ls, pid, [task_id])
+    assert predictions_of(ls, task_id) == [] and stub.calls == before
+    assert any("is 2 sentences" in line for line in serve.log)
+
+
+@pytest.mark.labelstudio
+def test_submitted_annotations_reach_gold_through_the_webhook_and_deletions_are_marked(live):
+    serve, ls, pid, _ = live
+    text = "Witnesses said 3 soldiers were wounded."
+    (task_id,) = import_tasks(ls, pid, [text])
+    (prediction,) = [p if isinstance(p, dict) else p.model_dump(mode="json") for p in ls.tasks.get(id=task_id).predictions]
+    annotation = ls.annotations.create(id=task_id, result=prediction["result"], lead_time=3.0,
+                                       parent_prediction=prediction["id"])
+    row, delay = wait_for(lambda: gold(serve.db_file, annotation.id))
+    assert row["status"] == "ok" and row["task_id"] == task_id and row["parent_prediction"] == prediction["id"]
+    db = open_db(serve.db_file)
+    (sentence,) = db.query("SELECT id FROM sentences WHERE text = ?", [text])
+    (draft,) = db.query("SELECT data FROM drafts WHERE sentence_id = ?", [sentence["id"]])
+    db.close()
+    assert row["sentence_id"] == sentence["id"] and row["data"] == draft["data"]  # accepted as drafted
+    edited = [r for r in prediction["result"] if r["from_name"] != "event_type"] + [
+        {"id": "e1", "from_name": "event_type", "to_name": "text", "type": "choices",
+         "value": {"choices": ["battle"]}}]
+    ls.annotations.update(id=annotation.id, result=edited)
+    wait_for(lambda: json.loads(gold(serve.db_file, annotation.id)["data"])["event_type"] == "battle")
+    ls.annotations.delete(id=annotation.id)
+    _, deleted_after = wait_for(lambda: gold(serve.db_file, annotation.id)["status"] == "deleted")
+    print(f"\nsubmit -> gold row: {delay:.2f} s; delete -> marked deleted: {deleted_after:.2f} s")
+
+
+@pytest.mark.labelstudio
+def test_requests_without_the_secret_get_401(live):
+    serve, _, pid, creds = live
+    payload = {"action": "ANNOTATION_CREATED", "project": {"id": pid}}
+    assert httpx.post(f"{serve.url}/webhook", json=payload).status_code == 401
+    assert httpx.post(f"{serve.url}/webhook", json=payload, headers={"X-Annotator-Token": "wrong"}).status_code == 401
+    assert httpx.post(f"{serve.url}/webhook", json=payload, auth=(creds.user, creds.secret)).status_code == 401
+    assert httpx.get(f"{serve.url}/health").status_code == 401
+    assert httpx.post(f"{serve.url}/predict", json={"tasks": []}, auth=(creds.user, "wrong")).status_code == 401
+    assert httpx.get(f"{serve.url}/anything", auth=(creds.user, creds.secret)).status_code == 401
+    ok = httpx.post(f"{serve.url}/webhook", json={"action": "TASKS_CREATED", "project": {"id": pid}},
+                    headers={"X-Annotator-Token": creds.secret})
+    assert ok.status_code == 200 and ok.json() == {"status": "ignored"}
+    assert all(creds.secret not in line for line in serve.log)
+
+
+@pytest.mark.labelstudio
+def test_a_label_config_that_is_not_the_schemas_gets_a_clear_error(live):
+    serve, _, pid, creds = live
+    label = controls_of(XML)["entities"][2][0]
+    other = re.sub(f'(alias|value)="{label}"', f'\\1="{label}_X"', XML, count=1)
+    response = httpx.post(f"{serve.url}/predict", auth=(creds.user, creds.secret), json={
+        "tasks": [{"id": 1, "data": {"text": "x"}}], "project": f"{pid}.1700000000", "label_config": other})
+    assert response.status_code == 400
+    assert response.json()["error"].startswith("control 'entities' of the project's labeling config differs")
+    elsewhere = httpx.post(f"{serve.url}/setup", auth=(creds.user, creds.secret),
+                           json={"project": f"{pid + 1000}.1", "schema": XML})
+    assert elsewhere.status_code == 400 and "this backend serves project" in elsewhere.json()["error"]
+
+
+@pytest.mark.labelstudio
+def test_after_sigkill_a_restart_pulls_everything_missed(live):
+    serve, ls, pid, _ = live
+    task_ids = import_tasks(ls, pid, ["Troops shelled Kherson overnight.", "Protesters blocked roads in Quito."])
+    result = [{"id": "c", "from_name": "event_type", "to_name": "text", "type": "choices",
+               "value": {"choices": ["battle"]}},
+              {"id": "a", "from_name": "attribution", "to_name": "text", "type": "choices",
+               "value": {"choices": ["asserted"]}}]
+    kept = ls.annotations.create(id=task_ids[1], result=result)
+    wait_for(lambda: gold(serve.db_file, kept.id))
+    serve.kill()
+    missed = ls.annotations.create(id=task_ids[0], result=result)
+    ls.tasks.delete(id=task_ids[1])  # its gold must be marked deleted after the restart (full pull)
+    time.sleep(1)
+    assert gold(serve.db_file, missed.id) is None
+    serve.start()
+    row, _ = wait_for(lambda: gold(serve.db_file, missed.id), deadline=30)
+    assert row["status"] == "ok" and row["task_id"] == task_ids[0]
+    wait_for(lambda: gold(serve.db_file, kept.id)["status"] == "deleted", deadline=30)
