@@ -18,6 +18,7 @@ import json
 import os
 import socket
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -53,14 +54,39 @@ def _holder(path: Path) -> str:
             f"since {info.get('since')})")
 
 
+_HELD: dict[Path, int] = {}
+"""Locks this process holds, with how many blocks hold each: a lock is re-entrant within its process."""
+_HELD_GUARD = threading.Lock()
+
+
 @contextlib.contextmanager
 def hold(db: sqlite_utils.Database, scope: str, what: str) -> Iterator[None]:
-    """Hold the lock for `scope` while the block runs; Busy (one line) if another process holds it."""
+    """Hold the lock for `scope` while the block runs; Busy (one line) if another process holds it.
+
+    Within one process the lock is re-entrant (a `sync` holding it may call `pull`, which takes it too).
+    """
     database = db_file(db)
     if database is None:
         yield
         return
     path = lock_path(database, scope)
+    with _HELD_GUARD:
+        mine = _HELD.get(path, 0)
+        if mine:
+            _HELD[path] = mine + 1
+    if mine:
+        try:
+            yield
+        finally:
+            with _HELD_GUARD:
+                _HELD[path] -= 1
+        return
+    with _file_lock(path, what, database):
+        yield
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path, what: str, database: str) -> Iterator[None]:
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
@@ -72,7 +98,13 @@ def hold(db: sqlite_utils.Database, scope: str, what: str) -> Iterator[None]:
                 "since": dt.datetime.now().astimezone().isoformat(timespec="seconds")}
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(info).encode(), 0)
-        yield
+        with _HELD_GUARD:
+            _HELD[path] = 1
+        try:
+            yield
+        finally:
+            with _HELD_GUARD:
+                _HELD.pop(path, None)
     finally:
         os.close(fd)  # closing drops the lock; the file stays (deleting it would race with a waiting run)
 

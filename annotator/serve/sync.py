@@ -26,6 +26,7 @@ import sqlite_utils
 
 from ..errors import AnnotatorError
 from ..labelstudio.projects import Project
+from ..labelstudio.projects import project_scope as labelstudio_scope
 from ..locks import Busy
 from ..store import now
 from .protocol import SyncWork, deletion_writes
@@ -43,8 +44,8 @@ RETRY_FAILED = 15.0
 
 
 def project_scope(project: Project) -> str:
-    """The lock scope of a project's gold."""
-    return f"labelstudio project {project.id}"
+    """The lock scope of a project: the one push and pull take, so serve never pulls while they run."""
+    return labelstudio_scope(project.url, project.name)
 
 
 def apply_deletions(db: sqlite_utils.Database, project: Project, work: SyncWork) -> int:
