@@ -7,13 +7,28 @@ tasks by id range through the Data Manager, one request per 1,000 tasks) and
 `match_predictions` (pure) pairs them with the drafts sent, by (task id, model
 version). The ids land in `predictions.ls_prediction_id`, which is what a
 gold row's `parent_prediction` points at.
+
+Every prediction carries a score in [0, 1] (`draft_score`), which the project's
+data manager view sorts by, weakest first:
+
+    score = grounded share x first-attempt validity
+    grounded share        = spans found in the sentence / spans the LLM gave (1 when it gave none)
+    first-attempt validity = 1 / the attempts the draft took (1 when its first answer validated,
+                             1/2 after one re-ask with the validation error, 1/3 after two)
+
+so a draft whose spans all grounded at the first answer scores 1, one that had half
+its spans invented scores 0.5, and one that needed a re-ask scores at most 0.5.
+
+The model version is short and readable: `model · prompt version · schema hash[:6]`.
+Projects pushed before it record `model|prompt version|schema hash`; `version_key`
+reads both forms, so matching and evaluation treat them as the same draft set.
 """
 
 from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Sequence, Set
+from collections.abc import Iterable, Mapping, Sequence, Set
 
 import sqlite_utils
 from label_studio_sdk import LabelStudio
@@ -36,18 +51,56 @@ LIST_LIMIT = 50_000
 """Never list more predictions than this in one answer (memory); page through the Data Manager instead."""
 
 
-def model_version_of(draft: dict) -> str:
-    """The Label Studio model_version of a draft: model, prompt version and schema hash."""
-    return f"{draft['model']}|{draft['prompt_version']}|{draft['schema_hash']}"
+VERSION_SEP = " · "
+"""Between the parts of a model version."""
 
 
-def prediction_of(schema: Schema, interface: LabelInterface, draft: dict, text: str) -> tuple[dict | None, str]:
-    """(the prediction for a draft row, "") once checked locally, or (None, why it is invalid)."""
+def model_version_of(draft: Mapping) -> str:
+    """The Label Studio model_version of a draft: `model · prompt version · schema hash[:6]`."""
+    return VERSION_SEP.join((draft["model"], draft["prompt_version"], draft["schema_hash"][:6]))
+
+
+def version_key(version: str) -> tuple[str, ...]:
+    """What identifies a model version, in either form: (model, prompt version, schema hash[:6]).
+
+    Reads the current form and the older `model|prompt version|schema hash`; any other
+    string is its own key.
+    """
+    for sep in (VERSION_SEP, "|"):
+        parts = version.rsplit(sep, 2)
+        if len(parts) == 3:
+            return parts[0], parts[1], parts[2][:6]
+    return (version,)
+
+
+def shown_version(draft: Mapping, project_version: str | None) -> str:
+    """The version to send a draft under: the project's when it names the same drafts in the older form
+    (so its earlier predictions stay pre-filled), else `model_version_of`."""
+    version = model_version_of(draft)
+    if project_version and version_key(project_version) == version_key(version):
+        return project_version
+    return version
+
+
+def draft_score(draft: Mapping) -> float:
+    """The draft's score in [0, 1]: grounded share x first-attempt validity (see the module's docstring)."""
+    kept = len(json.loads(draft["spans"] or "[]"))
+    given = kept + (draft["n_dropped"] or 0)
+    grounded = kept / given if given else 1.0
+    return round(grounded / max(1, draft["attempts"] or 1), 4)
+
+
+def prediction_of(schema: Schema, interface: LabelInterface, draft: dict, text: str,
+                  version: str | None = None) -> tuple[dict | None, str]:
+    """(the prediction for a draft row, with its score, "") once checked locally, or (None, why it is invalid).
+
+    `version` is the model version to send it under (default `model_version_of`).
+    """
     try:
         result = draft_to_result(schema, text, json.loads(draft["data"]), json.loads(draft["spans"] or "[]"))
     except (ValueError, TypeError, KeyError) as exc:
         return None, f"draft {draft['id']}: {exc}"
-    prediction = {"model_version": model_version_of(draft), "result": result}
+    prediction = {"model_version": version or model_version_of(draft), "score": draft_score(draft), "result": result}
     errors = interface.validate_prediction(prediction, return_errors=True)
     if errors:
         return None, f"draft {draft['id']}: {'; '.join(errors[:3])}"
@@ -63,17 +116,17 @@ def match_predictions(sent: Sequence[tuple[str, int, str]], server: Iterable[tup
     `taken` are prediction ids already recorded for other drafts. Within one (task,
     model version), the server numbers predictions in the order it created them, so
     the oldest free prediction goes to the first draft sent. A draft with no free
-    prediction is left out.
+    prediction is left out. Versions compare by `version_key`: either form matches.
     """
-    free: dict[tuple[int, str], list[int]] = defaultdict(list)
+    free: dict[tuple[int, tuple[str, ...]], list[int]] = defaultdict(list)
     for task_id, prediction_id, version in server:
         if prediction_id not in taken:
-            free[(task_id, version)].append(prediction_id)
+            free[(task_id, version_key(version))].append(prediction_id)
     for ids in free.values():
         ids.sort(reverse=True)
     matched: dict[str, int] = {}
     for draft_id, task_id, version in sent:
-        ids = free.get((task_id, version))
+        ids = free.get((task_id, version_key(version)))
         if ids:
             matched[draft_id] = ids.pop()
     return matched

@@ -48,7 +48,8 @@ def plan_reconcile(server_tasks: Iterable[dict], known_tasks: Mapping[str, int],
       "ls_prediction_id", "created_at" (the draft's)}.
 
     A draft counts as pushed when its sentence's task carries a free prediction of its
-    model version; predictions go to drafts oldest first (`match_predictions`).
+    model version, in either form; predictions go to drafts oldest first
+    (`match_predictions`) and are recorded with the version string the server holds.
     """
     server_tasks = list(server_tasks)
     on_server = {t["id"] for t in server_tasks}
@@ -73,16 +74,18 @@ def plan_reconcile(server_tasks: Iterable[dict], known_tasks: Mapping[str, int],
         + [(d["created_at"] or "", d["id"], mapped[d["sentence_id"]], d["model_version"])
            for d in drafts if d["sentence_id"] in mapped and d["id"] not in sent])
     taken = {p["ls_prediction_id"] for p in kept if p["ls_prediction_id"] is not None}
-    matched = match_predictions([(draft, task, version) for _, draft, task, version in candidates],
-                                server_predictions(server_tasks), taken)
+    found = server_predictions(server_tasks)
+    matched = match_predictions([(draft, task, version) for _, draft, task, version in candidates], found, taken)
+    server_version = {prediction_id: version for _, prediction_id, version in found}
     recorded = {p["draft_id"] for p in without_id}
-    for _, draft, task, version in candidates:
+    for _, draft, task, _version in candidates:
         if draft not in matched:
             continue
         if draft in recorded:
             plan.prediction_ids[draft] = matched[draft]
-        else:
-            plan.predictions.append({"draft_id": draft, "task_id": task, "model_version": version,
+        else:  # recorded as the server holds it (an older push wrote the older form)
+            plan.predictions.append({"draft_id": draft, "task_id": task,
+                                     "model_version": server_version[matched[draft]],
                                      "ls_prediction_id": matched[draft]})
     return plan
 
