@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import nupunkt
 import sqlite_utils
 
+from .boilerplate import BUILTIN_CLASSIFIER, Classifier, mark_sentences
 from .readers import DocInput, Problem, read_inputs
 from .store import content_id, now
 
@@ -28,6 +29,10 @@ class IngestReport:
     documents_new: int = 0
     documents_seen: int = 0
     sentences_new: int = 0
+    boilerplate_new: int = 0
+    """New sentences marked as boilerplate."""
+    boilerplate_remarked: int = 0
+    """Stored sentences whose mark the user's patterns changed."""
     problems: list[Problem] = field(default_factory=list)
 
 
@@ -70,9 +75,17 @@ def too_long(spans: list[tuple[int, int]], limit: int) -> str | None:
 
 
 def ingest(db: sqlite_utils.Database, docs: Iterable[DocInput | Problem],
-           progress: Callable[[], None] | None = None, max_sentence_chars: int = MAX_SENTENCE_CHARS) -> IngestReport:
-    """Store documents and their sentences; content-hash ids make a re-run add nothing."""
+           progress: Callable[[], None] | None = None, max_sentence_chars: int = MAX_SENTENCE_CHARS,
+           boilerplate: Classifier = BUILTIN_CLASSIFIER) -> IngestReport:
+    """Store documents and their sentences; content-hash ids make a re-run add nothing.
+
+    Every new sentence is marked by `boilerplate`; when it carries the user's own
+    patterns, the sentences already stored are marked again by it as well.
+    """
     report = IngestReport()
+    if boilerplate.custom:
+        with db.conn:
+            report.boilerplate_remarked = mark_sentences(db, boilerplate)
     for item in docs:
         if progress:
             progress()
@@ -90,7 +103,8 @@ def ingest(db: sqlite_utils.Database, docs: Iterable[DocInput | Problem],
             continue
         sentences = [
             {"id": content_id("sentence", doc_id, s, e), "document_id": doc_id, "idx": i, "start": s,
-             "end": e, "text": item.text[s:e], "is_headline": int(item.headline and i == 0)}
+             "end": e, "text": item.text[s:e], "is_headline": int(item.headline and i == 0),
+             "boilerplate": int(boilerplate(item.text[s:e]))}
             for i, (s, e) in enumerate(spans)
         ]
         with db.conn:
@@ -102,4 +116,5 @@ def ingest(db: sqlite_utils.Database, docs: Iterable[DocInput | Problem],
             db["sentences"].insert_all(sentences, ignore=True)
         report.documents_new += 1
         report.sentences_new += len(sentences)
+        report.boilerplate_new += sum(s["boilerplate"] for s in sentences)
     return report

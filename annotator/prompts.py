@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,8 +30,21 @@ _LAST_USER = re.compile(r"^=== user ===$", re.MULTILINE)
 RELEASED = {
     "generic.v1": "da17454a0fed4c1e3240e012a1d3ddf2e32039796f99ba4c8bef7c37475df21e",
     "news_events.v1": "2bc666010488b001b48887e2237e34c4dd12049fba7617530444e846f740aca7",
+    "news_events.v2": "f67f04461a03ddbe3ff3d65002e4e3477c580cbefc54efad93dbb9664dfaef7a",
 }
 """sha256 of every released built-in template; the test suite checks each file against it."""
+
+
+@dataclass(frozen=True)
+class WorkedExample:
+    """A solved sentence shown before the one to annotate: its user turn, rendered like the sentence's, then its answer."""
+
+    sentence: str
+    answer: str
+    """The reply the model should have given: the gold annotation as JSON."""
+    headline: str | None = None
+    before: tuple[str, ...] = ()
+    after: tuple[str, ...] = ()
 
 
 def sha256(text: str) -> str:
@@ -61,12 +76,28 @@ class Prompt:
 
     def messages(self, schema: Schema, sentence: str, headline: str | None = None,
                  context: list[str] | None = None, include_schema: bool = False,
-                 after: list[str] | None = None) -> list[dict]:
+                 after: list[str] | None = None, examples: Sequence[WorkedExample] = ()) -> list[dict]:
         """Render the chat messages for one sentence.
 
         The turns before the last user message do not depend on the sentence: they are
-        rendered once per (schema, include_schema) and reused.
+        rendered once per (schema, include_schema) and reused. `examples`, when given,
+        take the place of the template's own worked examples (every turn between the
+        system message and the sentence's): each is a user turn rendered as the
+        sentence's is, then its answer as the assistant's turn.
         """
+        messages = self._render(schema, sentence, headline, context, include_schema, after)
+        if not examples:
+            return messages
+        turns: list[dict] = []
+        for example in examples:
+            shown = self._render(schema, example.sentence, example.headline, list(example.before), include_schema,
+                                 list(example.after))
+            turns += [shown[-1], {"role": "assistant", "content": example.answer}]
+        lead = list(itertools.takewhile(lambda m: m["role"] == "system", messages[:-1]))
+        return [*lead, *turns, messages[-1]]
+
+    def _render(self, schema: Schema, sentence: str, headline: str | None, context: list[str] | None,
+                include_schema: bool, after: list[str] | None) -> list[dict]:
         variables = {"fields": schema.fields, "sentence": sentence, "headline": headline,
                      "context": context or [], "after": after or [],
                      "schema_json": json.dumps(schema.llm_json_schema()) if include_schema else ""}

@@ -15,10 +15,11 @@ def _rows(db: sqlite_utils.Database, sql: str, params: list | None = None) -> li
 
 
 def summary(db: sqlite_utils.Database) -> dict[str, Any]:
-    """Documents, sentences, drafts by status, tokens spent, failures by reason, projects."""
+    """Documents, sentences (and how many are boilerplate), drafts by status, tokens, failures, projects."""
     out: dict[str, Any] = {
         "documents": db["documents"].count,
         "sentences": db["sentences"].count,
+        "boilerplate": db["sentences"].count_where("boilerplate = 1"),
         "drafts": _rows(db, """
             SELECT schema_name, prompt_version, model, status, count(*) AS n,
                    sum(CASE WHEN cached = 0 THEN prompt_tokens ELSE 0 END) AS prompt_tokens,

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import sqlite_utils
 
+from .boilerplate import mark_sentences
 from .errors import InputError
 
 NOT_A_DATABASE = ("SQLITE_NOTADB", "SQLITE_CORRUPT")  # sqlite3 error names of a file that is no SQLite database
@@ -156,12 +157,23 @@ def _m005_serve(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m006_boilerplate(db: sqlite_utils.Database) -> None:
+    """Boilerplate sentences (copyright lines, bylines, datelines): kept, marked, neither drafted nor pushed.
+
+    Sentences already stored are marked here, on upgrade, by the built-in wire forms;
+    the user's own patterns mark them on the next `ingest --boilerplate-patterns`.
+    """
+    db["sentences"].add_column("boilerplate", int, not_null_default=0)
+    mark_sentences(db)
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_core", _m001_core),
     ("002_labelstudio", _m002_labelstudio),
     ("003_identity", _m003_identity),
     ("004_blind", _m004_blind),
     ("005_serve", _m005_serve),
+    ("006_boilerplate", _m006_boilerplate),
 ]
 
 

@@ -26,7 +26,7 @@ from annotator.store import MIGRATIONS, content_id, open_db  # noqa: E402
 
 RELEASE_SQL = Path(__file__).resolve().parent / "data" / "release-0.1.sql"
 SCHEMA = load_schema("news_events")
-PROMPT = load_prompt(None, "news_events")
+PROMPT = load_prompt("news_events.v1", "news_events")  # the release's drafts were made with v1
 TABLES = ("documents", "sentences", "drafts", "llm_cache", "llm_modes", "projects", "tasks", "predictions",
           "gold")
 

@@ -141,7 +141,7 @@ def run(scenario, *args: str) -> dict:
 def test_eval_json_gives_the_hand_worked_figures(scenario) -> None:
     report = run(scenario, "eval", "--annotator", scenario["a"])
     (group,) = report["groups"]
-    assert (group["model"], group["prompt_version"], group["schema_hash"]) == ("stub-eval", "news_events.v1",
+    assert (group["model"], group["prompt_version"], group["schema_hash"]) == ("stub-eval", "news_events.v2",
                                                                                SCHEMA.hash)
     assert group["annotations"] == 4
     entities = group["fields"]["entities"]

@@ -170,12 +170,12 @@ def test_push_creates_one_task_per_sentence_with_context_and_the_draft_as_predic
     assert pushed.ls.projects.get(id=report.ls_project_id).model_version == report.model_version
     assert report.model_version == f"stub-model|{next(iter(drafts.values()))['prompt_version']}|{SCHEMA.hash}"
 
-    # Task data: the sentence, ids, the headline and up to three preceding sentences.
+    # Task data: the sentence, ids, the headline, up to three preceding sentences and the next one.
     flag = pushed.sentence("🇺🇦")
+    officials, last = pushed.sentence("Officials"), pushed.sentence("The Russian defence")
     assert tasks[flag["id"]]["data"] == {"text": flag["text"], "sentence_id": flag["id"],
                                          "document_id": flag["document_id"], "headline": "Drones strike Kharkiv",
-                                         "context": ""}
-    officials, last = pushed.sentence("Officials"), pushed.sentence("The Russian defence")
+                                         "context": "", "context_after": officials["text"]}
     assert tasks[last["id"]]["data"]["context"] == f"{flag['text']} {officials['text']}"
     headline = next(s for s in db.query("SELECT * FROM sentences WHERE is_headline = 1"))
     assert tasks[headline["id"]]["data"]["headline"] == ""

@@ -84,7 +84,7 @@ def test_unknown_schema_and_unsupported_field(tmp_path) -> None:
 
 def test_prompt_renders_examples_as_chat_turns_with_context() -> None:
     schema = load_schema("news_events")
-    prompt = load_prompt(None, "news_events")
+    prompt = load_prompt("news_events.v1", "news_events")
     assert prompt.version == "news_events.v1"
     msgs = prompt.messages(schema, "Police said 3 died.", "Clashes in Mora", ["Fighting resumed."])
     assert [m["role"] for m in msgs] == ["system", "user", "assistant", "user", "assistant", "user"]

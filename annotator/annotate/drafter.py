@@ -95,24 +95,27 @@ class Drafter:
         self.settings = dumps(client.run_settings())
         self.run_key = client.run_key
 
-    def new_row(self, sentence_id: str) -> dict[str, Any]:
-        """A draft row that failed until told otherwise."""
+    def new_row(self, sentence_id: str, job: Job | None = None) -> dict[str, Any]:
+        """A draft row that failed until told otherwise (with its retrieved examples' key and ids, if any)."""
         key = {"sentence_id": sentence_id, "schema_hash": self.schema.hash, "prompt_version": self.prompt.version,
-               "model": self.client.model, "run_key": self.run_key}
-        return {"id": draft_id(**key), **key, "schema_name": self.schema.name, "settings": self.settings,
+               "model": self.client.model, "run_key": (job and job.run_key) or self.run_key}
+        settings = self.settings if job is None or job.examples_info is None else dumps(
+            {**self.client.run_settings(), "examples": job.examples_info})
+        return {"id": draft_id(**key), **key, "schema_name": self.schema.name, "settings": settings,
                 "mode": None, "status": DraftStatus.FAILED.value, "error": None, "data": None, "spans": None,
                 "dropped_spans": None, "n_dropped": 0, "raw": None, "attempts": 0, "prompt_tokens": 0,
                 "completion_tokens": 0, "latency_ms": 0, "cached": 1, "created_at": now()}
 
     def draft(self, job: Job) -> Outcome:
         """The whole exchange for one sentence; raises only what stops the run (FatalLLMError)."""
-        row, entries = self.new_row(job.sentence_id), []
+        row, entries = self.new_row(job.sentence_id, job), []
         mode = self.resolver.mode
+        example_ids = job.examples_info["ids"] if job.examples_info else None
         while True:
             messages = self.prompt.messages(self.schema, job.text, job.headline, job.before,
-                                            include_schema=mode == "prompt", after=job.after)
+                                            include_schema=mode == "prompt", after=job.after, examples=job.examples)
             try:
-                self._exchange(mode, messages, job.text, row, entries, use_cache=not job.retry)
+                self._exchange(mode, messages, job.text, row, entries, use_cache=not job.retry, examples=example_ids)
                 break
             except ModeRejected as exc:
                 mode = self.resolver.fallback(mode, str(exc))
@@ -122,10 +125,14 @@ class Drafter:
         row["mode"] = mode
         return Outcome(row, entries)
 
-    def _complete(self, mode: str, messages: list[dict], entries: list[dict], use_cache: bool = True) -> Completion:
-        """The cached answer to this exact request, or a fresh one (queued for the cache)."""
+    def _complete(self, mode: str, messages: list[dict], entries: list[dict], use_cache: bool = True,
+                  examples: list[str] | None = None) -> Completion:
+        """The cached answer to this exact request, or a fresh one (queued for the cache).
+
+        Retrieved examples' gold ids are part of the key (their text already is, in the messages).
+        """
         params = self.client.params(mode, messages, self.llm_schema)
-        key = self.client.cache_key(params)
+        key = self.client.cache_key(params if not examples else {**params, "_examples": examples})
         hit = self.cache_lookup(key) if use_cache else None
         if hit is not None:
             return Completion.from_cache(hit)
@@ -135,10 +142,10 @@ class Drafter:
         return completion
 
     def _exchange(self, mode: str, messages: list[dict], sentence: str, row: dict, entries: list[dict],
-                  use_cache: bool = True) -> None:
+                  use_cache: bool = True, examples: list[str] | None = None) -> None:
         """Ask, validate, re-ask with the error (bounded), then ground the spans."""
         for _ in range(self.max_reasks + 1):
-            completion = self._complete(mode, messages, entries, use_cache)
+            completion = self._complete(mode, messages, entries, use_cache, examples)
             row["attempts"] += 1
             row["prompt_tokens"] += completion.prompt_tokens
             row["completion_tokens"] += completion.completion_tokens

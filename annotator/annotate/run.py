@@ -20,7 +20,7 @@ from ..prompts import Prompt, register_prompt
 from ..schema import Schema
 from ..store import DraftStatus, now
 from .drafter import Drafter, ModeResolver, Outcome
-from .jobs import count_pending, pending_jobs
+from .jobs import Selection, count_pending, pending_jobs
 from .writes import DraftWriter
 
 IN_FLIGHT_PER_WORKER = 2
@@ -179,33 +179,37 @@ def annotate(db: sqlite_utils.Database, client: LLMClient, schema: Schema, promp
              mode: str = "auto", concurrency: int = 4, limit: int | None = None, max_reasks: int = 2,
              on_start: Callable[[int], None] | None = None,
              on_done: Callable[[dict], None] | None = None,
-             on_interrupt: Callable[[int], None] | None = None, retry_invalid: bool = False) -> RunReport:
+             on_interrupt: Callable[[int], None] | None = None, retry_invalid: bool = False,
+             selection: Selection | None = None) -> RunReport:
     """Draft every pending sentence; each finished draft is committed at once.
 
     A sentence is pending when it has no ok or invalid draft for (schema, prompt, model)
     made with the client's run settings (or before they were recorded). On Ctrl-C no
     request is sent or retried any more; `on_interrupt(running)` hears how many are
     still out, and their answers are stored as they come (a second Ctrl-C gives up
-    on them: `report.abandoned`).
+    on them: `report.abandoned`). `selection` sets the context window, boilerplate,
+    redrafting and retrieved examples (`jobs.Selection`; default: a plain run).
     """
     if concurrency < 1:
         raise InputError("--concurrency must be at least 1")
-    scope = f"annotate {schema.hash} {prompt.version} {client.model} {client.run_key}"
+    selection = selection or Selection()
+    family = selection.examples.family_pattern(client.run_key) if selection.examples else client.run_key
+    scope = f"annotate {schema.hash} {prompt.version} {client.model} {family}"
     with hold(db, scope, f"drafting with {client.model}, prompt {prompt.version}"):
         return _annotate(db, client, schema, prompt, mode=mode, concurrency=concurrency, limit=limit,
                          max_reasks=max_reasks, on_start=on_start, on_done=on_done, on_interrupt=on_interrupt,
-                         retry_invalid=retry_invalid)
+                         retry_invalid=retry_invalid, selection=selection)
 
 
 def _annotate(db: sqlite_utils.Database, client: LLMClient, schema: Schema, prompt: Prompt, *, mode: str,
               concurrency: int, limit: int | None, max_reasks: int, on_start: Callable[[int], None] | None,
               on_done: Callable[[dict], None] | None, on_interrupt: Callable[[int], None] | None,
-              retry_invalid: bool) -> RunReport:
+              retry_invalid: bool, selection: Selection) -> RunReport:
     register_prompt(db, prompt)
     record_schema(db, schema)
     writer = DraftWriter(db)
     report = RunReport(replayed=writer.replay())  # answers a locked database kept out last time
-    total = count_pending(db, schema, prompt, client.model, client.run_key, retry_invalid)
+    total = count_pending(db, schema, prompt, client.model, client.run_key, retry_invalid, selection)
     report.pending = min(total, limit) if limit is not None else total
     if on_start:
         on_start(report.pending)
@@ -224,7 +228,7 @@ def _annotate(db: sqlite_utils.Database, client: LLMClient, schema: Schema, prom
     cache = CacheReader(db)
     drafter = Drafter(client, schema, prompt, resolver, cache.lookup, max_reasks)
     calls_before = client.calls
-    jobs = pending_jobs(db, schema, prompt, client.model, client.run_key, limit, retry_invalid)
+    jobs = pending_jobs(db, schema, prompt, client.model, client.run_key, limit, retry_invalid, selection)
     pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="annotate")
 
     def interrupted(running: int) -> None:

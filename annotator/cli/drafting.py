@@ -30,31 +30,42 @@ if TYPE_CHECKING:
 
 @click.command()
 @click.argument("paths", nargs=-1, required=True)
+@click.option("--boilerplate-patterns", "patterns", default=None, metavar="FILE",
+              help="Your own boilerplate patterns: one regular expression a line, matched against whole sentences, "
+                   "case-insensitive; stored sentences are marked again by them too "
+                   "[env ANNOTATOR_BOILERPLATE_PATTERNS].")
 @db_option
-def ingest(paths: tuple[str, ...], db_file: str | None) -> None:
+def ingest(paths: tuple[str, ...], patterns: str | None, db_file: str | None) -> None:
     """Split documents into sentences and store them.
 
     PATHS are .txt files (one document each; a headline first line is its own
     sentence), .jsonl or .csv files (a `text` field, optional `id`, `title`,
     `source`), folders, or - for standard input. Re-ingesting adds nothing.
+    Boilerplate (copyright lines, "All rights reserved", bylines, datelines,
+    agency credits) is stored but marked: it is neither drafted nor pushed.
 
     \b
     Examples:
       annotator ingest article.txt
       annotator ingest corpus/ feed.jsonl
       cat wire.jsonl | annotator ingest -
+      annotator ingest corpus/ --boilerplate-patterns my_patterns.txt   # e.g. a line: Photo: .*
     """
+    from ..boilerplate import classifier
     from ..ingest import ingest as run_ingest
     from ..ingest import read_inputs
 
+    is_boilerplate = classifier(patterns)
     db = open_database(db_file)
     with progress_bar() as bar:
         task = bar.add_task("Ingesting", total=None)
-        report = run_ingest(db, read_inputs(paths), progress=lambda: bar.advance(task))
+        report = run_ingest(db, read_inputs(paths), progress=lambda: bar.advance(task), boilerplate=is_boilerplate)
     for problem in report.problems:
         error(str(problem))
+    marked = f" ({report.boilerplate_new} boilerplate, kept but not drafted)" if report.boilerplate_new else ""
+    remarked = f"; {report.boilerplate_remarked} stored sentences marked again" if is_boilerplate.custom else ""
     out.print(f"{report.documents_new} new documents ({report.documents_seen - report.documents_new} already "
-              f"stored), {report.sentences_new} new sentences.")
+              f"stored), {report.sentences_new} new sentences{marked}{remarked}.")
     if report.problems:
         console.print(f"{len(report.problems)} input(s) skipped; fix them and re-run (stored input is kept).")
         sys.exit(1)
@@ -76,16 +87,33 @@ def ingest(paths: tuple[str, ...], db_file: str | None) -> None:
 @click.option("--max-tokens", type=int, default=1024, show_default=True)
 @click.option("--retry-invalid", is_flag=True,
               help="Draft again the sentences whose draft stayed invalid (their cached answer is not reused).")
+@click.option("--examples", "examples_k", type=click.IntRange(1, 16), default=None, metavar="K",
+              help="Show the K most similar gold annotations (BM25) as worked examples instead of the prompt's own; "
+                   "needs --examples-from.")
+@click.option("--examples-from", "examples_from", default=None, metavar="PROJECT",
+              help="Label Studio project (as pulled) whose gold the examples come from; never the sentence's own "
+                   "document.")
+@click.option("--redraft", is_flag=True,
+              help="Draft again the sentences whose tasks have no submitted annotation, where the current settings "
+                   "(e.g. examples from newer gold) give a new draft; push adds it to the same task.")
+@click.option("--include-boilerplate", is_flag=True, help="Draft boilerplate sentences too (copyright, bylines).")
+@click.option("--context-before", type=click.IntRange(0, 20), default=None,
+              help="Sentences shown before the sentence [env ANNOTATOR_CONTEXT_BEFORE; default 3].")
+@click.option("--context-after", type=click.IntRange(0, 20), default=None,
+              help="Sentences shown after the sentence [env ANNOTATOR_CONTEXT_AFTER; default 1].")
 @db_option
 def annotate(schema_ref: str, prompt_ref: str | None, model: str | None, base_url: str | None, mode: str,
              concurrency: int, limit: int | None, max_reasks: int, retries: int, timeout: float,
-             temperature: float, max_tokens: int, retry_invalid: bool, db_file: str | None) -> None:
+             temperature: float, max_tokens: int, retry_invalid: bool, examples_k: int | None,
+             examples_from: str | None, redraft: bool, include_boilerplate: bool, context_before: int | None,
+             context_after: int | None, db_file: str | None) -> None:
     """Draft every sentence that has no draft yet for (schema, prompt, model).
 
     Finished drafts are committed one by one: Ctrl-C or a crash loses nothing,
     and a re-run continues where it stopped. Identical requests are answered
     from the cache, so a re-run costs nothing. The first Ctrl-C stops sending and
-    waits for the requests in flight; a second one abandons them.
+    waits for the requests in flight; a second one abandons them. Boilerplate
+    sentences are skipped unless --include-boilerplate.
 
     \b
     Examples:
@@ -93,6 +121,8 @@ def annotate(schema_ref: str, prompt_ref: str | None, model: str | None, base_ur
       OPENAI_API_KEY=sk-... annotator annotate --model gpt-4o-mini -c 16
       annotator annotate --base-url http://localhost:8000/v1 --model Qwen/Qwen2.5-7B-Instruct
       annotator annotate --base-url http://localhost:11434/v1 --model llama3.1 --mode json_object
+      annotator annotate --examples 4 --examples-from "Conflict news"            # examples from gold
+      annotator pull -p "Conflict news" && annotator annotate --examples 4 --examples-from "Conflict news" --redraft
     """
     from ..annotate import annotate as run_annotate
     from ..connect import SMOLLM_WARNING, resolve_llm
@@ -103,6 +133,8 @@ def annotate(schema_ref: str, prompt_ref: str | None, model: str | None, base_ur
     schema = load_schema(schema_ref)
     prompt = load_prompt(prompt_ref, schema.name)
     db = open_database(db_file)
+    selection = run_selection(db, schema, examples_k, examples_from, redraft, include_boilerplate, context_before,
+                              context_after)
     llm = resolve_llm(base_url, model)
     if llm.embedded:
         warn(SMOLLM_WARNING)
@@ -119,9 +151,29 @@ def annotate(schema_ref: str, prompt_ref: str | None, model: str | None, base_ur
             on_interrupt=lambda n: console.print(
                 f"Stopping: nothing more is sent; waiting for {n} request(s) in flight, whose answers will be "
                 "stored. Press Ctrl-C again to abandon them.", highlight=False),
-            retry_invalid=retry_invalid,
+            retry_invalid=retry_invalid, selection=selection,
         )
     print_annotate_report(report)
+
+
+def run_selection(db: Any, schema: Any, examples_k: int | None, examples_from: str | None, redraft: bool,
+                  include_boilerplate: bool, context_before: int | None, context_after: int | None) -> Any:
+    """The run's `Selection` from the annotate flags; InputError (one line) for flags that do not go together."""
+    from ..annotate.jobs import Selection
+    from ..context import window
+    from ..errors import InputError
+    from ..examples import ExampleIndex
+
+    if (examples_k is None) != (examples_from is None):
+        raise InputError("--examples K and --examples-from PROJECT go together; give both (e.g. --examples 4 "
+                         "--examples-from \"Conflict news\")")
+    size = window(context_before, context_after)
+    index = None if examples_k is None else ExampleIndex(db, schema, examples_from, examples_k, window=size)
+    if index is not None:
+        console.print(f"Examples: {examples_k} nearest of {len(index.examples)} gold annotations in "
+                      f"{examples_from!r}" + ("" if index.examples else " (none yet: the prompt's own examples)"),
+                      highlight=False)
+    return Selection(window=size, include_boilerplate=include_boilerplate, redraft=redraft, examples=index)
 
 
 def print_annotate_report(report: RunReport) -> None:
@@ -164,7 +216,8 @@ def status(db_file: str | None, as_json: bool) -> None:
     if as_json:
         out.print_json(json.dumps(data))
         return
-    out.print(f"{data['documents']} documents, {data['sentences']} sentences")
+    marked = f" ({data['boilerplate']} boilerplate, neither drafted nor pushed)" if data["boilerplate"] else ""
+    out.print(f"{data['documents']} documents, {data['sentences']} sentences{marked}")
     for table in status_tables(data):
         out.print(table)
 

@@ -78,7 +78,8 @@ class Session:
         self.ls = connect(self.url, server.api_key or "")
 
     def push(self, project_name: str, model: str | None = None, prompt_version: str | None = None,
-             chunk_size: int = 1000, blind: float | None = None, dedupe: bool = False) -> PushReport:
+             chunk_size: int = 1000, blind: float | None = None, dedupe: bool = False,
+             include_boilerplate: bool = False) -> PushReport:
         """Push with a progress bar and a one-line summary."""
         from ..labelstudio.push import push
 
@@ -86,7 +87,7 @@ class Session:
             task = bar.add_task("Pushing", total=None)
             report = push(self.db, self.ls, self.schema, project_name, url=self.url, chunk_size=chunk_size,
                           model=model, prompt_version=prompt_version, progress=tracker(bar, task, "Pushing"),
-                          blind=blind, dedupe=dedupe)
+                          blind=blind, dedupe=dedupe, include_boilerplate=include_boilerplate)
         print_push_report(report)
         return report
 
@@ -112,8 +113,10 @@ class Session:
               help="Share of new tasks sent without a prediction, to measure how much drafts sway annotators "
                    "(kept by the project for later pushes; a blind task never gets a prediction).")
 @click.option("--dedupe", is_flag=True, help="Delete duplicate tasks of a sentence that carry no annotation.")
+@click.option("--include-boilerplate", is_flag=True, help="Push drafts of boilerplate sentences too (copyright, bylines).")
 def push(db_file: str | None, project_name: str, schema_ref: str, url: str | None, model: str | None,
-         prompt_version: str | None, chunk_size: int, blind: float | None, dedupe: bool) -> None:
+         prompt_version: str | None, chunk_size: int, blind: float | None, dedupe: bool,
+         include_boilerplate: bool) -> None:
     """Send sentences with drafts to Label Studio as tasks with predictions.
 
     Creates the project on first use. A re-push adds nothing; newer drafts of
@@ -126,7 +129,8 @@ def push(db_file: str | None, project_name: str, schema_ref: str, url: str | Non
       annotator push --project "Conflict news" --blind 0.1     # 10% of tasks without a draft
       LABEL_STUDIO_URL=https://ls.example.org LABEL_STUDIO_API_KEY=... annotator push -p "Batch 3"
     """
-    Session(db_file, schema_ref, url).push(project_name, model, prompt_version, chunk_size, blind, dedupe)
+    Session(db_file, schema_ref, url).push(project_name, model, prompt_version, chunk_size, blind, dedupe,
+                                           include_boilerplate)
 
 
 @click.command()

@@ -20,7 +20,7 @@ import sqlite_utils
 from label_studio_sdk import LabelStudio
 from label_studio_sdk.label_interface import LabelInterface
 
-from ..context import Context, DocumentSentences
+from ..context import Context, DocumentSentences, Window, window
 from ..errors import InputError, LabelStudioError
 from ..locks import hold
 from ..schema import Schema
@@ -120,9 +120,11 @@ def plan_push(drafts: Iterable[Mapping], tasks: Mapping[str, int], pushed: Set[s
 
 
 def task_data(sentence: Mapping, context: Context) -> dict:
-    """A task's `data`: the sentence, our ids, the document's headline and the sentences before it."""
+    """A task's `data`: the sentence, our ids, the document's headline, the sentences before it (`context`)
+    and after it (`context_after`: where a split quote names its source)."""
     return {"text": sentence["text"], "sentence_id": sentence["id"], "document_id": sentence["document_id"],
-            "headline": context.headline or "", "context": " ".join(context.before)}
+            "headline": context.headline or "", "context": " ".join(context.before),
+            "context_after": " ".join(context.after)}
 
 
 def chunks(items: Sequence, size: int) -> Iterator[Sequence]:
@@ -143,10 +145,15 @@ def _rows_by_id(db: sqlite_utils.Database, sql: str, ids: Sequence[str]) -> dict
 
 
 def eligible_drafts(db: sqlite_utils.Database, schema: Schema, model: str | None,
-                    prompt_version: str | None) -> list[dict]:
-    """The ok drafts for `schema` (and `model` / `prompt_version`) as plain rows, with their model version."""
+                    prompt_version: str | None, include_boilerplate: bool = False) -> list[dict]:
+    """The ok drafts for `schema` (and `model` / `prompt_version`) as plain rows, with their model version.
+
+    Drafts of boilerplate sentences are left out unless `include_boilerplate`.
+    """
     # `+d.status`: keep SQLite off the status index, which is far less selective than the others.
     sql, params = "d.schema_hash = ? AND +d.status = ?", [schema.hash, DraftStatus.OK.value]
+    if not include_boilerplate:
+        sql += " AND s.boilerplate = 0"
     if model is not None:
         sql, params = sql + " AND d.model = ?", [*params, model]
     if prompt_version is not None:
@@ -174,6 +181,8 @@ class _Push:
     done: int = 0
     sent: list[tuple[str, int, str]] = field(default_factory=list)
     """(draft id, task id, model version) of the predictions created, in the order sent."""
+    window: Window = field(default_factory=Window)
+    """The context a task shows around its sentence."""
 
     def predictions(self, drafts: list[dict], text: str) -> tuple[list[dict], list[dict]]:
         """(predictions, the drafts they came from) for drafts of one sentence; invalid ones are reported."""
@@ -218,7 +227,7 @@ def _import_tasks(run: _Push, chunk: Sequence[NewTask], context: DocumentSentenc
         sentence = sentences[task.sentence_id]
         predictions, ok = run.predictions([drafts[i] for i in task.draft_ids], sentence["text"])
         run.report.blind_tasks += task.blind
-        data = task_data(sentence, context.context(sentence["document_id"], sentence["idx"]))
+        data = task_data(sentence, context.around(sentence["document_id"], sentence["idx"], run.window))
         request.append({"data": data, "predictions": predictions})
         used.append(ok)
     with calling(project.url, f"importing {len(request)} tasks into project {project.name!r}", AFTER):
@@ -289,13 +298,18 @@ def _set_model_version(run: _Push, server: Any) -> None:
 
 def push(db: sqlite_utils.Database, ls: LabelStudio, schema: Schema, project_name: str, *, url: str,
          chunk_size: int = 1000, model: str | None = None, prompt_version: str | None = None,
-         progress: Progress | None = None, blind: float | None = None, dedupe: bool = False) -> PushReport:
+         progress: Progress | None = None, blind: float | None = None, dedupe: bool = False,
+         include_boilerplate: bool = False, context_window: Window | None = None) -> PushReport:
     """Push every sentence with an ok draft for `schema` to the project `project_name` at `url`.
 
     Creates the project on first use (config generated from the schema). Each new
     sentence becomes one task (data: text, sentence_id, document_id, headline,
-    context) carrying its drafts as predictions; a new draft for a sentence already
-    pushed becomes a new prediction on the same task. Re-running adds nothing.
+    context, context_after, in `context_window`: default `context.window()`)
+    carrying its drafts as predictions; a new draft for a sentence already pushed
+    becomes a new prediction on the same task (annotators see the newest: Label
+    Studio pre-fills a task from its last prediction of the project's model
+    version). Re-running adds nothing. Boilerplate sentences are not pushed unless
+    `include_boilerplate`.
     `model` / `prompt_version` restrict which drafts are pushed. The project's
     model_version is set to the newest pushed draft's, so annotators see it pre-filled.
 
@@ -311,12 +325,13 @@ def push(db: sqlite_utils.Database, ls: LabelStudio, schema: Schema, project_nam
         raise InputError(f"--blind {blind} is not a share of the tasks; give a number from 0 to below 1, e.g. 0.1")
     url = normalize_url(url)
     with hold(db, project_scope(url, project_name), f"pushing to or pulling from project {project_name!r}"):
-        return _push(db, ls, schema, project_name, url, chunk_size, model, prompt_version, progress, blind, dedupe)
+        return _push(db, ls, schema, project_name, url, chunk_size, model, prompt_version, progress, blind, dedupe,
+                     include_boilerplate, context_window or window())
 
 
 def _push(db: sqlite_utils.Database, ls: LabelStudio, schema: Schema, project_name: str, url: str,
           chunk_size: int, model: str | None, prompt_version: str | None, progress: Progress | None,
-          blind: float | None, dedupe: bool) -> PushReport:
+          blind: float | None, dedupe: bool, include_boilerplate: bool, context_window: Window) -> PushReport:
     project, server, created = ensure_project(db, ls, schema, project_name, url)
     if blind is not None and blind != project.blind_fraction:
         db["projects"].update(project.id, {"blind_fraction": blind})
@@ -324,8 +339,8 @@ def _push(db: sqlite_utils.Database, ls: LabelStudio, schema: Schema, project_na
     report = PushReport(project_id=project.id, ls_project_id=project.ls_id, project_link=project.link,
                         created_project=created)
     run = _Push(db, ls, schema, project, validate_config(label_config(schema)), report, progress,
-                server_predictions=getattr(server, "total_predictions_number", 0) or 0)
-    drafts = eligible_drafts(db, schema, model, prompt_version)
+                server_predictions=getattr(server, "total_predictions_number", 0) or 0, window=context_window)
+    drafts = eligible_drafts(db, schema, model, prompt_version, include_boilerplate)
     if _needs_reconcile(db, project, server):
         healed = reconcile(db, ls, project, drafts, project_total=run.server_predictions,
                            blind=lambda sid: is_blind(sid, project.blind_fraction))
