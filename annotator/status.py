@@ -8,6 +8,20 @@ import sqlite_utils
 
 from .store import DraftStatus, GoldStatus
 
+DUPLICATE_SPANS = """(
+  SELECT count(*) - count(DISTINCT g.id || quote(json_extract(r.value, '$.from_name'))
+           || quote(json_extract(r.value, '$.value.start')) || quote(json_extract(r.value, '$.value.end'))
+           || quote(l.value))
+  FROM gold g,
+    json_each(CASE WHEN json_valid(g.raw_result) THEN
+                CASE WHEN json_type(g.raw_result) = 'array' THEN g.raw_result END END) r,
+    json_each(CASE WHEN r.type = 'object' THEN
+                CASE WHEN json_extract(r.value, '$.type') = 'labels' AND json_type(r.value, '$.value.labels') = 'array'
+                     THEN json_extract(r.value, '$.value.labels') END END) l
+  WHERE g.project_id = p.id AND g.status IN (?, ?))"""
+"""Spans Label Studio sent more than once within one live annotation of project `p` (same control, start,
+end and label): pull keeps each once (`labelstudio.convert.collapse_spans`); this counts the copies dropped."""
+
 
 def _rows(db: sqlite_utils.Database, sql: str, params: list | None = None) -> list[dict[str, Any]]:
     """Query results as a list of dicts."""
@@ -31,14 +45,16 @@ def summary(db: sqlite_utils.Database) -> dict[str, Any]:
             FROM drafts WHERE status != ? GROUP BY 1, 2 ORDER BY n DESC""", [DraftStatus.OK]),
     }
     if "projects" in db.table_names():
-        out["projects"] = _rows(db, """
+        out["projects"] = _rows(db, f"""
             SELECT p.name, p.ls_id, p.url,
               (SELECT count(*) FROM tasks t WHERE t.project_id = p.id) AS pushed,
               (SELECT count(DISTINCT g.task_id) FROM gold g WHERE g.project_id = p.id
                  AND g.status IN (?, ?)) AS annotated,
               (SELECT count(DISTINCT g.task_id) FROM gold g WHERE g.project_id = p.id
-                 AND g.status = ?) AS skipped
-            FROM projects p ORDER BY p.name, p.url""", [GoldStatus.OK, GoldStatus.INVALID, GoldStatus.SKIPPED])
+                 AND g.status = ?) AS skipped,
+              {DUPLICATE_SPANS} AS duplicate_spans
+            FROM projects p ORDER BY p.name, p.url""",
+                                [GoldStatus.OK, GoldStatus.INVALID, GoldStatus.SKIPPED, GoldStatus.OK, GoldStatus.INVALID])
         for p in out["projects"]:
             p["pending"] = max(0, p["pushed"] - p["annotated"] - p["skipped"])
     return out

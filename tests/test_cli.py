@@ -118,7 +118,7 @@ def test_status_tables_show_the_same_counts(known_db) -> None:
     assert ["news_events", "news_events.v1", "m1", "ok", "2", "10", "5", "3"] in rows
     assert ["news_events", "news_events.v1", "m2", "invalid", "1", "20", "9", "0"] in rows
     assert ["failed", "timeout", "1"] in rows
-    assert ["Batch 3", "7", "3", "1", "1", "1", "http://ls.example:8080"] in rows
+    assert ["Batch 3", "7", "3", "1", "1", "1", "0", "http://ls.example:8080"] in rows
 
 
 def test_status_of_a_new_database_is_empty(tmp_path) -> None:

@@ -238,10 +238,11 @@ def status_tables(data: dict[str, Any]) -> list[Table]:
             table.add_row(r["status"], r["reason"] or "", str(r["n"]))
         tables.append(table)
     if data.get("projects"):
-        table = Table("project", "id", "pushed", "annotated", "skipped", "pending", "url", title="Label Studio")
+        table = Table("project", "id", "pushed", "annotated", "skipped", "pending", "duplicate spans", "url",
+                      title="Label Studio")
         for p in data["projects"]:
             table.add_row(p["name"], str(p["ls_id"]), str(p["pushed"]), str(p["annotated"]), str(p["skipped"]),
-                          str(p["pending"]), redact_url(p["url"]))
+                          str(p["pending"]), str(p.get("duplicate_spans") or 0), redact_url(p["url"]))
         tables.append(table)
     return tables
 

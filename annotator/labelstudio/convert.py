@@ -48,6 +48,17 @@ def _span_sort_key(span: dict) -> tuple[int, int, str]:
     return (span["start"], span["end"], span["label"])
 
 
+def collapse_spans(spans: list[dict]) -> list[dict]:
+    """Spans sorted by (start, end, label), each (start, end, label) once.
+
+    Label Studio can hand back one span twice in an annotation (an autosaved region
+    restored, then drawn again by the annotator); gold keeps it once. `annotator
+    status` counts the copies from the raw results.
+    """
+    unique = {(s["start"], s["end"], s["label"]): s for s in reversed(spans)}
+    return sorted(unique.values(), key=_span_sort_key)
+
+
 def _check_span(sentence: str, span: dict) -> None:
     start, end = span["start"], span["end"]
     if not (0 <= start < end <= len(sentence)) or sentence[start:end] != span["text"]:
@@ -118,7 +129,7 @@ def result_to_gold(schema: Schema, sentence_text: str, result: Any) -> tuple[dic
 
     Spans get Python offsets and their text sliced from `sentence_text`. The instance
     dict is built in the drafts' canonical form (span lists sorted by start, end,
-    label) and validated with the schema's pydantic model: when valid it is the
+    label, a span repeated with the same label kept once) and validated with the schema's pydantic model: when valid it is the
     model's dump, otherwise the dict as built, with the validation errors. Unknown
     controls, unknown labels and bad offsets are errors, never silently dropped. The
     dict is None only when `result` is not a list.
@@ -143,7 +154,7 @@ def result_to_gold(schema: Schema, sentence_text: str, result: Any) -> tuple[dic
             mine: list[dict] = []
             for where, value in values[spec.name]:
                 errors.extend(_read_span(spec, sentence_text, value, where, mine))
-            mine.sort(key=_span_sort_key)
+            mine = collapse_spans(mine)
             built[spec.name] = [{"text": s["text"], "label": spec.raw(s["label"])} for s in mine]
             spans.extend(mine)
             continue
