@@ -37,15 +37,38 @@ class FieldSpec:
     has_default: bool = False
     values: dict[str, Any] = field(default_factory=dict)
     """Label string -> the raw value pydantic expects (enum member value or Literal value)."""
+    title: str = ""
+    """The field's short display title (pydantic `Field(title=...)`); empty: made from the name."""
+    label_names: dict[str, str] = field(default_factory=dict)
+    """Label string -> its display name (json_schema_extra `label_names`); missing: made from the label."""
 
     @property
     def codec(self) -> Kind:
         """The kind's codec."""
         return KINDS[self.kind]
 
+    @property
+    def heading(self) -> str:
+        """The field's title for people: `title`, else its name in words ("event_type" -> "Event type")."""
+        return self.title or readable(self.name)
+
     def raw(self, label: str) -> Any:
         """The value pydantic expects for a label string."""
         return self.values.get(label, label)
+
+    def display(self, label: str) -> str:
+        """A label's name for people; the stored value stays `label`."""
+        return self.label_names.get(label) or readable(label)
+
+
+def readable(value: str) -> str:
+    """A machine name in words ("ARMED_GROUP" -> "Armed group"; ORG stays); other text is kept as written."""
+    words = value.replace("_", " ").split()
+    acronym = value.isupper() and len(value) <= 3
+    if acronym or not (value.isupper() or value.islower()) or not all(w.isalnum() for w in words):
+        return value
+    text = " ".join(words).lower()
+    return text[:1].upper() + text[1:]
 
 
 def unwrap_optional(tp: Any) -> tuple[Any, bool]:
@@ -97,6 +120,17 @@ def _extra(info: Any) -> dict:
     return extra if isinstance(extra, dict) else {}
 
 
+def _label_texts(info: Any) -> dict:
+    """Label descriptions (`labels`) and display names (`label_names`) from a field's json_schema_extra."""
+    extra = _extra(info)
+    return {"label_descriptions": dict(extra.get("labels", {})), "label_names": dict(extra.get("label_names", {}))}
+
+
+REQUIRED_MESSAGES = {"choice": "{}: choose one answer.", "bool": "{}: choose yes or no.",
+                     "text": "{}: write an answer.", "number": "{}: enter a number."}
+"""The message Label Studio shows when a required field is left empty, by kind."""
+
+
 class DecodeError(ValueError):
     """A Label Studio result value that does not fit its field."""
 
@@ -133,14 +167,26 @@ class Kind:
         return False, None
 
 
+def _required(spec: FieldSpec, attrs: dict) -> dict:
+    """`attrs` with required and a readable requiredMessage when the field must be filled."""
+    if spec.required:
+        attrs.update(required="true", requiredMessage=REQUIRED_MESSAGES[spec.kind].format(spec.heading))
+    return attrs
+
+
+def _shown(spec: FieldSpec, value: str) -> dict:
+    """A Label's or Choice's attributes: its display name as `value`, the stored value as `alias`."""
+    name = spec.display(value)
+    return {"value": value} if name == value else {"value": name, "alias": value}
+
+
 def _choice_control(spec: FieldSpec, to_name: str, multiple: bool) -> ET.Element:
-    attrs = {"name": spec.name, "toName": to_name, "choice": "multiple" if multiple else "single",
+    """Radio buttons for one answer, checkboxes for several; display names shown, schema values stored."""
+    attrs = {"name": spec.name, "toName": to_name, "choice": "multiple" if multiple else "single-radio",
              "showInline": "true"}
-    if spec.required and not multiple:
-        attrs["required"] = "true"
-    element = ET.Element("Choices", attrs)
+    element = ET.Element("Choices", attrs if multiple else _required(spec, attrs))
     for value in spec.labels:
-        choice = {"value": value}
+        choice = _shown(spec, value)
         if spec.label_descriptions.get(value):
             choice["hint"] = spec.label_descriptions[value]
         ET.SubElement(element, "Choice", choice)
@@ -178,13 +224,12 @@ class Spans(Kind):
             return None
         label = model.model_fields["label"]
         values = choice_values(label.annotation) or {}
-        return {"labels": tuple(values), "values": values,
-                "label_descriptions": dict(_extra(label).get("labels", {}))}
+        return {"labels": tuple(values), "values": values, **_label_texts(label)}
 
     def control(self, spec, to_name, colours):
         element = ET.Element("Labels", {"name": spec.name, "toName": to_name})
         for value in spec.labels:
-            attrs = {"value": value, "background": next(colours)}
+            attrs = {**_shown(spec, value), "background": next(colours)}
             if spec.label_descriptions.get(value):
                 attrs["hint"] = spec.label_descriptions[value]
             ET.SubElement(element, "Label", attrs)
@@ -215,8 +260,7 @@ class Choice(Kind):
         values = choice_values(tp)
         if values is None:
             return None
-        return {"labels": tuple(values), "values": values,
-                "label_descriptions": dict(_extra(info).get("labels", {}))}
+        return {"labels": tuple(values), "values": values, **_label_texts(info)}
 
     def control(self, spec, to_name, colours):
         return _choice_control(spec, to_name, multiple=False)
@@ -242,8 +286,7 @@ class Choices(Kind):
         values = choice_values(item) if item is not None else None
         if values is None:
             return None
-        return {"labels": tuple(values), "values": values,
-                "label_descriptions": dict(_extra(info).get("labels", {}))}
+        return {"labels": tuple(values), "values": values, **_label_texts(info)}
 
     def control(self, spec, to_name, colours):
         return _choice_control(spec, to_name, multiple=True)
@@ -268,7 +311,10 @@ class Bool(Kind):
     name, result_type, metric = "bool", "choices", "choice"
 
     def detect(self, tp, info):
-        return {"labels": ("true", "false"), "values": {"true": True, "false": False}} if tp is bool else None
+        if tp is not bool:
+            return None
+        return {"labels": ("true", "false"), "values": {"true": True, "false": False},
+                "label_names": {"true": "Yes", "false": "No", **_extra(info).get("label_names", {})}}
 
     def control(self, spec, to_name, colours):
         return _choice_control(spec, to_name, multiple=False)
@@ -291,9 +337,7 @@ class Text(Kind):
 
     def control(self, spec, to_name, colours):
         attrs = {"name": spec.name, "toName": to_name, "rows": "2", "maxSubmissions": "1", "editable": "true"}
-        if spec.required:
-            attrs["required"] = "true"
-        return ET.Element("TextArea", attrs)
+        return ET.Element("TextArea", _required(spec, attrs))
 
     def encode(self, spec, value, spans):
         return [] if value == "" else [{"text": [str(value)]}]
@@ -322,9 +366,7 @@ class Number(Kind):
 
     def control(self, spec, to_name, colours):
         attrs = {"name": spec.name, "toName": to_name, "step": "1" if spec.integer else "any"}
-        if spec.required:
-            attrs["required"] = "true"
-        return ET.Element("Number", attrs)
+        return ET.Element("Number", _required(spec, attrs))
 
     def encode(self, spec, value, spans):
         if isinstance(value, bool) or not isinstance(value, int | float):
@@ -352,5 +394,5 @@ def field_spec(name: str, info: Any) -> FieldSpec | None:
         if found is not None:
             required = info.is_required() and not optional
             return FieldSpec(name=name, kind=kind.name, description=info.description or "", required=required,
-                             nullable=optional, has_default=not info.is_required(), **found)
+                             nullable=optional, has_default=not info.is_required(), title=info.title or "", **found)
     return None

@@ -61,6 +61,11 @@ DRAFTS = {
 WRONG, FIXED = ("Mora", "PERSON"), ("Mora", "LOCATION")
 
 
+def shown(field: str, label: str) -> str:
+    """The name the page shows for a stored label (Label Studio stores the schema's value)."""
+    return SCHEMA.field(field).display(label)
+
+
 def responder(body: dict) -> dict:
     """A deterministic 'model': a fixed answer per sentence (an unknown sentence is a stub 500)."""
     return DRAFTS[target_sentence(body)]
@@ -107,8 +112,9 @@ def test_annotator_corrects_a_prefilled_draft_in_chromium_and_pull_gets_it(label
     (task_id,) = [r["task_id"] for r in db.query("SELECT task_id FROM tasks WHERE project_id = ?",
                                                  [pushed.project_id])]
 
-    drawn_expected = [(s["text"], s["label"], s["start"], s["end"])
+    drawn_expected = [(s["text"], shown(s["field"], s["label"]), s["start"], s["end"])
                       for s in sorted(draft_spans, key=lambda s: s["start"])]
+    wrong, fixed = (WRONG[0], shown("entities", WRONG[1])), (FIXED[0], shown("entities", FIXED[1]))
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
@@ -127,24 +133,25 @@ def test_annotator_corrects_a_prefilled_draft_in_chromium_and_pull_gets_it(label
             expect(spans_drawn).to_have_count(len(draft_spans), timeout=60_000)
             expect(page.locator(".lsf-outliner-item")).to_have_count(len(draft_spans))
             assert highlights(page) == drawn_expected
-            assert sorted(regions(page)) == sorted((s["text"], s["label"]) for s in draft_spans)
-            # ... and the drafted choices are the ones ticked, nothing else.
-            expect(page.get_by_role("checkbox", name="battle")).to_be_checked()
-            expect(page.get_by_role("checkbox", name="claimed")).to_be_checked()
-            ticked = page.locator(".lsf-choices input[type=checkbox]:checked")
-            assert sorted(ticked.evaluate_all("els => els.map(e => e.name)")) == ["battle", "claimed"]
+            assert sorted(regions(page)) == sorted((s["text"], shown(s["field"], s["label"])) for s in draft_spans)
+            # ... and the drafted choices are the ones ticked (radio buttons: one answer), nothing else.
+            expect(page.get_by_role("radio", name="Battle")).to_be_checked()
+            expect(page.get_by_role("radio", name="Claimed")).to_be_checked()
+            ticked = page.locator(".lsf-choices input:checked")
+            assert sorted(ticked.evaluate_all("els => els.map(e => e.type + ':' + e.name)")) == [
+                "radio:Battle", "radio:Claimed"]
             page.screenshot(path=str(ARTIFACTS / "prefilled_task.png"))
 
             # The annotator selects the wrong region in the Regions list and clicks the right label.
             page.locator(".lsf-outliner-item").filter(has_text=WRONG[0]).click()
             entity_labels = page.locator(".lsf-labels").first
             entity_labels.locator(".lsf-label").filter(
-                has=page.locator(".lsf-label__text", has_text=re.compile(rf"^{FIXED[1]}$"))).click()
-            changed = [(t, FIXED[1] if (t, lab) == WRONG else lab, s, e) for t, lab, s, e in drawn_expected]
+                has=page.locator(".lsf-label__text", has_text=re.compile(rf"^{fixed[1]}$"))).click()
+            changed = [(t, fixed[1] if (t, lab) == wrong else lab, s, e) for t, lab, s, e in drawn_expected]
             expect(page.locator(".lsf-richtext .htx-highlight", has_text=WRONG[0])).to_have_attribute(
-                "data-label", re.compile(rf":{FIXED[1]}$"))
+                "data-label", re.compile(rf":{fixed[1]}$"))
             assert highlights(page) == changed
-            assert FIXED in regions(page) and WRONG not in regions(page)
+            assert fixed in regions(page) and wrong not in regions(page)
 
             page.get_by_role("button", name="Submit").click()
             deadline = time.monotonic() + 30
@@ -202,7 +209,7 @@ def test_browser_draws_predictions_on_their_words_and_saves_selections(labelstud
             page.goto(f"{labelstudio.url}/projects/{report.ls_project_id}/data?task={task_id}")
             page.locator(".lsf-richtext [class*=htx-highlight]").first.wait_for(timeout=60_000)
             body = page.inner_text("body")
-            assert "Drones strike Kharkiv" in body  # the headline, read-only above the sentence
+            assert "Drones strike Kharkiv" in body  # the headline, read-only in the context block
             drawn: set[str] = set()
             deadline = time.monotonic() + 30
             while drawn != predicted and time.monotonic() < deadline:  # regions are drawn one by one
@@ -212,7 +219,7 @@ def test_browser_draws_predictions_on_their_words_and_saves_selections(labelstud
                     ".map(e => e.textContent)"))
             assert drawn == predicted
             # The annotator adds PERSON over "said" (after the flag) and submits.
-            page.get_by_text("PERSON", exact=True).first.click()
+            page.get_by_text(shown("entities", "PERSON"), exact=True).first.click()
             box = page.evaluate("""() => {
                 for (const line of document.querySelectorAll('.lsf-richtext__line')) {
                   const walker = document.createTreeWalker(line, NodeFilter.SHOW_TEXT);

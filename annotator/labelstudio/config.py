@@ -1,11 +1,21 @@
 """The Label Studio labeling config, generated from the schema's FieldSpecs.
 
-Layout, top to bottom: the document headline (`$headline`) and the preceding
-sentences (`$context`, a read-only `<Text>` no control targets), the sentence to
-label (`<Text name="text">`), then one control per schema field, each under a small
-header carrying the field's description. Label and choice descriptions become
-`hint` attributes (shown on hover). Every value goes through xml.etree, so `&`, `<`
-and quotes in labels or descriptions are escaped.
+Layout, top to bottom: a note that only headline tasks carry (`$sentence_note`),
+the sentence to label (`<Text name="text">`, the first and largest text on the
+page, span labels drawn on their highlights), the span label bars right under it,
+then a muted block "Earlier in the article" with the headline (`$headline`) and the
+preceding sentences (`$context`, a read-only `<Text>` no control targets) and the
+next ones (`$context_after`), and one
+block per other field under a short header (the field's `heading`). Long
+descriptions go to the project's instructions (`labelstudio/page.py`); labels and
+choices keep theirs as hover hints.
+
+Labels and choices show their display names (`FieldSpec.display`) and store the
+schema's values: a name that differs from its value is the tag's `value` and the
+stored value its `alias`, which Label Studio writes into results, and which it and
+the SDK read back. Every label and choice gets a fixed hotkey (`hotkeys`), in
+Label Studio's own order, so the instructions can list them. Every value goes
+through xml.etree, so `&`, `<` and quotes are escaped.
 """
 
 from __future__ import annotations
@@ -31,11 +41,34 @@ RESERVED_NAMES = frozenset({TEXT_NAME, CONTEXT_NAME})
 CONTROL_TYPES = {name: kind.result_type for name, kind in KINDS.items()}
 """Result item `type` for each field kind."""
 
-# Distinct, readable backgrounds for span labels (white text on top); more are generated.
+CONTEXT_TITLE = "Earlier in the article"
+AFTER_TITLE = "Next in the article"
+AFTER_KEY = "context_after"
+"""Task data key of the sentences after the one to label (optional: missing reads as empty)."""
+
+HOTKEYS = "1234567890qwetasdfgzxcvbyiopjklnm"
+"""Label Studio's own order for hotkeys it assigns (r, u and h are taken by the editor)."""
+
+# Distinct, saturated backgrounds for span labels (white text on top; Label Studio tints highlights with
+# them at 30%): no grey, which reads as a text selection. More are generated.
 _PALETTE = (
-    "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf",
-    "#7f7f7f", "#bcbd22", "#393b79", "#ad494a", "#637939", "#7b4173", "#3182bd", "#e6550d",
+    "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#e6730f", "#8c564b", "#d6338a", "#0f8b8d",
+    "#b8860b", "#393b79", "#637939", "#7b4173", "#17a2b8", "#ad494a", "#5254a3", "#e6550d",
 )
+
+_STYLE = """
+.annotator-sentence { padding: 0.6em 0.8em; border: 1px solid #c8ccd4; border-radius: 6px; background: #fff; }
+.annotator-sentence .lsf-richtext, .annotator-sentence .lsf-richtext__container { font-size: 24px; line-height: 2.2; }
+.annotator-sentence .htx-highlight { margin: 0 2px; padding: 1px 0; border-radius: 3px; }
+.annotator-sentence .htx-highlight[data-label]::after { font-size: 12px; font-family: inherit; }
+.annotator-context { margin: 0.8em 0; padding: 0.4em 0.8em; border-left: 4px solid #d0d4da; background: #f6f7f9; }
+.annotator-context .lsf-richtext, .annotator-context .lsf-richtext__container { color: #5f6670; font-size: 14px; }
+.annotator-field { margin-top: 0.6em; }
+"""
+_FIELD_STYLE = "margin: 4px 0; font-size: 15px; font-weight: 600"
+_TITLE_STYLE = "margin: 6px 0 2px 0; font-size: 11px; letter-spacing: 0.06em; text-transform: uppercase; color: #6b7280"
+_NOTE_STYLE = "margin: 0 0 4px 0; font-size: 13px; font-weight: 700; letter-spacing: 0.06em; text-transform: uppercase"
+_AFTER_STYLE = "margin: 2px 0; font-size: 14px; font-weight: 400; color: #5f6670"
 
 
 def label_colour(index: int) -> str:
@@ -48,14 +81,20 @@ def label_colour(index: int) -> str:
     return f"#{round(r * 255):02x}{round(g * 255):02x}{round(b * 255):02x}"
 
 
-def _field_header(spec: FieldSpec) -> str:
-    """The small header above a control: the field name and its description."""
-    title = spec.name.replace("_", " ")
-    return f"{title}: {spec.description}" if spec.description else title
+def layout_order(schema: Schema) -> list[FieldSpec]:
+    """The fields in the order the page shows them: span fields (under the sentence) first."""
+    return [s for s in schema.fields if s.kind == SPANS] + [s for s in schema.fields if s.kind != SPANS]
+
+
+def hotkeys(schema: Schema) -> dict[tuple[str, str], str]:
+    """(field, stored label) -> its hotkey, for every label and choice in page order, while keys last."""
+    pairs = [(spec.name, label) for spec in layout_order(schema) if spec.codec.result_type in ("labels", "choices")
+             for label in spec.labels]
+    return {pair: key for pair, key in zip(pairs, HOTKEYS, strict=False)}
 
 
 def _check(schema: Schema) -> None:
-    """Refuse schemas that cannot be shown: reserved names, empty or repeated values."""
+    """Refuse schemas that cannot be shown: reserved names, empty, repeated or ambiguous values."""
     for spec in schema.fields:
         if spec.name in RESERVED_NAMES:
             raise InputError(
@@ -70,36 +109,73 @@ def _check(schema: Schema) -> None:
                     f"schema {schema.name}: field {spec.name!r} has empty or repeated label values; "
                     "make every value distinct and non-empty"
                 )
+            names = [spec.display(v) for v in spec.labels]
+            clash = [n for v, n in zip(spec.labels, names, strict=True)
+                     if names.count(n) > 1 or (n != v and n in spec.labels)]
+            if clash:
+                raise InputError(
+                    f"schema {schema.name}: field {spec.name!r} shows {clash[0]!r} for more than one value; "
+                    "give each value its own name in json_schema_extra 'label_names'"
+                )
+
+
+def _set_hotkeys(view: ET.Element, keys: dict[tuple[str, str], str]) -> None:
+    """Give every Label and Choice its hotkey."""
+    for control in view.iter():
+        if control.tag not in ("Labels", "Choices"):
+            continue
+        for item in control:
+            key = keys.get((control.get("name") or "", item.get("alias") or item.get("value") or ""))
+            if key:
+                item.set("hotkey", key)
 
 
 def label_config(schema: Schema) -> str:
     """The labeling config XML for `schema`, validated locally with LabelInterface.
 
     Task data keys it reads: `text` (the sentence), `headline` and `context` (may be
-    empty strings). Control names are the schema's field names.
+    empty strings), `sentence_note` and `context_after` (optional: missing reads as
+    empty). Control names are the schema's field names.
     """
     _check(schema)
     view = ET.Element("View")
-    intro = ET.SubElement(view, "View", style="margin-bottom: 0.5em")
-    ET.SubElement(intro, "Header", value="$headline", size="5")
-    ET.SubElement(intro, "Text", name=CONTEXT_NAME, value="$context", selectionEnabled="false")
-    sentence = ET.SubElement(view, "View", style="padding: 0.5em; border: 1px solid #ccc; border-radius: 4px")
+    ET.SubElement(view, "Style").text = _STYLE
+    ET.SubElement(view, "Header", value="$sentence_note", size="5", style=_NOTE_STYLE)
+    sentence = ET.SubElement(view, "View", className="annotator-sentence")
+    ET.SubElement(sentence, "Text", name=TEXT_NAME, value="$text", showLabels="true")
     colours = (label_colour(i) for i in itertools.count())
-    # Span label bars sit right above the sentence, the way Label Studio's NER templates do.
-    for spec in schema.fields:
-        if spec.kind == SPANS:
-            ET.SubElement(sentence, "Header", value=_field_header(spec), size="6")
-            sentence.append(spec.codec.control(spec, TEXT_NAME, colours))
-    ET.SubElement(sentence, "Text", name=TEXT_NAME, value="$text")
-    for spec in schema.fields:
-        if spec.kind != SPANS:
-            block = ET.SubElement(view, "View", style="margin-top: 0.5em")
-            ET.SubElement(block, "Header", value=_field_header(spec), size="6")
-            block.append(spec.codec.control(spec, TEXT_NAME, colours))
+    fields = layout_order(schema)
+    # Span label bars sit right under the sentence: press a label's key (or click it), then drag over words.
+    for spec in (s for s in fields if s.kind == SPANS):
+        block = ET.SubElement(view, "View", className="annotator-field")
+        ET.SubElement(block, "Header", value=spec.heading, size="5", style=_FIELD_STYLE)
+        block.append(spec.codec.control(spec, TEXT_NAME, colours))
+    context = ET.SubElement(view, "View", className="annotator-context")
+    ET.SubElement(context, "Header", value=CONTEXT_TITLE, size="5", style=_TITLE_STYLE)
+    ET.SubElement(context, "Header", value="$headline", size="5", style="margin: 2px 0; font-size: 15px")
+    ET.SubElement(context, "Text", name=CONTEXT_NAME, value="$context", selectionEnabled="false")
+    ET.SubElement(context, "Header", value=AFTER_TITLE, size="5", style=_TITLE_STYLE)
+    ET.SubElement(context, "Header", value=f"${AFTER_KEY}", size="5", style=_AFTER_STYLE)
+    for spec in (s for s in fields if s.kind != SPANS):
+        block = ET.SubElement(view, "View", className="annotator-field")
+        ET.SubElement(block, "Header", value=spec.heading, size="5", style=_FIELD_STYLE)
+        block.append(spec.codec.control(spec, TEXT_NAME, colours))
+    _set_hotkeys(view, hotkeys(schema))
     ET.indent(view, space="  ")
     xml = ET.tostring(view, encoding="unicode")
     validate_config(xml)
     return xml
+
+
+def config_fields(xml: str) -> dict[str, tuple]:
+    """name -> (tag, targets, stored labels, several answers?) of every control: what results depend on.
+
+    Two configs with the same fields hold the same annotations, however they look
+    (display names, colours, hotkeys, layout, radio buttons or checkboxes for one answer).
+    """
+    interface = validate_config(xml)
+    return {c.name: (c.tag.lower(), tuple(c.to_name or ()), tuple(sorted(getattr(c, "labels", None) or ())),
+                     c.attr.get("choice") == "multiple") for c in interface.controls}
 
 
 def validate_config(xml: str) -> LabelInterface:
