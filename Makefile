@@ -10,11 +10,12 @@ install:
 install-dev:
 	$(PIP) install -q -e '.[dev]'
 
-# Debian's Chromium for the browser test (Playwright drives /usr/bin/chromium; it never downloads a browser).
+# Debian's Chromium for the browser test (Playwright drives /usr/bin/chromium; it never downloads a browser),
+# and a colour emoji font so emoji in sentences render on the annotator's page and in its screenshots.
 system-deps:
-	@if [ ! -x /usr/bin/chromium ]; then \
+	@if [ ! -x /usr/bin/chromium ] || [ ! -e /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ]; then \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get update -q && $$SUDO apt-get install -y -q chromium; \
+		$$SUDO apt-get update -q && $$SUDO apt-get install -y -q chromium fonts-noto-color-emoji; \
 	fi
 
 # Label Studio and the embedded llama.cpp server, each in its own virtual environment.

@@ -51,8 +51,9 @@ def test_task_data_joins_the_sentences_before_with_a_space():
     sentence = {"id": "s4", "document_id": "d", "text": "Fourth."}
     data = task_data(sentence, Context(headline="Head", before=["First.", "Second 🔥.", "Third."]))
     assert data == {"text": "Fourth.", "sentence_id": "s4", "document_id": "d", "headline": "Head",
-                    "context": "First. Second 🔥. Third.", "context_after": ""}
+                    "context": "First. Second 🔥. Third.", "sentence_note": "", "context_after": ""}
     assert task_data(sentence, Context())["headline"] == "" and task_data(sentence, Context())["context"] == ""
+    assert task_data({**sentence, "is_headline": 1}, Context())["sentence_note"] == "The article's headline"
 
 
 # --------------------------------------------------------------------------- prediction ids

@@ -168,17 +168,18 @@ def test_push_creates_one_task_per_sentence_with_context_and_the_draft_as_predic
     recorded = {r["sentence_id"]: r["task_id"] for r in db.query("SELECT * FROM tasks")}
     assert recorded == {sid: t["id"] for sid, t in tasks.items()}
     assert pushed.ls.projects.get(id=report.ls_project_id).model_version == report.model_version
-    assert report.model_version == f"stub-model|{next(iter(drafts.values()))['prompt_version']}|{SCHEMA.hash}"
+    assert report.model_version == f"stub-model · {next(iter(drafts.values()))['prompt_version']} · {SCHEMA.hash[:6]}"
 
     # Task data: the sentence, ids, the headline, up to three preceding sentences and the next one.
     flag = pushed.sentence("🇺🇦")
     officials, last = pushed.sentence("Officials"), pushed.sentence("The Russian defence")
     assert tasks[flag["id"]]["data"] == {"text": flag["text"], "sentence_id": flag["id"],
                                          "document_id": flag["document_id"], "headline": "Drones strike Kharkiv",
-                                         "context": "", "context_after": officials["text"]}
+                                         "context": "", "context_after": officials["text"], "sentence_note": ""}
     assert tasks[last["id"]]["data"]["context"] == f"{flag['text']} {officials['text']}"
     headline = next(s for s in db.query("SELECT * FROM sentences WHERE is_headline = 1"))
     assert tasks[headline["id"]]["data"]["headline"] == ""
+    assert tasks[headline["id"]]["data"]["sentence_note"] == "The article's headline"
 
     # Predictions are the drafts, with the editor's (code point) offsets.
     for task in tasks.values():
@@ -318,7 +319,7 @@ def test_a_new_draft_version_is_a_second_prediction_with_its_id(pushed):
     make_drafts(pushed.db, model="stub-model-2")
     newer = pushed.push()
     assert (newer.tasks_created, newer.predictions_created, newer.prediction_ids_recorded) == (0, 6, 6)
-    assert newer.model_version.startswith("stub-model-2|")
+    assert newer.model_version.startswith("stub-model-2 · ")
     assert pushed.ls.projects.get(id=first.ls_project_id).model_version == newer.model_version
     tasks = server_tasks(pushed.ls, first.ls_project_id)
     assert len(tasks) == 6

@@ -41,6 +41,8 @@ def print_push_report(report: PushReport) -> None:
     out.print(f"Pushed to {redact_url(report.project_link)}: {report.tasks_created} new tasks, "
               f"{report.predictions_created} new predictions ({report.tasks_already} tasks already there"
               f"{reconciled}); model version {report.model_version}.", highlight=False, soft_wrap=True)
+    if report.page:
+        out.print(f"Annotator's page: {'; '.join(report.page)}.", highlight=False, soft_wrap=True)
     if report.blind_tasks:
         out.print(f"{report.blind_tasks} of the new tasks are blind: sent without a prediction.", highlight=False)
     if report.duplicates:

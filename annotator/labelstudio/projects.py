@@ -17,8 +17,8 @@ from label_studio_sdk.core.api_error import ApiError
 from ..errors import InputError, LabelStudioError
 from ..schema import Schema
 from ..store import content_id, now
-from .api import calling, normalize_url, server_time
-from .config import label_config
+from .api import calling, normalize_url, one_line, server_time
+from .config import config_fields, label_config
 
 
 @dataclass
@@ -96,12 +96,61 @@ def same_config(a: str | None, b: str) -> bool:
     return " ".join((a or "").split()) == " ".join(b.split())
 
 
+def same_fields(a: str | None, b: str) -> bool:
+    """Whether two labeling configs hold the same annotations (`config.config_fields`), however they look."""
+    try:
+        return config_fields(a or "") == config_fields(b)
+    except InputError:  # a config that does not parse holds nothing of ours
+        return False
+
+
+def refusal(body: Any) -> str:
+    """Label Studio's reasons for refusing a config, on one line (its validation errors, else the body)."""
+    errors = body.get("validation_errors") if isinstance(body, dict) else None
+    if isinstance(errors, dict):
+        reasons = [str(m) for messages in errors.values()
+                   for m in (messages if isinstance(messages, list) else [messages])]
+        return one_line(" ".join(reasons), 300)
+    return one_line(body, 300)
+
+
+def update_config(db: sqlite_utils.Database, ls: LabelStudio, project: Project, schema: Schema, server: Any) -> str:
+    """Give an existing project the schema's current labeling config when it keeps its annotations valid.
+
+    Nothing happens when the server's config is already the current one. Otherwise
+    the server validates the new config against the project's annotations first (a
+    label or field they use must stay); a config it refuses is not applied. Returns
+    what happened, in words ("" for nothing).
+    """
+    xml = label_config(schema)
+    if same_config(getattr(server, "label_config", None), xml):
+        return ""
+    try:
+        with calling(project.url, f"checking the new labeling config of project {project.name!r}"):
+            ls.projects.validate_label_config(id=project.ls_id, label_config=xml)
+    except LabelStudioError as exc:
+        refused = exc.__cause__
+        if not (isinstance(refused, ApiError) and refused.status_code == 400):
+            raise
+        why = refusal(refused.body)
+        return (f"kept the project's labeling config: Label Studio says the new one would break its annotations "
+                f"({why}); push to a new project for the new config")
+    with calling(project.url, f"updating the labeling config of project {project.name!r}"):
+        ls.projects.update(id=project.ls_id, label_config=xml)
+    db["projects"].update(project.id, {"label_config": xml})
+    return "labeling config updated (its annotations stay valid)"
+
+
 def ensure_project(db: sqlite_utils.Database, ls: LabelStudio, schema: Schema, name: str,
                    url: str) -> tuple[Project, Any, bool]:
     """The recorded project (checked on the server), or a new or adopted one: (project, server view, created).
 
-    A project of the same title and labeling config already on the server is adopted
-    (push then reconciles its tasks); one with another config is an error.
+    A project of the same title already on the server is adopted (push then
+    reconciles its tasks) when its labeling config holds the same fields and labels
+    as the schema's (`same_fields`: an older layout of the same schema); one with
+    other fields is an error. A recorded project must have been made for the same
+    schema (its hash). Push brings an adopted or recorded project's config up to
+    date with `update_config`.
     """
     url = normalize_url(url)
     project = recorded_project(db, name, url=url)
@@ -117,7 +166,7 @@ def ensure_project(db: sqlite_utils.Database, ls: LabelStudio, schema: Schema, n
     if same:
         with calling(url, f"reading project {name!r}"):
             data = ls.projects.get(id=same[0].id)
-        if not same_config(data.label_config, xml):
+        if not same_fields(data.label_config, xml):
             raise LabelStudioError(
                 f"a project named {name!r} (id {data.id}) already exists on {url} with another labeling "
                 f"config; choose another project name"

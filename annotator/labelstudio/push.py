@@ -27,8 +27,9 @@ from ..schema import Schema
 from ..store import DraftStatus, now
 from .api import IMPORT_OPTIONS, Progress, calling, normalize_url
 from .config import label_config, validate_config
-from .predictions import model_version_of, prediction_of, record_prediction_ids
-from .projects import Project, ensure_project, project_scope
+from .page import set_up_page
+from .predictions import model_version_of, prediction_of, record_prediction_ids, shown_version
+from .projects import Project, ensure_project, project_scope, update_config
 from .reconcile import delete_duplicates, reconcile
 
 AFTER = "tasks recorded so far are kept; run push again to continue"
@@ -55,6 +56,8 @@ class PushReport:
     duplicates: list[int] = field(default_factory=list)
     """Server tasks of a sentence that already has its task here (from any earlier cause)."""
     duplicates_deleted: list[int] = field(default_factory=list)
+    page: list[str] = field(default_factory=list)
+    """What push changed on the annotator's page: labeling config, instructions, view (in words)."""
 
 
 # --------------------------------------------------------------------------- pure core
@@ -119,11 +122,16 @@ def plan_push(drafts: Iterable[Mapping], tasks: Mapping[str, int], pushed: Set[s
     return plan
 
 
+HEADLINE_NOTE = "The article's headline"
+"""Shown above a headline task's sentence (`sentence_note`)."""
+
+
 def task_data(sentence: Mapping, context: Context) -> dict:
     """A task's `data`: the sentence, our ids, the document's headline, the sentences before it (`context`)
     and after it (`context_after`: where a split quote names its source)."""
     return {"text": sentence["text"], "sentence_id": sentence["id"], "document_id": sentence["document_id"],
             "headline": context.headline or "", "context": " ".join(context.before),
+            "sentence_note": HEADLINE_NOTE if sentence.get("is_headline") else "",
             "context_after": " ".join(context.after)}
 
 
@@ -188,7 +196,7 @@ class _Push:
         """(predictions, the drafts they came from) for drafts of one sentence; invalid ones are reported."""
         predictions, used = [], []
         for draft in drafts:
-            prediction, why = prediction_of(self.schema, self.interface, draft, text)
+            prediction, why = prediction_of(self.schema, self.interface, draft, text, self.version(draft))
             if prediction is None:
                 self.report.invalid_predictions.append(why)
             else:
@@ -200,9 +208,13 @@ class _Push:
         """Record (draft, task id) as pushed (the caller holds the transaction); their ids are read at the end."""
         stamp, pid = now(), self.project.id
         self.db["predictions"].insert_all(
-            [{"project_id": pid, "draft_id": d["id"], "task_id": tid, "model_version": model_version_of(d),
+            [{"project_id": pid, "draft_id": d["id"], "task_id": tid, "model_version": self.version(d),
               "pushed_at": stamp} for d, tid in sent], pk=("project_id", "draft_id"))
-        self.sent += [(d["id"], tid, model_version_of(d)) for d, tid in sent]
+        self.sent += [(d["id"], tid, self.version(d)) for d, tid in sent]
+
+    def version(self, draft: Mapping) -> str:
+        """The model version a draft is sent under: the project's own string when it names the same drafts."""
+        return shown_version(draft, self.project.model_version)
 
     def read_ids(self) -> None:
         """Read and record the Label Studio ids of the predictions this push created."""
@@ -220,7 +232,7 @@ def _import_tasks(run: _Push, chunk: Sequence[NewTask], context: DocumentSentenc
     """Import one chunk of new tasks with their predictions; record task and prediction ids."""
     db, project = run.db, run.project
     drafts = _rows_by_id(db, "SELECT * FROM drafts WHERE id IN ({marks})", [i for t in chunk for i in t.draft_ids])
-    sentences = _rows_by_id(db, "SELECT id, document_id, idx, text FROM sentences WHERE id IN ({marks})",
+    sentences = _rows_by_id(db, "SELECT id, document_id, idx, text, is_headline FROM sentences WHERE id IN ({marks})",
                             [t.sentence_id for t in chunk])
     request, used = [], []
     for task in chunk:
@@ -333,11 +345,12 @@ def _push(db: sqlite_utils.Database, ls: LabelStudio, schema: Schema, project_na
           chunk_size: int, model: str | None, prompt_version: str | None, progress: Progress | None,
           blind: float | None, dedupe: bool, include_boilerplate: bool, context_window: Window) -> PushReport:
     project, server, created = ensure_project(db, ls, schema, project_name, url)
+    config_note = "" if created else update_config(db, ls, project, schema, server)
     if blind is not None and blind != project.blind_fraction:
         db["projects"].update(project.id, {"blind_fraction": blind})
         project.blind_fraction = blind
     report = PushReport(project_id=project.id, ls_project_id=project.ls_id, project_link=project.link,
-                        created_project=created)
+                        created_project=created, page=[config_note] if config_note else [])
     run = _Push(db, ls, schema, project, validate_config(label_config(schema)), report, progress,
                 server_predictions=getattr(server, "total_predictions_number", 0) or 0, window=context_window)
     drafts = eligible_drafts(db, schema, model, prompt_version, include_boilerplate)
@@ -365,4 +378,5 @@ def _push(db: sqlite_utils.Database, ls: LabelStudio, schema: Schema, project_na
         _import_predictions(run, chunk)
     run.read_ids()
     _set_model_version(run, server)
+    report.page += set_up_page(ls, project, schema, server)
     return report
