@@ -47,7 +47,7 @@ def offered_models(base_url: str, api_key: str | None) -> list[str]:
     """The models an OpenAI-compatible server lists."""
     from .llm import LLMClient
 
-    return LLMClient(base_url=base_url, api_key=api_key, model="", timeout=10).list_models()
+    return LLMClient(base_url=base_url, api_key=api_key, model="", timeout=60).list_models()
 
 
 def pick_model(base_url: str | None, api_key: str | None) -> str:
