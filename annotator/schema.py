@@ -77,7 +77,7 @@ def strict_schema(schema: dict[str, Any]) -> dict[str, Any]:
             if key == "properties":
                 # Property names are user data: keep every one, walk their schemas.
                 out[key] = {name: walk(sub) for name, sub in value.items()}
-            elif key not in ("$defs", "labels", "title", "default"):
+            elif key not in ("$defs", "labels", "label_names", "title", "default"):
                 out[key] = walk(value)
         if out.get("type") == "object" and "properties" in out:
             out["required"] = list(out["properties"])

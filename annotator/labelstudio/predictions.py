@@ -87,7 +87,7 @@ def draft_score(draft: Mapping) -> float:
     kept = len(json.loads(draft["spans"] or "[]"))
     given = kept + (draft["n_dropped"] or 0)
     grounded = kept / given if given else 1.0
-    return round(grounded / max(1, draft["attempts"] or 1), 4)
+    return round(grounded / max(1, draft.get("attempts") or 1), 4)
 
 
 def prediction_of(schema: Schema, interface: LabelInterface, draft: dict, text: str,

@@ -22,6 +22,7 @@ from label_studio_sdk.label_interface import LabelInterface
 
 from ..labelstudio.config import TEXT_NAME
 from ..labelstudio.convert import draft_to_result
+from ..labelstudio.predictions import draft_score
 from ..schema import Schema
 from ..store import GoldStatus
 
@@ -125,12 +126,6 @@ def config_problem(project_xml: Any, schema_xml: str, schema_name: str) -> str |
 # --------------------------------------------------------------------------- predictions
 
 
-def grounded_score(n_spans: int, n_dropped: int) -> float:
-    """A draft's score: the share of the spans the LLM gave that were found in the sentence (1 with none)."""
-    given = n_spans + n_dropped
-    return round(n_spans / given, 4) if given else 1.0
-
-
 def shifted(spans: Iterable[dict], shift: int) -> list[dict]:
     """Spans with offsets into the sentence moved to offsets into the task's text."""
     return [{**s, "start": s["start"] + shift, "end": s["end"] + shift} for s in spans]
@@ -147,7 +142,7 @@ def prediction_item(schema: Schema, interface: LabelInterface, draft: Mapping, t
         result = draft_to_result(schema, task_text, json.loads(draft["data"]), shifted(spans, shift))
     except (ValueError, TypeError, KeyError) as exc:
         return None, f"draft {draft['id']}: {exc}"
-    prediction = {"result": result, "score": grounded_score(len(spans), draft["n_dropped"] or 0),
+    prediction = {"result": result, "score": draft_score(draft),
                   "model_version": model_version}
     errors = interface.validate_prediction({"result": result, "model_version": model_version}, return_errors=True)
     if errors:
