@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import krippendorff
@@ -70,12 +71,10 @@ def _pair_name(a: str, b: str) -> str:
     return f"{a}|{b}"
 
 
-def _choice_field(spec: FieldSpec, by_task: dict[int, dict[str, Annotation]], tasks: list[int],
-                  annotators: list[str]) -> dict:
-    table = {who: {t: _choice(by_task[t][who].data.get(spec.name)) for t in tasks if who in by_task[t]}
-             for who in annotators}
+def _choice_field(table: dict[str, dict[int, str]], tasks: list[int]) -> dict:
+    """alpha and pairwise kappa from annotator -> task -> label."""
     kappa = {}
-    for a, b in itertools.combinations(annotators, 2):
+    for a, b in itertools.combinations(sorted(table), 2):
         shared = [t for t in tasks if t in table[a] and t in table[b]]
         if shared:
             kappa[_pair_name(a, b)] = cohen_kappa([table[a][t] for t in shared], [table[b][t] for t in shared])
@@ -135,21 +134,45 @@ def task_disagreement(fields: tuple[FieldSpec, ...], answers: dict[str, Annotati
     return _compare_task(fields, answers, {spec.name: {} for spec in fields})
 
 
-def agreement(fields: tuple[FieldSpec, ...], annotations: list[Annotation], top: int = 10) -> dict:
-    """Agreement over tasks with answers from two or more annotators (one answer per annotator and task)."""
-    by_task: dict[int, dict[str, Annotation]] = {}
-    for ann in annotations:
-        by_task.setdefault(ann.task_id, {})[ann.annotator] = ann
-    by_task = {t: answers for t, answers in by_task.items() if len(answers) >= 2}
-    tasks = sorted(by_task)
-    annotators = sorted({who for answers in by_task.values() for who in answers})
+def agreement(fields: tuple[FieldSpec, ...], annotations: Iterable[Annotation | dict[str, Annotation]],
+              top: int = 10) -> dict:
+    """Agreement over tasks with answers from two or more annotators (one answer per annotator and task).
+
+    `annotations` are single answers, or (streamed, as `load.agreement_tasks` gives them) each
+    task's answers by annotator; only labels of choice fields are kept per task, not the answers.
+    """
+    choice_specs = [spec for spec in fields if spec.kind != SPANS and spec.codec.metric == "choice"]
+    tables: dict[str, dict[str, dict[int, str]]] = {spec.name: {} for spec in choice_specs}
     span_pairs: dict[str, dict[str, SpanCounts]] = {spec.name: {} for spec in fields}
-    worst = sorted(((_compare_task(fields, by_task[t], span_pairs), t) for t in tasks), key=lambda x: (-x[0], x[1]))
+    tasks, annotators, scores = [], set(), []
+    for task_id, answers in _tasks(annotations):
+        if len(answers) < 2:
+            continue
+        tasks.append(task_id)
+        annotators.update(answers)
+        scores.append((_compare_task(fields, answers, span_pairs), task_id))
+        for spec in choice_specs:
+            for who, answer in answers.items():
+                tables[spec.name].setdefault(who, {})[task_id] = _choice(answer.data.get(spec.name))
+    tasks.sort()
     out_fields = {}
     for spec in fields:
         if spec.kind == SPANS:
             out_fields[spec.name] = _span_report(span_pairs[spec.name])
-        elif spec.codec.metric == "choice":
-            out_fields[spec.name] = _choice_field(spec, by_task, tasks, annotators)
-    return {"tasks": len(tasks), "annotators": annotators, "fields": out_fields,
+        elif spec.name in tables:
+            out_fields[spec.name] = _choice_field(tables[spec.name], tasks)
+    worst = sorted(scores, key=lambda x: (-x[0], x[1]))
+    return {"tasks": len(tasks), "annotators": sorted(annotators), "fields": out_fields,
             "disagreements": [{"task_id": t, "disagreement": d} for d, t in worst[:top] if d > 0]}
+
+
+def _tasks(annotations: Iterable[Annotation | dict[str, Annotation]]) -> Iterator[tuple[int, dict[str, Annotation]]]:
+    """(task id, answers by annotator) from single answers (grouped here) or per-task dicts (passed on)."""
+    single: dict[int, dict[str, Annotation]] = {}
+    for item in annotations:
+        if isinstance(item, dict):
+            if item:
+                yield next(iter(item.values())).task_id, item
+        else:
+            single.setdefault(item.task_id, {})[item.annotator] = item
+    yield from single.items()

@@ -155,14 +155,22 @@ def eval_pairs(db: sqlite_utils.Database, schema: Schema, *, project: str | None
 
 
 def agreement_annotations(db: sqlite_utils.Database, schema: Schema, *, project: str | None = None,
-                          url: str | None = None) -> Iterator[tuple[ProjectRow, list[Annotation]]]:
-    """Each project's annotations: one per annotator and task (the newest), submitted and not deleted."""
+                          url: str | None = None) -> Iterator[tuple[ProjectRow, Iterator[dict[str, Annotation]]]]:
+    """Each project, with its tasks' answers by annotator streamed task by task (the newest answer of each
+    annotator; submitted, not deleted)."""
     for proj in projects(db, project, url):
-        annotations = []
-        for rows in _gold_by_task(db, schema, proj, None).values():
-            newest: dict[str, dict] = {}
-            for r in sorted(rows, key=lambda r: (r["updated_at"] or "", r["annotation_id"])):
-                newest[r["annotator"] or str(r["completed_by"])] = r
-            annotations += [Annotation(r["task_id"], who, json.loads(r["data"] or "{}"), json.loads(r["spans"] or "[]"))
-                            for who, r in newest.items()]
-        yield proj, annotations
+        yield proj, _answers_by_task(db, schema, proj)
+
+
+def _answers_by_task(db: sqlite_utils.Database, schema: Schema, project: ProjectRow) -> Iterator[dict[str, Annotation]]:
+    cursor = db.execute("""
+        SELECT task_id, annotation_id, updated_at, annotator, completed_by, data, spans FROM gold
+        WHERE project_id = ? AND status = ? AND schema_hash = ? ORDER BY task_id, updated_at, annotation_id""",
+                        [project.id, GoldStatus.OK.value, schema.hash])
+    for task_id, rows in itertools.groupby(cursor, key=lambda r: r[0]):
+        newest = {}
+        for _, _, _, who, completed_by, data, spans in rows:  # later rows are newer: they win
+            newest[who or str(completed_by)] = (data, spans)
+        if len(newest) >= 2:
+            yield {who: Annotation(task_id, who, json.loads(data or "{}"), json.loads(spans or "[]"))
+                   for who, (data, spans) in newest.items()}
