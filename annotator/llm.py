@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 import openai
 from tenacity import (
     RetryCallState,
@@ -22,6 +23,7 @@ from tenacity import (
 
 from .errors import LLMError
 from .modes import request_params
+from .ratelimit import RateInfo, RequestGate, rate_info, retry_after
 from .settings import OPENAI_URL, redact_url
 
 # A 400 whose message says one of these means "this server does not do this mode".
@@ -122,17 +124,7 @@ def _is_transient(exc: BaseException) -> bool:
 
 def _retry_after(exc: BaseException | None) -> float | None:
     """Seconds the server asked us to wait (Retry-After / retry-after-ms), if any."""
-    if not isinstance(exc, openai.APIStatusError):
-        return None
-    headers = exc.response.headers
-    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
-        value = headers.get(name)
-        if value:
-            try:
-                return max(0.0, float(value) * scale)
-            except ValueError:
-                continue  # an HTTP date: fall back to backoff
-    return None
+    return retry_after(exc.response.headers) if isinstance(exc, openai.APIStatusError) else None
 
 
 def _error_message(exc: openai.APIStatusError) -> str:
@@ -164,6 +156,8 @@ class LLMClient:
     _unreachable: int = field(default=0, repr=False)
     stopping: threading.Event = field(default_factory=threading.Event, repr=False)
     """Set to stop retrying: requests already sent finish, nothing is sent again."""
+    gate: RequestGate | None = field(default=None, repr=False)
+    """When set, every HTTP request waits for it and tells it what the reply said about rate limits."""
 
     def __post_init__(self) -> None:
         # The SDK's own retries are off: tenacity below is the only retry loop.
@@ -184,6 +178,11 @@ class LLMClient:
     def run_key(self) -> str:
         """A short hash of `run_settings()`."""
         return hashlib.sha256(json.dumps(self.run_settings(), sort_keys=True).encode()).hexdigest()[:16]
+
+    @property
+    def sdk(self) -> openai.OpenAI:
+        """The underlying `openai` client, for the Batch API (its own retries are off)."""
+        return self._client
 
     def cache_key(self, params: dict[str, Any]) -> str:
         """The cache key of a request to this server: two servers never share answers."""
@@ -242,8 +241,12 @@ class LLMClient:
             self.calls += 1
             if self._unreachable >= self.unreachable_after:
                 raise self._unreachable_error()
+        sent_at = self.gate.acquire(self.stopping) if self.gate is not None else None
+        if self.gate is not None and sent_at is None:
+            raise Stopped("the run was interrupted before this request was sent")
+        info: RateInfo | None = None
         try:
-            completion = self._post(params)
+            completion, info = self._post(params)
         except openai.APIConnectionError as exc:
             if not isinstance(exc, openai.APITimeoutError):
                 with self._lock:
@@ -251,10 +254,14 @@ class LLMClient:
                     if self._unreachable >= self.unreachable_after:
                         raise self._unreachable_error() from exc
             raise
-        except openai.APIStatusError:
+        except openai.APIStatusError as exc:
+            info = rate_info(exc.status_code, exc.response.headers)
             with self._lock:
                 self._unreachable = 0
             raise
+        finally:
+            if self.gate is not None and sent_at is not None:
+                self.gate.release(sent_at, info)
         with self._lock:
             self._unreachable = 0
         return completion
@@ -264,19 +271,25 @@ class LLMClient:
             f"cannot reach the LLM at {self.server} ({self._unreachable} connection errors in a row); start the "
             f"server or fix --base-url / OPENAI_BASE_URL")
 
-    def _post(self, params: dict[str, Any]) -> Completion:
-        """POST /chat/completions and read the reply."""
+    def _post(self, params: dict[str, Any]) -> tuple[Completion, RateInfo]:
+        """POST /chat/completions; the answer and what the reply's headers said about rate limits."""
         started = time.perf_counter()
         # The client's generic post (documented for raw requests) rather than chat.completions.create:
         # create() walks the whole request through its TypedDict transform and builds pydantic models
         # of the reply, which doubled the client's CPU per request. Auth, timeout and the error classes
-        # (APIStatusError, APIConnectionError) are the same.
-        data = self._client.post("/chat/completions", body=params, cast_to=object)
+        # (APIStatusError, APIConnectionError) are the same; the raw reply keeps the rate-limit headers.
+        response = self._client.post("/chat/completions", body=params, cast_to=httpx.Response)
         latency = int((time.perf_counter() - started) * 1000)
+        try:
+            data: Any = response.json()
+        except ValueError:
+            data = response.text
         problem = not_a_completion(data)
         if problem:
             raise NotACompletion(f"the reply is not a chat completion ({problem})")
-        return completion_from_response(data, latency)
+        completion = completion_from_response(data, latency)
+        used = completion.prompt_tokens + completion.completion_tokens
+        return completion, rate_info(response.status_code, response.headers, used or None)
 
     def list_models(self) -> list[str]:
         """Model ids the server offers."""

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from stub_limits import TokenBucket
+
 Reply = str | dict[str, Any]
 Responder = Callable[[dict[str, Any]], Reply]
 
@@ -164,6 +166,9 @@ class StubLLM:
         truncated_finish_reason: str = "length",
         host: str = "127.0.0.1",
         port: int = 0,
+        rate_limit: float | None = None,
+        burst: float | None = None,
+        ratelimit_headers: bool = True,
     ) -> None:
         """Configure the stub; call start() or use it as a context manager to serve."""
         unknown = set(reject_modes or ()) - set(MODES)
@@ -182,6 +187,10 @@ class StubLLM:
         # llama-cpp-python's server refuses json_schema with HTTP 500 and a pydantic literal_error.
         self.reject_status = reject_status
         self.truncated_finish_reason = truncated_finish_reason
+        # A token bucket of `rate_limit` requests a minute (burst: one second's worth unless given): a refused
+        # request gets 429 with Retry-After; with `ratelimit_headers` every reply says what remains, like OpenAI.
+        self.bucket = TokenBucket(rate_limit, burst) if rate_limit else None
+        self.ratelimit_headers = ratelimit_headers
         self.host, self._port = host, port
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
@@ -323,8 +332,29 @@ class StubLLM:
                 reply = self._replies[0]
             return serial, fault, reply
 
+    def _over_limit(self, body: dict[str, Any]) -> tuple[int, Any, dict[str, str]] | None:
+        """The 429 of a request the token bucket refuses (recorded and counted), else None."""
+        wait = self.bucket.take() if self.bucket is not None else None
+        if wait is None:
+            return None
+        with self._lock:
+            self.requests.append(body)
+        self._count("429")
+        headers = self._limit_headers(wait) or {"retry-after-ms": f"{wait * 1000:.0f}",
+                                                "Retry-After": f"{max(1, round(wait))}"}
+        return 429, _error_body("rate limit reached (stub token bucket)", "requests", "rate_limit_exceeded"), headers
+
+    def _limit_headers(self, retry_after: float | None = None) -> dict[str, str] | None:
+        """The x-ratelimit-* headers of a reply when the bucket is on and sends them."""
+        if self.bucket is None or not self.ratelimit_headers:
+            return None
+        return self.bucket.headers(retry_after)
+
     def _handle_chat(self, body: dict[str, Any]) -> tuple[int, Any, dict[str, str] | None]:
         """Produce (status, JSON body, extra headers) for one chat-completion request."""
+        refused = self._over_limit(body)
+        if refused is not None:
+            return refused
         serial, fault, reply = self._next(body)
         if fault == "rejected":
             mode = self._rejected_mode(body)
@@ -416,7 +446,7 @@ class StubLLM:
                     "total_tokens": prompt_tokens + completion_tokens,
                 },
             },
-            None,
+            self._limit_headers(),
         )
 
 
@@ -432,6 +462,9 @@ def main(argv: list[str] | None = None) -> None:
         ap.add_argument(f"--{name.replace('_', '-')}", dest=name, type=float, default=0.0)
     ap.add_argument("--retry-after", type=float, default=0.05)
     ap.add_argument("--timeout-sleep", type=float, default=5.0)
+    ap.add_argument("--rate-limit", type=float, default=None, help="token bucket: requests a minute")
+    ap.add_argument("--burst", type=float, default=None, help="token bucket size (default: one second's worth)")
+    ap.add_argument("--no-ratelimit-headers", action="store_true", help="429s carry only Retry-After")
     ap.add_argument(
         "--reject",
         action="append",
@@ -455,6 +488,9 @@ def main(argv: list[str] | None = None) -> None:
         reject_modes=set(args.reject),
         host=args.host,
         port=args.port,
+        rate_limit=args.rate_limit,
+        burst=args.burst,
+        ratelimit_headers=not args.no_ratelimit_headers,
     )
 
     def interrupt(signum: int, frame: object) -> None:

@@ -21,6 +21,7 @@ from ..schema import Schema
 from ..store import DraftStatus, now
 from .drafter import Drafter, ModeResolver, Outcome
 from .jobs import Selection, count_pending, pending_jobs
+from .limiter import AdaptiveLimiter
 from .writes import DraftWriter
 
 IN_FLIGHT_PER_WORKER = 2
@@ -46,6 +47,8 @@ class RunReport:
     mode: str | None = None
     ok_modes: set[str] = field(default_factory=set)  # the modes that made at least one ok draft
     replayed: int = 0  # drafts a locked database kept out of the last run, stored at the start of this one
+    throttled: int = 0  # replies that were 429 (rate limited)
+    lowest_in_flight: int | None = None  # the fewest requests in flight the rate limits brought the run down to
 
     def count(self, row: dict[str, Any]) -> None:
         """Add one stored draft."""
@@ -180,7 +183,7 @@ def annotate(db: sqlite_utils.Database, client: LLMClient, schema: Schema, promp
              on_start: Callable[[int], None] | None = None,
              on_done: Callable[[dict], None] | None = None,
              on_interrupt: Callable[[int], None] | None = None, retry_invalid: bool = False,
-             selection: Selection | None = None) -> RunReport:
+             selection: Selection | None = None, adaptive: bool = True) -> RunReport:
     """Draft every pending sentence; each finished draft is committed at once.
 
     A sentence is pending when it has no ok or invalid draft for (schema, prompt, model)
@@ -189,6 +192,9 @@ def annotate(db: sqlite_utils.Database, client: LLMClient, schema: Schema, promp
     still out, and their answers are stored as they come (a second Ctrl-C gives up
     on them: `report.abandoned`). `selection` sets the context window, boilerplate,
     redrafting and retrieved examples (`jobs.Selection`; default: a plain run).
+
+    With `adaptive`, `concurrency` is a ceiling: the requests in flight follow the
+    server's rate limits (halved on 429, paced on x-ratelimit headers; see `limiter`).
     """
     if concurrency < 1:
         raise InputError("--concurrency must be at least 1")
@@ -198,13 +204,13 @@ def annotate(db: sqlite_utils.Database, client: LLMClient, schema: Schema, promp
     with hold(db, scope, f"drafting with {client.model}, prompt {prompt.version}"):
         return _annotate(db, client, schema, prompt, mode=mode, concurrency=concurrency, limit=limit,
                          max_reasks=max_reasks, on_start=on_start, on_done=on_done, on_interrupt=on_interrupt,
-                         retry_invalid=retry_invalid, selection=selection)
+                         retry_invalid=retry_invalid, selection=selection, adaptive=adaptive)
 
 
 def _annotate(db: sqlite_utils.Database, client: LLMClient, schema: Schema, prompt: Prompt, *, mode: str,
               concurrency: int, limit: int | None, max_reasks: int, on_start: Callable[[int], None] | None,
               on_done: Callable[[dict], None] | None, on_interrupt: Callable[[int], None] | None,
-              retry_invalid: bool, selection: Selection) -> RunReport:
+              retry_invalid: bool, selection: Selection, adaptive: bool = True) -> RunReport:
     register_prompt(db, prompt)
     record_schema(db, schema)
     writer = DraftWriter(db)
@@ -230,6 +236,8 @@ def _annotate(db: sqlite_utils.Database, client: LLMClient, schema: Schema, prom
     calls_before = client.calls
     jobs = pending_jobs(db, schema, prompt, client.model, client.run_key, limit, retry_invalid, selection)
     pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="annotate")
+    limiter, gate_before = AdaptiveLimiter(concurrency) if adaptive else None, client.gate
+    client.gate = limiter or gate_before
 
     def interrupted(running: int) -> None:
         client.stopping.set()
@@ -244,6 +252,9 @@ def _annotate(db: sqlite_utils.Database, client: LLMClient, schema: Schema, prom
         # After Ctrl-C the running drafts were already waited for (unless Ctrl-C came twice: then don't).
         pool.shutdown(wait=not report.interrupted, cancel_futures=True)
         cache.close()
+        client.gate = gate_before
+        if limiter is not None:
+            report.throttled, report.lowest_in_flight = limiter.stats.throttled, int(limiter.stats.lowest)
         report.mode = resolver.mode
         report.llm_calls = client.calls - calls_before
     if writer.spilled:

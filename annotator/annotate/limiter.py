@@ -1,0 +1,185 @@
+"""Requests in flight under a server's rate limits: additive increase, halve on 429, pace on x-ratelimit headers.
+
+Two mechanisms, one gate that every HTTP request of a run passes (`LLMClient.gate`):
+
+- AIMD on the number of requests in flight: after a first few requests (`PROBE`), whose
+  replies may carry the headers below, it opens to the run's `--concurrency` (the
+  ceiling), is halved by a 429 (once per burst: 429s for requests sent before the last
+  halving do not count again), and grows back by one per window of successful replies
+  (+1/limit per reply), then by a quarter near where the last 429 came. A 429's Retry-After also holds every
+  new request until then.
+- Pacing on the headers: when a reply says how many requests (or tokens) remain and
+  when the budget is full again, the gate spends that budget as requests go out and
+  waits for it to refill (at the rate the headers imply) instead of running into 429s.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ..ratelimit import RateInfo
+
+POLL = 0.1
+"""Longest sleep between checks while waiting (a stop request is noticed this fast)."""
+INCREASE = (1.0, 0.25)
+"""Requests in flight added per window of successful replies (a window: as many replies as the limit): the
+first below 90% of the limit where the last 429 came, the second above it (slow where the server said no)."""
+SENDS_KEPT = 4096
+"""Recent send times kept: more than a server's budget can hold in flight."""
+PROBE = 4
+"""Requests in flight before the first reply: it may say what the server allows (the x-ratelimit headers)."""
+
+
+@dataclass
+class Budget:
+    """One dimension (requests or tokens) of what the server said remains, spent as requests go out."""
+
+    remaining: float | None = None  # as last reported
+    seen_at: float = 0.0
+    spent: float = 0.0  # reserved by requests sent since then
+    refill: float | None = None  # per second, implied by limit, remaining and reset
+    full_at: float = 0.0  # when the budget is full again (the reported reset)
+    limit: float | None = None
+
+    def observe(self, remaining: int | None, limit: int | None, reset: float | None, now: float,
+                spent_since: float) -> None:
+        """Take the newest report (a reply without this header leaves the budget as it was).
+
+        `spent_since` is what went out after the reported request was sent: the server may not
+        have counted it when it wrote the header, so it counts as spent (a margin, never a loss
+        of throughput: the budget refills meanwhile).
+        """
+        if remaining is None:
+            return
+        self.remaining, self.seen_at, self.spent = float(remaining), now, spent_since
+        self.limit = float(limit) if limit is not None else self.limit
+        if reset is not None:
+            self.full_at = now + reset
+            # The remaining count is rounded down and the reset is not: the deficit is in (d - 1, d], so
+            # (d - 1) / reset is a floor of the refill rate; the highest floor seen so far is the estimate.
+            deficit = (self.limit or 0) - remaining
+            if reset > 0 and deficit >= 2:
+                self.refill = max(self.refill or 0.0, (deficit - 1) / reset)
+
+    def available(self, now: float) -> float:
+        """What may still be spent now (infinite when the server never said)."""
+        if self.remaining is None:
+            return math.inf
+        left = self.remaining - self.spent
+        if self.refill:
+            left += self.refill * (now - self.seen_at)
+        elif now >= self.full_at and self.limit is not None:
+            left = max(left, self.limit - self.spent)
+        return min(left, self.limit) if self.limit is not None else left
+
+    def wait(self, cost: float, now: float) -> float:
+        """Seconds until `cost` can be spent (0: now)."""
+        short = cost - self.available(now)
+        if short <= 0:
+            return 0.0
+        if self.refill:
+            return short / self.refill
+        return max(self.full_at - now, POLL)
+
+
+@dataclass
+class LimiterStats:
+    """What the gate saw in a run."""
+
+    sent: int = 0
+    throttled: int = 0  # replies that were 429
+    halvings: int = 0
+    lowest: float = math.inf
+    waited: float = 0.0  # seconds requests spent held back by pacing or Retry-After
+
+
+@dataclass
+class AdaptiveLimiter:
+    """The gate of one run; safe from many threads."""
+
+    ceiling: int
+    floor: int = 1
+    clock: Callable[[], float] = time.monotonic
+    limit: float = field(init=False)
+    in_flight: int = field(default=0, init=False)
+    stats: LimiterStats = field(default_factory=LimiterStats, init=False)
+    requests: Budget = field(default_factory=Budget, init=False)
+    tokens: Budget = field(default_factory=Budget, init=False)
+    _paused_until: float = field(default=0.0, init=False)
+    _halved_at: float = field(default=-math.inf, init=False)
+    _tokens_per_request: float = field(default=0.0, init=False)
+    _replied: bool = field(default=False, init=False)
+    _throttled_at: float = field(default=math.inf, init=False)  # the limit when the last 429 came
+    _sends: list[float] = field(default_factory=list, init=False, repr=False)  # send times, for `spent_since`
+    _cond: threading.Condition = field(default_factory=threading.Condition, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.ceiling < 1:
+            raise ValueError("the ceiling of requests in flight must be at least 1")
+        self.limit = float(self.ceiling)
+        self.stats.lowest = self.limit
+
+    def delay(self, now: float) -> float:
+        """Seconds before the next request may go (0: now; inf: when one in flight finishes)."""
+        limit = self.limit if self._replied else min(self.limit, PROBE)
+        if self.in_flight >= max(self.floor, int(limit)):
+            return math.inf
+        return max(0.0, self._paused_until - now, self.requests.wait(1.0, now),
+                   self.tokens.wait(self._tokens_per_request, now))
+
+    def acquire(self, stopping: threading.Event) -> float | None:
+        """Block until a request may go and count it in flight; None if `stopping` is set first."""
+        started = self.clock()
+        with self._cond:
+            while not stopping.is_set():
+                now = self.clock()
+                delay = self.delay(now)
+                if delay <= 0:
+                    self.in_flight += 1
+                    self._sends.append(now)
+                    if len(self._sends) > 4 * SENDS_KEPT:
+                        del self._sends[:-SENDS_KEPT]
+                    self.requests.spent += 1
+                    self.tokens.spent += self._tokens_per_request
+                    self.stats.sent += 1
+                    self.stats.waited += now - started
+                    return now
+                self._cond.wait(min(delay, POLL))
+        return None
+
+    def release(self, sent_at: float, info: RateInfo | None) -> None:
+        """A request is over: adapt to what its reply said and wake the waiting senders."""
+        with self._cond:
+            self.in_flight -= 1
+            if info is not None:
+                self._replied = True
+                self._learn(sent_at, info, self.clock())
+            self._cond.notify_all()
+
+    def _learn(self, sent_at: float, info: RateInfo, now: float) -> None:
+        if info.throttled:
+            self.stats.throttled += 1
+            if sent_at >= self._halved_at:  # the first 429 of a burst halves; the rest of that burst does not
+                self._throttled_at = self.limit
+                self.limit = max(float(self.floor), self.limit / 2)
+                self._halved_at = now
+                self.stats.halvings += 1
+                self.stats.lowest = min(self.stats.lowest, self.limit)
+            if info.retry_after:
+                self._paused_until = max(self._paused_until, now + info.retry_after)
+        elif 200 <= info.status < 300:
+            step = INCREASE[self.limit >= 0.9 * self._throttled_at]
+            self.limit = min(float(self.ceiling), self.limit + step / self.limit)
+            if info.tokens_used:
+                # A running mean of what one request costs in tokens, for pacing on the token budget.
+                self._tokens_per_request += (info.tokens_used - self._tokens_per_request) * 0.1 \
+                    if self._tokens_per_request else info.tokens_used
+        after = len(self._sends) - bisect.bisect_right(self._sends, sent_at)  # sent after this request
+        self.requests.observe(info.remaining_requests, info.limit_requests, info.reset_requests, now, after)
+        self.tokens.observe(info.remaining_tokens, info.limit_tokens, info.reset_tokens, now,
+                            after * self._tokens_per_request)

@@ -1,0 +1,149 @@
+"""Rate limits: the headers read into data, the adaptive limiter by hand, then annotate against a token bucket."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from stub_limits import TokenBucket  # noqa: E402
+from stub_llm import StubLLM  # noqa: E402
+from test_annotate import PROMPT, SCHEMA  # noqa: E402
+
+from annotator.annotate import annotate  # noqa: E402
+from annotator.annotate.limiter import PROBE, AdaptiveLimiter, Budget  # noqa: E402
+from annotator.ingest import ingest, read_inputs  # noqa: E402
+from annotator.llm import LLMClient  # noqa: E402
+from annotator.ratelimit import RateInfo, parse_duration, rate_info  # noqa: E402
+from annotator.store import open_db  # noqa: E402
+
+
+@pytest.mark.parametrize("text, seconds", [("1s", 1.0), ("6m0s", 360.0), ("20ms", 0.02), ("1h2m3.5s", 3723.5),
+                                           ("0.5", 0.5), ("59.5ms", 0.0595), ("abc", None), ("1x", None),
+                                           ("", None), (None, None)])
+def test_parse_duration(text, seconds) -> None:
+    assert parse_duration(text) == (pytest.approx(seconds) if seconds is not None else None)
+
+
+def test_rate_info_reads_openais_headers_in_any_case() -> None:
+    info = rate_info(200, {"X-RateLimit-Limit-Requests": "500", "x-ratelimit-remaining-requests": "499",
+                           "x-ratelimit-reset-requests": "120ms", "x-ratelimit-limit-tokens": "200000",
+                           "x-ratelimit-remaining-tokens": "198000", "x-ratelimit-reset-tokens": "1m0.6s"}, 900)
+    assert info == RateInfo(200, None, 500, 499, 0.12, 200000, 198000, 60.6, 900)
+    assert rate_info(429, {"Retry-After": "2", "retry-after-ms": "1500"}).retry_after == 1.5
+    assert rate_info(429, {"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}).retry_after is None
+    assert rate_info(429, None).throttled and not rate_info(200, None).throttled
+
+
+def test_budget_spends_what_remains_then_waits_for_the_refill() -> None:
+    budget = Budget()
+    assert budget.available(0.0) == math.inf  # never told: no pacing
+    budget.observe(remaining=2, limit=10, reset=8.0, now=100.0, spent_since=1)
+    # deficit 8, rounded down by the server: the refill is at least (8 - 1) / 8 = 0.875 a second
+    assert budget.refill == pytest.approx(0.875)
+    assert budget.available(100.0) == 1  # 2 remaining, 1 already sent since
+    budget.spent += 1
+    assert budget.wait(1.0, 100.0) == pytest.approx(1 / 0.875)
+    assert budget.available(108.0) == pytest.approx(7.0)  # 0 + 8 s * 0.875
+    assert budget.available(200.0) == 10  # never more than the limit
+
+
+def clocked(ceiling: int) -> tuple[AdaptiveLimiter, list[float]]:
+    now = [0.0]
+    return AdaptiveLimiter(ceiling, clock=lambda: now[0]), now
+
+
+def test_limiter_probes_then_opens_halves_once_per_burst_and_grows_back() -> None:
+    limiter, now = clocked(16)
+    stop = threading.Event()
+    sent = [limiter.acquire(stop) for _ in range(PROBE)]
+    assert limiter.delay(0.0) == math.inf  # nothing more before the first reply
+    limiter.release(sent.pop(), RateInfo(200))
+    assert limiter.delay(0.0) == 0 and limiter.limit == 16  # opened to the ceiling
+    now[0] = 1.0
+    limiter.release(sent.pop(), RateInfo(429, retry_after=0.5))  # sent at 0, before any halving
+    assert limiter.limit == 8 and limiter.delay(1.0) == pytest.approx(0.5)  # Retry-After holds every sender
+    limiter.release(sent.pop(), RateInfo(429))  # the same burst: sent before the halving, no second halving
+    assert limiter.limit == 8 and limiter.stats.throttled == 2 and limiter.stats.halvings == 1
+    now[0] = 2.0
+    late = limiter.acquire(stop)
+    limiter.release(late, RateInfo(429))  # sent after the halving: a new burst
+    assert limiter.limit == 4 and limiter.stats.lowest == 4
+    limiter.release(sent.pop(), RateInfo(200))
+    assert limiter.limit == pytest.approx(4 + 1 / 4)  # below 90% of where the last 429 came: +1 a window
+    limiter.limit = 7.5
+    limiter.release(limiter.acquire(stop), RateInfo(200))
+    assert limiter.limit == pytest.approx(7.5 + 0.25 / 7.5)  # near it: a quarter a window
+
+
+def test_limiter_paces_on_the_remaining_budget_the_headers_state() -> None:
+    limiter, now = clocked(8)
+    stop = threading.Event()
+    first = limiter.acquire(stop)
+    limiter.release(first, RateInfo(200, limit_requests=10, remaining_requests=1, reset_requests=4.5))
+    # refill >= (9 - 1) / 4.5 a second; 1 remaining
+    assert limiter.delay(0.0) == 0
+    second = limiter.acquire(stop)
+    assert limiter.delay(0.0) == pytest.approx(1 / (8 / 4.5))  # the budget is spent: wait for one to refill
+    limiter.release(second, RateInfo(200))  # a reply without the headers changes nothing
+    assert limiter.delay(0.0) == pytest.approx(1 / (8 / 4.5))
+    now[0] = 1.0
+    assert limiter.delay(1.0) == 0  # refilled meanwhile
+    limiter.release(limiter.acquire(stop), None)  # no reply at all (a dropped connection): nothing learned
+    assert limiter.in_flight == 0
+
+
+def test_acquire_gives_up_when_the_run_stops() -> None:
+    limiter = AdaptiveLimiter(1)
+    stop = threading.Event()
+    assert limiter.acquire(stop) is not None
+    result = []
+    waiter = threading.Thread(target=lambda: result.append(limiter.acquire(stop)))
+    waiter.start()
+    stop.set()
+    waiter.join(timeout=2)
+    assert result == [None]
+
+
+def test_token_bucket_of_the_stub() -> None:
+    now = [0.0]
+    bucket = TokenBucket(120, burst=2, clock=lambda: now[0])  # 2 a second
+    assert bucket.take() is None and bucket.take() is None
+    assert bucket.take() == pytest.approx(0.5)
+    assert bucket.headers()["x-ratelimit-remaining-requests"] == "0"
+    now[0] = 0.25
+    assert bucket.headers()["x-ratelimit-reset-requests"] == "750ms"  # 1.5 tokens short at 2 a second
+
+
+def corpus_db(tmp_path: Path, n_docs: int):
+    db = open_db(tmp_path / "r.db")
+    path = tmp_path / "c.jsonl"
+    path.write_text("".join(json.dumps({"id": f"d{d}", "text": " ".join(
+        f"Sentence {d}-{i} reports fighting near Mora." for i in range(10))}) + "\n" for d in range(n_docs)))
+    ingest(db, read_inputs([str(path)]))
+    return db
+
+
+REPLY = {"entities": [{"text": "Mora", "label": "LOCATION"}], "event_type": "battle", "attribution": "asserted",
+         "sources": []}
+
+
+def test_annotate_under_a_token_bucket_uses_it_without_running_into_it(tmp_path) -> None:
+    db = corpus_db(tmp_path, 12)  # 120 sentences
+    with StubLLM(lambda body: REPLY, latency=0.1, rate_limit=1200) as stub:  # 20 a second, a burst of 20
+        client = LLMClient(base_url=stub.base_url, api_key="k", model="stub", backoff=0.02)
+        report = annotate(db, client, SCHEMA, PROMPT, concurrency=32)
+        assert report.by_status == {"ok": 120}
+        assert stub.counts["429"] <= 0.05 * stub.calls and report.throttled == stub.counts["429"]
+    (tmp_path / "f").mkdir()
+    fixed = corpus_db(tmp_path / "f", 12)
+    with StubLLM(lambda body: REPLY, latency=0.1, rate_limit=1200) as stub:
+        client = LLMClient(base_url=stub.base_url, api_key="k", model="stub", backoff=0.02, max_retries=50)
+        report = annotate(fixed, client, SCHEMA, PROMPT, concurrency=32, adaptive=False)
+        assert report.by_status == {"ok": 120} and stub.counts["429"] > 0.2 * stub.calls  # what adapting avoids
