@@ -167,6 +167,27 @@ def _m006_boilerplate(db: sqlite_utils.Database) -> None:
     mark_sentences(db)
 
 
+def _m007_batches(db: sqlite_utils.Database) -> None:
+    """Batch API jobs and their requests: a re-run picks a running batch up, and a paid answer is kept once fetched.
+
+    `batches.id` is our own id, sent as metadata, so a batch created just before a crash
+    is found again; `provider_id` is the server's. `batch_requests.custom_id` is the
+    request's cache key; `response` (a cached completion) or `error` is filled on fetch.
+    """
+    db["batches"].create(
+        {"id": str, "provider_id": str, "scope": str, "server": str, "round": int, "state": str,
+         "provider_status": str, "input_file_id": str, "output_file_id": str, "error_file_id": str,
+         "requests": int, "counts": str, "error": str, "created_at": str, "updated_at": str},
+        pk="id",
+    )
+    db["batches"].create_index(["scope", "state"])
+    db["batch_requests"].create(
+        {"batch_id": str, "custom_id": str, "sentence_id": str, "response": str, "error": str},
+        pk=("batch_id", "custom_id"), foreign_keys=[("batch_id", "batches", "id")],
+    )
+    db["batch_requests"].create_index(["custom_id"])
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_core", _m001_core),
     ("002_labelstudio", _m002_labelstudio),
@@ -174,6 +195,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("004_blind", _m004_blind),
     ("005_serve", _m005_serve),
     ("006_boilerplate", _m006_boilerplate),
+    ("007_batches", _m007_batches),
 ]
 
 

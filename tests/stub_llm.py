@@ -13,6 +13,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from stub_batch import BatchAPI
 from stub_limits import TokenBucket
 
 Reply = str | dict[str, Any]
@@ -110,6 +111,23 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
             self.close_connection = True
 
+    def _batch_api(self, method: str, raw: bytes = b"") -> bool:
+        """Serve /v1/files and /v1/batches (the Batch API); False for any other path."""
+        if not self.path.startswith(("/v1/files", "/v1/batches")):
+            return False
+        status, body, content_type = self.server.stub.batch.handle(method, self.path,
+                                                                   self.headers.get("Content-Type", ""), raw)
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
+            self.close_connection = True
+        return True
+
     def _read_body(self) -> bytes:
         """Read the request body by Content-Length."""
         length = int(self.headers.get("Content-Length") or 0)
@@ -118,6 +136,8 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         """Serve /v1/models and /health."""
         path = self.path.split("?", 1)[0].rstrip("/")
+        if self._batch_api("GET"):
+            return
         if path in ("/v1/models", "/models"):
             model = {"id": "stub", "object": "model", "created": 0, "owned_by": "stub"}
             self._send_json(200, {"object": "list", "data": [model]})
@@ -130,6 +150,8 @@ class _Handler(BaseHTTPRequestHandler):
         """Serve /v1/chat/completions."""
         raw = self._read_body()
         path = self.path.split("?", 1)[0].rstrip("/")
+        if self._batch_api("POST", raw):
+            return
         if path not in ("/v1/chat/completions", "/chat/completions"):
             self._send_json(404, _error_body(f"not found: {self.path}", "not_found_error"))
             return
@@ -191,6 +213,7 @@ class StubLLM:
         # request gets 429 with Retry-After; with `ratelimit_headers` every reply says what remains, like OpenAI.
         self.bucket = TokenBucket(rate_limit, burst) if rate_limit else None
         self.ratelimit_headers = ratelimit_headers
+        self.batch = BatchAPI(self)  # /v1/files and /v1/batches; its knobs are attributes (see stub_batch)
         self.host, self._port = host, port
         self._rng = random.Random(seed)
         self._lock = threading.Lock()

@@ -101,19 +101,37 @@ def ingest(paths: tuple[str, ...], patterns: str | None, db_file: str | None) ->
               help="Sentences shown before the sentence [env ANNOTATOR_CONTEXT_BEFORE; default 3].")
 @click.option("--context-after", type=click.IntRange(0, 20), default=None,
               help="Sentences shown after the sentence [env ANNOTATOR_CONTEXT_AFTER; default 1].")
+@click.option("--estimate", is_flag=True, help="Print the tokens and cost of drafting the pending sentences; no LLM call.")
+@click.option("--price-in", type=click.FloatRange(0), default=None, help="USD per million prompt tokens, for --estimate.")
+@click.option("--price-out", type=click.FloatRange(0), default=None,
+              help="USD per million completion tokens, for --estimate.")
+@click.option("--price-cached-in", type=click.FloatRange(0), default=None,
+              help="USD per million cached prompt tokens, for --estimate [default: --price-in].")
+@click.option("--batch", is_flag=True, help="Draft through the Batch API (24 h, half price); a re-run picks up its "
+                                            "running batches.")
+@click.option("--reask-online", is_flag=True, help="With --batch: re-ask invalid replies at once instead of in a "
+                                                   "follow-up batch.")
+@click.option("--poll-interval", type=click.FloatRange(0.01), default=30.0, show_default=True,
+              help="With --batch: seconds between checks on a running batch.")
+@click.option("--fixed-concurrency", is_flag=True,
+              help="Keep --concurrency requests in flight whatever the rate limits (default: adapt below it).")
 @db_option
 def annotate(schema_ref: str, prompt_ref: str | None, model: str | None, base_url: str | None, mode: str,
              concurrency: int, limit: int | None, max_reasks: int, retries: int, timeout: float,
              temperature: float, max_tokens: int, retry_invalid: bool, examples_k: int | None,
              examples_from: str | None, redraft: bool, include_boilerplate: bool, context_before: int | None,
-             context_after: int | None, db_file: str | None) -> None:
+             context_after: int | None, estimate: bool, price_in: float | None, price_out: float | None,
+             price_cached_in: float | None, batch: bool, reask_online: bool, poll_interval: float,
+             fixed_concurrency: bool, db_file: str | None) -> None:
     """Draft every sentence that has no draft yet for (schema, prompt, model).
 
     Finished drafts are committed one by one: Ctrl-C or a crash loses nothing,
     and a re-run continues where it stopped. Identical requests are answered
     from the cache, so a re-run costs nothing. The first Ctrl-C stops sending and
     waits for the requests in flight; a second one abandons them. Boilerplate
-    sentences are skipped unless --include-boilerplate.
+    sentences are skipped unless --include-boilerplate. Requests in flight follow
+    the server's rate limits (halved on 429, paced on its x-ratelimit headers),
+    up to --concurrency.
 
     \b
     Examples:
@@ -123,6 +141,8 @@ def annotate(schema_ref: str, prompt_ref: str | None, model: str | None, base_ur
       annotator annotate --base-url http://localhost:11434/v1 --model llama3.1 --mode json_object
       annotator annotate --examples 4 --examples-from "Conflict news"            # examples from gold
       annotator pull -p "Conflict news" && annotator annotate --examples 4 --examples-from "Conflict news" --redraft
+      annotator annotate --model gpt-4o-mini --estimate --price-in 0.15 --price-out 0.6   # no LLM call
+      OPENAI_API_KEY=sk-... annotator annotate --model gpt-4o-mini --batch                 # half price, 24 h
     """
     from ..annotate import annotate as run_annotate
     from ..connect import SMOLLM_WARNING, resolve_llm
@@ -135,13 +155,31 @@ def annotate(schema_ref: str, prompt_ref: str | None, model: str | None, base_ur
     db = open_database(db_file)
     selection = run_selection(db, schema, examples_k, examples_from, redraft, include_boilerplate, context_before,
                               context_after)
-    llm = resolve_llm(base_url, model)
-    if llm.embedded:
+    if estimate:
+        from .costs import estimate_target
+
+        llm = estimate_target(base_url, model)
+    else:
+        llm = resolve_llm(base_url, model)
+    if llm.embedded and not estimate:
         warn(SMOLLM_WARNING)
     client = LLMClient(base_url=llm.base_url, api_key=llm.api_key, model=llm.model, timeout=timeout,
                        max_retries=retries, temperature=temperature, max_tokens=max_tokens)
     console.print(f"Model {llm.model} at {llm.where}, prompt {prompt.version}, schema {schema.name} "
                   f"({schema.hash})", highlight=False)
+    if estimate or batch:
+        from . import costs
+
+        common = {"mode": mode, "limit": limit, "retry_invalid": retry_invalid, "selection": selection}
+        if estimate:
+            costs.print_estimate(db, client, schema, prompt, price_in=price_in, price_out=price_out,
+                                 price_cached_in=price_cached_in, batch=batch, **common)
+            return
+        report = costs.run_batch(db, client, schema, prompt, max_reasks=max_reasks, reask_online=reask_online,
+                                 poll_interval=poll_interval, **common)
+        costs.print_batch_report(report)
+        print_annotate_report(report)
+        return
     with progress_bar() as bar:
         task = bar.add_task("Annotating", total=None)
         report = run_annotate(
@@ -151,7 +189,7 @@ def annotate(schema_ref: str, prompt_ref: str | None, model: str | None, base_ur
             on_interrupt=lambda n: console.print(
                 f"Stopping: nothing more is sent; waiting for {n} request(s) in flight, whose answers will be "
                 "stored. Press Ctrl-C again to abandon them.", highlight=False),
-            retry_invalid=retry_invalid, selection=selection,
+            retry_invalid=retry_invalid, selection=selection, adaptive=not fixed_concurrency,
         )
     print_annotate_report(report)
 
@@ -184,6 +222,9 @@ def print_annotate_report(report: RunReport) -> None:
               f"{report.prompt_tokens} prompt + {report.completion_tokens} completion tokens; "
               f"{report.dropped_spans} spans not found in their sentence were dropped; mode {report.mode}.",
               highlight=False)
+    if report.throttled:
+        console.print(f"{report.throttled} request(s) were refused for the server's rate limit (HTTP 429) and retried; "
+                      f"requests in flight went down to {report.lowest_in_flight}.", highlight=False)
     if report.abandoned:
         console.print(f"Interrupted: {report.abandoned} request(s) in flight abandoned; finished drafts are stored; "
                       "run the same command to continue.", highlight=False)

@@ -1,0 +1,253 @@
+"""annotate --batch: the pending sentences through the Batch API, stored exactly as online drafts are.
+
+Drafting from a batch is online drafting whose answers were fetched beforehand: the
+same `Drafter` renders each sentence's request, validates the reply, re-asks with the
+error and grounds the spans, and the same `DraftWriter` stores the draft and its cache
+entries. Only the client differs (`BatchReplies`): it answers a request from the
+batches' results, or defers it to the next batch. A round drafts every sentence it
+can, collects the deferred requests into batches (at most 50,000 requests or 190 MB
+each), waits for them, and replays; an invalid reply's re-ask is deferred in its turn,
+to a follow-up batch or, with `reask_online`, sent at once.
+
+Batches live in SQLite (`batch_store`): a re-run first finishes the batches a crash or
+Ctrl-C left running, so nothing is sent, or paid for, twice.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from ..llm import Completion, LLMClient, TransportFailed
+from ..locks import hold
+from ..prompts import Prompt, register_prompt
+from ..schema import Schema
+from ..store import now
+from . import batch_store as store
+from .batch_api import MAX_BYTES, MAX_REQUESTS, BatchAPI, BatchState, read_result, request_line
+from .drafter import Drafter, ModeResolver, Outcome
+from .jobs import Selection, count_pending, pending_jobs
+from .run import CacheReader, RunReport, record_schema, remembered_mode
+from .writes import DraftWriter
+
+
+class Deferred(Exception):  # noqa: N818 - a signal, not an error
+    """The request has no batch answer yet: it goes in the next batch."""
+
+    def __init__(self, key: str, params: dict[str, Any]) -> None:
+        super().__init__(key)
+        self.key, self.params = key, params
+
+
+class BatchReplies:
+    """Stands in for the LLM client while drafting: batch answers, else Deferred (or the real client, online)."""
+
+    def __init__(self, client: LLMClient, db: sqlite_utils.Database, since: str | None = None) -> None:
+        self._client, self._db, self.since = client, db, since
+        self.online = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def send(self, params: dict[str, Any]) -> Completion:
+        """The batch's answer to this request (fresh: it was paid for), or Deferred."""
+        key = self._client.cache_key(params)
+        answer, error, _ = store.lookup(self._db, key, self.since)
+        if answer is not None:
+            completion = Completion.from_cache(answer)
+            completion.cached = False  # paid for in the batch: a fresh answer to this run
+            return completion
+        if error is not None:
+            raise TransportFailed(f"batch: {error}")
+        if self.online:
+            return self._client.send(params)
+        raise Deferred(key, params)
+
+    def running(self, key: str) -> bool:
+        """Whether a batch that still runs holds this request."""
+        return store.lookup(self._db, key)[2]
+
+
+@dataclass
+class RequestFiles:
+    """The deferred requests of a round, written to JSONL files of at most MAX_REQUESTS lines and MAX_BYTES."""
+
+    folder: Path
+    chunks: list[tuple[Path, list[tuple[str, str]]]] = field(default_factory=list)
+    sentences: set[str] = field(default_factory=set)
+    _keys: set[str] = field(default_factory=set)
+    _size: int = 0
+
+    def add(self, key: str, sentence_id: str, params: dict[str, Any]) -> None:
+        """One request (a request already written for another sentence is not written again)."""
+        self.sentences.add(sentence_id)
+        if key in self._keys:
+            return
+        self._keys.add(key)
+        line = (request_line(key, params) + "\n").encode("utf-8")
+        if not self.chunks or len(self.chunks[-1][1]) >= MAX_REQUESTS or self._size + len(line) > MAX_BYTES:
+            self.chunks.append((self.folder / f"requests-{len(self.chunks) + 1}.jsonl", []))
+            self._size = 0
+        path, pairs = self.chunks[-1]
+        with path.open("ab") as fh:
+            fh.write(line)
+        pairs.append((key, sentence_id))
+        self._size += len(line)
+
+
+@dataclass
+class BatchReport(RunReport):
+    """What a batch run did, besides what any run reports."""
+
+    created: list[str] = field(default_factory=list)  # provider ids of the batches this run created
+    resumed: list[str] = field(default_factory=list)  # provider ids of batches left running before, finished now
+    failed_requests: int = 0  # requests a batch did not answer (errors, expiry)
+    online_reasks: int = 0
+
+
+@dataclass
+class BatchHooks:
+    """How a batch run reports: phases, each batch's progress, each stored draft."""
+
+    phase: Callable[[str], None] = lambda text: None
+    batch: Callable[[BatchState], None] = lambda state: None
+    done: Callable[[dict], None] = lambda row: None
+
+
+def annotate_batch(db: sqlite_utils.Database, client: LLMClient, schema: Schema, prompt: Prompt, *,
+                   mode: str = "auto", limit: int | None = None, max_reasks: int = 2, retry_invalid: bool = False,
+                   selection: Selection | None = None, reask_online: bool = False, poll_interval: float = 30.0,
+                   hooks: BatchHooks | None = None, sleep: Callable[[float], None] = time.sleep) -> BatchReport:
+    """Draft every pending sentence through the Batch API; see the module's docstring."""
+    selection = selection or Selection()
+    family = selection.examples.family_pattern(client.run_key) if selection.examples else client.run_key
+    scope = f"annotate {schema.hash} {prompt.version} {client.model} {family}"
+    with hold(db, scope, f"drafting with {client.model}, prompt {prompt.version}"):
+        run = _BatchRun(db, client, schema, prompt, scope, hooks or BatchHooks(), poll_interval, sleep)
+        return run.go(mode, limit, max_reasks, retry_invalid, selection, reask_online)
+
+
+class _BatchRun:
+    """One `annotate --batch`: resume, then rounds of replay, submit and wait."""
+
+    def __init__(self, db: sqlite_utils.Database, client: LLMClient, schema: Schema, prompt: Prompt, scope: str,
+                 hooks: BatchHooks, poll_interval: float, sleep: Callable[[float], None]) -> None:
+        self.db, self.client, self.schema, self.prompt, self.scope = db, client, schema, prompt, scope
+        self.hooks, self.poll_interval, self.sleep = hooks, poll_interval, sleep
+        self.api = BatchAPI(client)
+        self.writer = DraftWriter(db)
+        self.report = BatchReport(replayed=self.writer.replay())
+
+    def go(self, mode: str, limit: int | None, max_reasks: int, retry_invalid: bool, selection: Selection,
+           reask_online: bool) -> BatchReport:
+        started = now()
+        register_prompt(self.db, self.prompt)
+        record_schema(self.db, self.schema)
+        total = count_pending(self.db, self.schema, self.prompt, self.client.model, self.client.run_key,
+                              retry_invalid, selection)
+        self.report.pending = min(total, limit) if limit is not None else total
+        for row in store.unfinished(self.db, self.scope):
+            self._finish(row, resumed=True)
+        resolver = ModeResolver(mode, remembered_mode(self.db, self.client.model))
+        self.report.mode = resolver.mode
+        replies = BatchReplies(self.client, self.db, started if retry_invalid else None)
+        cache = CacheReader(self.db)
+        drafter = Drafter(replies, self.schema, self.prompt, resolver, cache.lookup, max_reasks)  # type: ignore[arg-type]
+        only: set[str] | None = None
+        try:
+            # Each round stores a draft or moves a sentence one attempt on: max_reasks + 2 rounds replay them all.
+            for round_ in range(1, max_reasks + 3):
+                replies.online = reask_online and round_ > 1
+                with tempfile.TemporaryDirectory(prefix="annotator-batch-") as folder:
+                    files = self._replay(drafter, replies, Path(folder), only, limit, retry_invalid, selection)
+                    store.finish_fetched(self.db, self.scope)
+                    if not files.chunks:
+                        break
+                    for path, pairs in files.chunks:
+                        self._submit(path, pairs, round_)
+                only = files.sentences
+        finally:
+            cache.close()
+        return self.report
+
+    def _replay(self, drafter: Drafter, replies: BatchReplies, folder: Path, only: set[str] | None,
+                limit: int | None, retry_invalid: bool, selection: Selection) -> RequestFiles:
+        """Draft what the batches answered; collect what they have not into request files."""
+        self.hooks.phase("Drafting from batch results" if only is not None else "Preparing requests")
+        files = RequestFiles(folder)
+        calls = self.client.calls
+        jobs = pending_jobs(self.db, self.schema, self.prompt, self.client.model, self.client.run_key,
+                            limit if only is None else None, retry_invalid, selection)
+        for job in jobs:
+            if only is not None and job.sentence_id not in only:
+                continue
+            try:
+                outcome = drafter.draft(job)
+            except Deferred as deferred:
+                if not replies.running(deferred.key):
+                    files.add(deferred.key, job.sentence_id, deferred.params)
+                continue
+            self._store(outcome)
+        self.writer.flush()
+        self.report.online_reasks += self.client.calls - calls
+        self.report.llm_calls += self.client.calls - calls
+        return files
+
+    def _store(self, outcome: Outcome) -> None:
+        self.writer.write(outcome)
+        self.report.count(outcome.row)
+        self.hooks.done(outcome.row)
+        if self.report.done % 500 == 0:
+            self.writer.flush()
+
+    def _submit(self, path: Path, pairs: list[tuple[str, str]], round_: int) -> None:
+        """Record, upload, create, wait for and fetch one batch."""
+        local_id = store.new_batch(self.db, self.scope, self.client.server, round_, pairs)
+        self.hooks.phase(f"Uploading {len(pairs):,} requests")
+        file_id = self.api.upload(path)
+        store.update(self.db, local_id, input_file_id=file_id)
+        state = self.api.create(file_id, local_id)
+        store.update(self.db, local_id, store.BatchStep.RUNNING, state)
+        self.report.created.append(state.provider_id)
+        self.report.llm_calls += len(pairs)
+        self._finish({"id": local_id, "provider_id": state.provider_id, "state": store.BatchStep.RUNNING.value},
+                     resumed=False)
+
+    def _finish(self, row: dict, resumed: bool) -> None:
+        """Bring a recorded batch to `fetched`: adopt it if it was being created, wait for it, store its results."""
+        local_id, provider_id = row["id"], row["provider_id"]
+        if row["state"] == store.BatchStep.SUBMITTING.value:
+            found = self.api.find(local_id)
+            if found is None:  # never created at the server: its requests go in a new batch
+                store.update(self.db, local_id, store.BatchStep.LOST)
+                return
+            provider_id = found.provider_id
+            store.update(self.db, local_id, store.BatchStep.RUNNING, found)
+        if row["state"] != store.BatchStep.FETCHED.value:
+            self.hooks.phase(f"Waiting for batch {provider_id}")
+            state = self.api.wait(provider_id, self.poll_interval, self._polled(local_id), self.sleep)
+            self._fetch(local_id, state)
+        if resumed:
+            self.report.resumed.append(provider_id)
+
+    def _polled(self, local_id: str) -> Callable[[BatchState], None]:
+        def polled(state: BatchState) -> None:
+            store.update(self.db, local_id, state=state)
+            self.hooks.batch(state)
+        return polled
+
+    def _fetch(self, local_id: str, state: BatchState) -> None:
+        """Store every answer and error of an ended batch (requests it never ran get its end as their error)."""
+        self.hooks.phase(f"Fetching the results of batch {state.provider_id} ({state.status})")
+        results = (read_result(line) for file_id in (state.output_file_id, state.error_file_id) if file_id
+                   for line in self.api.results(file_id))
+        leftover = f"the batch {state.status} before this request ran" + (f" ({state.error})" if state.error else "")
+        _, failed = store.store_results(self.db, local_id, results, leftover)
+        self.report.failed_requests += failed
+        store.update(self.db, local_id, store.BatchStep.FETCHED, state)

@@ -1,0 +1,176 @@
+"""annotate --batch against the stub's Batch API: same drafts as online, re-asks, failures, expiry, kill -9."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from fakes import news_responder  # noqa: E402
+from stub_llm import StubLLM  # noqa: E402
+from test_annotate import ARTICLE, PROMPT, SCHEMA, cli_env, client_for, run_cli  # noqa: E402
+
+from annotator.annotate import annotate  # noqa: E402
+from annotator.annotate.batch import annotate_batch  # noqa: E402
+from annotator.annotate.batch_api import read_result, request_line  # noqa: E402
+from annotator.ingest import ingest, read_inputs  # noqa: E402
+from annotator.store import open_db  # noqa: E402
+
+COMPLETION = {"id": "c", "object": "chat.completion", "choices": [
+    {"index": 0, "message": {"role": "assistant", "content": "{}"}, "finish_reason": "stop"}],
+    "usage": {"prompt_tokens": 7, "completion_tokens": 2, "total_tokens": 9}}
+
+
+def fresh_db(path: Path):
+    db = open_db(path)
+    ingest(db, read_inputs([ARTICLE]))
+    return db
+
+
+def statuses(db) -> dict[str, int]:
+    return {r["status"]: r["n"] for r in db.query("SELECT status, count(*) AS n FROM drafts GROUP BY 1")}
+
+
+def batch(db, stub: StubLLM, **kw):
+    return annotate_batch(db, client_for(stub), SCHEMA, PROMPT, poll_interval=0.02, **kw)
+
+
+def test_result_lines_become_answers_or_reasons() -> None:
+    ok = read_result({"custom_id": "k1", "response": {"status_code": 200, "body": COMPLETION}, "error": None})
+    assert ok[0] == "k1" and json.loads(ok[1]) == {"content": "{}", "prompt_tokens": 7, "completion_tokens": 2,
+                                                   "finish_reason": "stop"} and ok[2] is None
+    server = read_result({"custom_id": "k2", "response": {"status_code": 500, "body": {"error": {"message": "boom"}}}})
+    assert server == ("k2", None, "HTTP 500: boom")
+    expired = read_result({"custom_id": "k3", "response": None,
+                           "error": {"code": "batch_expired", "message": "not run"}})
+    assert expired == ("k3", None, "batch_expired: not run")
+    assert read_result({"custom_id": "k4", "response": {"status_code": 200, "body": "<html>"}})[2].startswith(
+        "the reply is not a chat completion")
+    line = json.loads(request_line("k1", {"model": "m"}))
+    assert line == {"custom_id": "k1", "method": "POST", "url": "/v1/chat/completions", "body": {"model": "m"}}
+
+
+def test_batch_drafts_are_the_online_drafts_and_an_invalid_reply_is_reasked_in_a_second_batch(tmp_path) -> None:
+    online = fresh_db(tmp_path / "online.db")
+    offline = fresh_db(tmp_path / "batch.db")
+    with StubLLM(responder=news_responder) as stub:
+        annotate(online, client_for(stub), SCHEMA, PROMPT, concurrency=2)
+    with StubLLM(responder=news_responder) as stub:
+        stub.enqueue_fault("invalid")  # the first request of the batch gets an invalid reply
+        report = batch(offline, stub)
+        assert stub.batch.created == 2 and stub.counts == {"ok": 11, "invalid": 1}
+        assert report.by_status == {"ok": 11} and report.llm_calls == 12 and len(report.created) == 2
+    # The fake answers a re-ask's last turn, not the sentence: compare the ten drafts asked once.
+    once = set(r[0] for r in offline.execute("SELECT sentence_id FROM drafts WHERE attempts = 1").fetchall())
+    same = "SELECT sentence_id, status, data, spans, dropped_spans, n_dropped FROM drafts ORDER BY sentence_id"
+    assert len(once) == 10
+    assert [r for r in offline.query(same) if r["sentence_id"] in once] == \
+        [r for r in online.query(same) if r["sentence_id"] in once]
+    rows = list(offline.query("SELECT attempts, cached, prompt_tokens, completion_tokens FROM drafts"))
+    assert sorted(r["attempts"] for r in rows) == [1] * 10 + [2]  # one re-ask, with the error, like online
+    assert all(r["cached"] == 0 and r["prompt_tokens"] > 0 for r in rows)
+    assert offline["llm_cache"].count == 12  # every paid answer, the invalid one included
+    assert [r["state"] for r in offline.query("SELECT state FROM batches")] == ["done", "done"]
+
+
+def test_reask_online_sends_the_reask_at_once(tmp_path) -> None:
+    db = fresh_db(tmp_path / "b.db")
+    with StubLLM(responder=news_responder) as stub:
+        stub.enqueue_fault("invalid")
+        report = batch(db, stub, reask_online=True)
+        assert stub.batch.created == 1 and report.online_reasks == 1 and report.by_status == {"ok": 11}
+
+
+def test_partly_failed_batch_leaves_failures_pending_and_pays_the_rest_once(tmp_path) -> None:
+    db = fresh_db(tmp_path / "b.db")
+    with StubLLM(responder=news_responder) as stub:
+        stub.enqueue_fault("500", "500")
+        report = batch(db, stub)
+        assert report.by_status == {"ok": 9, "failed": 2} and report.failed_requests == 2
+        errors = [r["error"] for r in db.query("SELECT error FROM drafts WHERE status = 'failed'")]
+        assert errors == ["transport: batch: HTTP 500: internal error (stub)"] * 2
+        again = batch(db, stub)
+        assert again.by_status == {"ok": 2} and stub.batch.created == 2
+        assert stub.counts == {"ok": 11, "500": 2}  # each sentence answered once
+    assert statuses(db) == {"ok": 11}
+
+
+def test_expired_batch_keeps_what_it_answered_and_the_rest_goes_in_the_next(tmp_path) -> None:
+    db = fresh_db(tmp_path / "b.db")
+    with StubLLM(responder=news_responder) as stub:
+        stub.batch.expire_after = 4
+        first = batch(db, stub)
+        assert first.by_status == {"ok": 4, "failed": 7}
+        assert "batch_expired" in db.execute("SELECT error FROM drafts WHERE status = 'failed'").fetchone()[0]
+        stub.batch.expire_after = None
+        second = batch(db, stub)
+        assert second.by_status == {"ok": 7} and stub.counts == {"ok": 11}
+    states = list(db.query("SELECT provider_status, requests FROM batches ORDER BY created_at, rowid"))
+    assert states == [{"provider_status": "expired", "requests": 11}, {"provider_status": "completed", "requests": 7}]
+
+
+def test_a_batch_that_fails_as_a_whole_fails_its_drafts_with_the_reason(tmp_path) -> None:
+    db = fresh_db(tmp_path / "b.db")
+    with StubLLM(responder=news_responder) as stub:
+        stub.batch.fail = True
+        report = batch(db, stub)
+    assert report.by_status == {"failed": 11}
+    reason = db.execute("SELECT error FROM drafts LIMIT 1").fetchone()[0]
+    assert reason == ("transport: batch: the batch failed before this request ran "
+                      "(invalid_request: the stub was told to fail this batch)")
+
+
+def start_cli(env: dict) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "annotator", "annotate", "--batch", "--poll-interval", "0.05"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for(condition, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def kill9(proc: subprocess.Popen) -> None:
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+    assert proc.returncode == -signal.SIGKILL
+
+
+def test_kill_9_while_a_batch_runs_then_a_restart_picks_it_up(tmp_path) -> None:
+    with StubLLM(responder=news_responder) as stub:
+        env = cli_env(tmp_path, stub)
+        stub.batch.latency = 0.2  # 11 requests: about 2 s at the server
+        proc = start_cli(env)
+        wait_for(lambda: stub.batch.created == 1 and stub.counts["ok"] >= 2)
+        kill9(proc)
+        again = run_cli("annotate", "--batch", "--poll-interval", "0.05", env=env)
+        assert again.returncode == 0, again.stderr
+        assert "Picked up 1 batch(es) left running: batch_stub" in again.stdout
+        assert stub.batch.created == 1 and stub.counts == {"ok": 11}  # one batch, each request paid once
+    db = open_db(env["ANNOTATOR_DB"])
+    assert statuses(db) == {"ok": 11}
+
+
+def test_kill_9_before_the_batch_id_came_back_then_a_restart_finds_it_by_our_id(tmp_path) -> None:
+    with StubLLM(responder=news_responder) as stub:
+        env = cli_env(tmp_path, stub)
+        stub.batch.create_delay = 30  # the batch exists at once; its id never reaches the killed client
+        proc = start_cli(env)
+        wait_for(lambda: stub.batch.created == 1)
+        kill9(proc)
+        db = open_db(env["ANNOTATOR_DB"])
+        assert [r["state"] for r in db.query("SELECT state FROM batches")] == ["submitting"]
+        stub.batch.create_delay = 0
+        again = run_cli("annotate", "--batch", "--poll-interval", "0.05", env=env)
+        assert again.returncode == 0, again.stderr
+        assert stub.batch.created == 1 and stub.counts == {"ok": 11}
+    assert statuses(db) == {"ok": 11}
+    assert [r["state"] for r in db.query("SELECT state FROM batches")] == ["done"]
