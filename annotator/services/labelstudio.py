@@ -51,7 +51,7 @@ class LabelStudioServer(ManagedService):
     name = "Label Studio"
     slug = "labelstudio"
     health_path = "/health"
-    start_timeout = 180.0
+    start_timeout = 300.0
     requirements = [[f"label-studio=={LABEL_STUDIO_VERSION}"]]
     install_check = "bin/label-studio"
 
