@@ -76,10 +76,10 @@ def test_limiter_probes_then_opens_halves_once_per_burst_and_grows_back() -> Non
     limiter.release(late, RateInfo(429))  # sent after the halving: a new burst
     assert limiter.limit == 4 and limiter.stats.lowest == 4
     limiter.release(sent.pop(), RateInfo(200))
-    assert limiter.limit == pytest.approx(4 + 1 / 4)  # below 90% of where the last 429 came: +1 a window
-    limiter.limit = 7.5
+    assert limiter.limit == pytest.approx(4 + 1 / 4)  # below 80% of where the last 429 came: +1 a window
+    limiter.limit = 6.5
     limiter.release(limiter.acquire(stop), RateInfo(200))
-    assert limiter.limit == pytest.approx(7.5 + 0.25 / 7.5)  # near it: a quarter a window
+    assert limiter.limit == pytest.approx(6.5 + 0.25 / 6.5)  # near it: a quarter a window
 
 
 def test_limiter_paces_on_the_remaining_budget_the_headers_state() -> None:

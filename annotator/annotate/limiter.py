@@ -6,8 +6,8 @@ Two mechanisms, one gate that every HTTP request of a run passes (`LLMClient.gat
   replies may carry the headers below, it opens to the run's `--concurrency` (the
   ceiling), is halved by a 429 (once per burst: 429s for requests sent before the last
   halving do not count again), and grows back by one per window of successful replies
-  (+1/limit per reply), then by a quarter near where the last 429 came. A 429's Retry-After also holds every
-  new request until then.
+  (+1/limit per reply), then by a quarter from 80% of where the last 429 came. A 429's
+  Retry-After also holds every new request until then.
 - Pacing on the headers: when a reply says how many requests (or tokens) remain and
   when the budget is full again, the gate spends that budget as requests go out and
   waits for it to refill (at the rate the headers imply) instead of running into 429s.
@@ -28,7 +28,7 @@ POLL = 0.1
 """Longest sleep between checks while waiting (a stop request is noticed this fast)."""
 INCREASE = (1.0, 0.25)
 """Requests in flight added per window of successful replies (a window: as many replies as the limit): the
-first below 90% of the limit where the last 429 came, the second above it (slow where the server said no)."""
+first below 80% of the limit where the last 429 came, the second above it (slow where the server said no)."""
 SENDS_KEPT = 4096
 """Recent send times kept: more than a server's budget can hold in flight."""
 PROBE = 4
@@ -173,7 +173,7 @@ class AdaptiveLimiter:
             if info.retry_after:
                 self._paused_until = max(self._paused_until, now + info.retry_after)
         elif 200 <= info.status < 300:
-            step = INCREASE[self.limit >= 0.9 * self._throttled_at]
+            step = INCREASE[self.limit >= 0.8 * self._throttled_at]
             self.limit = min(float(self.ceiling), self.limit + step / self.limit)
             if info.tokens_used:
                 # A running mean of what one request costs in tokens, for pacing on the token budget.
