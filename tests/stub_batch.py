@@ -1,12 +1,12 @@
 """The OpenAI Batch API for the stub LLM: /v1/files and /v1/batches, run in a background thread.
 
 Each request line goes through the stub's own chat handling (responder, scripted and
-random faults), so a batch answers what the online endpoint would. Knobs:
-`batch_latency` (seconds per request), `batch_expire_after` (the batch expires after
-that many requests: the rest go to the error file as batch_expired), `batch_fail`
-(the whole batch fails validation), `batch_create_delay` (the batch exists at once but
-the reply to POST /v1/batches waits that long: a client killed meanwhile never hears
-its id).
+random faults), so a batch answers what the online endpoint would. Knobs, attributes of
+`stub.batch`: `latency` (seconds per request), `expire_after` (the batch expires after that
+many requests: the rest go to the error file as batch_expired), `fail` (the whole batch
+fails validation), `create_delay` (the batch exists at once but the reply to POST
+/v1/batches waits that long: a client killed meanwhile never hears its id), `refuse` (404
+everywhere: a server without the Batch API).
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ class BatchAPI:
         self.expire_after: int | None = None
         self.fail = False
         self.create_delay = 0.0
+        self.refuse = False  # answer 404 everywhere, like a server without the Batch API
         self._ids = itertools.count(1)
         self._lock = threading.RLock()
 
@@ -61,6 +62,8 @@ class BatchAPI:
     def handle(self, method: str, path: str, content_type: str, raw: bytes) -> Answer:
         """Answer one request under /v1/files or /v1/batches."""
         parts = [p for p in path.split("?", 1)[0].split("/") if p][1:]  # drop "v1"
+        if self.refuse:
+            return _error(404, f"not found: {path}")
         if method == "POST" and parts == ["files"]:
             fields = parse_multipart(content_type, raw)
             name, data = fields.get("file", (None, b""))

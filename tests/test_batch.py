@@ -174,3 +174,18 @@ def test_kill_9_before_the_batch_id_came_back_then_a_restart_finds_it_by_our_id(
         assert stub.batch.created == 1 and stub.counts == {"ok": 11}
     assert statuses(db) == {"ok": 11}
     assert [r["state"] for r in db.query("SELECT state FROM batches")] == ["done"]
+
+
+def test_a_server_without_the_batch_api_is_one_line_and_leaves_nothing_running(tmp_path) -> None:
+    with StubLLM(responder=news_responder) as stub:
+        env = cli_env(tmp_path, stub)
+        stub.batch.refuse = True
+        for _ in range(2):  # the second run is not stuck on the first one's batch
+            result = run_cli("annotate", "--batch", env=env)
+            assert result.returncode == 1
+            assert result.stderr.strip().splitlines()[-1].startswith(
+                "Error: the Batch API at http://127.0.0.1:")
+            assert "refused to upload the requests (HTTP 404" in result.stderr and "drop --batch" in result.stderr
+        assert stub.calls == 0
+    db = open_db(env["ANNOTATOR_DB"])
+    assert [r["state"] for r in db.query("SELECT state FROM batches")] == ["lost", "lost"]

@@ -30,7 +30,15 @@ from ..prompts import Prompt, register_prompt
 from ..schema import Schema
 from ..store import now
 from . import batch_store as store
-from .batch_api import MAX_BYTES, MAX_REQUESTS, BatchAPI, BatchState, read_result, request_line
+from .batch_api import (
+    MAX_BYTES,
+    MAX_REQUESTS,
+    BatchAPI,
+    BatchRefused,
+    BatchState,
+    read_result,
+    request_line,
+)
 from .drafter import Drafter, ModeResolver, Outcome
 from .jobs import Selection, count_pending, pending_jobs
 from .run import CacheReader, RunReport, record_schema, remembered_mode
@@ -210,9 +218,13 @@ class _BatchRun:
         """Record, upload, create, wait for and fetch one batch."""
         local_id = store.new_batch(self.db, self.scope, self.client.server, round_, pairs)
         self.hooks.phase(f"Uploading {len(pairs):,} requests")
-        file_id = self.api.upload(path)
-        store.update(self.db, local_id, input_file_id=file_id)
-        state = self.api.create(file_id, local_id)
+        try:
+            file_id = self.api.upload(path)
+            store.update(self.db, local_id, input_file_id=file_id)
+            state = self.api.create(file_id, local_id)
+        except BatchRefused:  # the server said no: nothing was created (no answer at all: looked up next run)
+            store.update(self.db, local_id, store.BatchStep.LOST)
+            raise
         store.update(self.db, local_id, store.BatchStep.RUNNING, state)
         self.report.created.append(state.provider_id)
         self.report.llm_calls += len(pairs)

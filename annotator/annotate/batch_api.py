@@ -28,6 +28,10 @@ MAX_BYTES = 190 * 1024 * 1024
 """OpenAI's limits for one batch: 50,000 requests and 200 MB of input."""
 
 
+class BatchRefused(LLMError):
+    """The server answered a Batch API call with an error (so it did not do what was asked)."""
+
+
 @dataclass(frozen=True)
 class BatchState:
     """What the server says about a batch."""
@@ -93,8 +97,8 @@ class BatchAPI:
         if isinstance(exc, openai.APIStatusError):
             hint = ("; the server may not offer the Batch API (OpenAI does; llama.cpp and vLLM do not): drop --batch"
                     if exc.status_code in (404, 405) else "")
-            return LLMError(f"the Batch API at {self.server} refused to {what} (HTTP {exc.status_code}: "
-                            f"{' '.join(str(exc.message).split())[:200]}){hint}")
+            return BatchRefused(f"the Batch API at {self.server} refused to {what} (HTTP {exc.status_code}: "
+                                f"{' '.join(str(exc.message).split())[:200]}){hint}")
         return LLMError(f"cannot reach the Batch API at {self.server} to {what} ({exc}); check the network and "
                         "run the same command again: running batches are picked up")
 
