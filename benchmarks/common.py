@@ -110,9 +110,14 @@ def free_port() -> int:
 class StubProcess:
     """tests/stub_llm.py in its own process, so it never shares the GIL with the tool."""
 
-    def __init__(self, latency: float = 0.0, reply: dict | str = REPLY, port: int = 0) -> None:
-        """`port`: serve there (the same server again, as far as the tool can tell), else on a free one."""
+    def __init__(self, latency: float = 0.0, reply: dict | str = REPLY, port: int = 0,
+                 args: tuple[str, ...] = ()) -> None:
+        """`port`: serve there (the same server again, as far as the tool can tell), else on a free one.
+
+        `args`: more stub options (e.g. ("--rate-limit", "1200")).
+        """
         self.latency = latency
+        self.args = args
         self.reply = reply if isinstance(reply, str) else json.dumps(reply)
         self.fixed_port = port
         self.port = 0
@@ -128,7 +133,7 @@ class StubProcess:
             self.port = self.fixed_port or free_port()
             self.proc = subprocess.Popen(
                 [sys.executable, str(STUB), "--port", str(self.port), "--latency", str(self.latency),
-                 "--reply", self.reply],
+                 "--reply", self.reply, *self.args],
                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
             line = self.proc.stdout.readline().strip()
             if line.startswith("http://"):

@@ -41,6 +41,8 @@ from common import (  # noqa: E402
     write_corpus,
 )
 from ls_bench import LabelStudioFixture, bench_pull, bench_push  # noqa: E402
+from prompt_bench import bench_prompt_size  # noqa: E402
+from ratelimit_bench import bench_ratelimit  # noqa: E402
 
 from annotator.annotate import annotate  # noqa: E402
 from annotator.annotate.jobs import Job, pending_jobs  # noqa: E402
@@ -333,6 +335,8 @@ BENCHMARKS: dict[str, Callable[[Context], None]] = {
     "tokens": bench_tokens,
     "push": bench_push,
     "pull": bench_pull,
+    "ratelimit": bench_ratelimit,
+    "prompt": bench_prompt_size,
 }
 
 
