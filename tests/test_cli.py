@@ -148,7 +148,7 @@ def test_schema_config_prints_a_labeling_config() -> None:
     xml = result.stdout
     assert xml.startswith("<View>") and xml.rstrip().endswith("</View>")
     for control in ('<Labels name="entities" toName="text">', '<Labels name="sources" toName="text">',
-                    '<Choices name="event_type" toName="text"', '<Text name="text" value="$text" />'):
+                    '<Choices name="event_type" toName="text"', '<Text name="text" value="$text" showLabels="true" />'):
         assert control in xml
 
 
@@ -285,9 +285,10 @@ def test_sync_pushes_stub_drafts_then_pulls(labelstudio, tmp_path) -> None:
 
     first = run("sync", "--project", project, env=env)
     assert first.exit_code == 0, first.stderr
-    pushed, pulled = first.stdout.splitlines()
+    pushed, page, pulled = first.stdout.splitlines()
+    assert page == "Annotator's page: instructions set; view 'Weakest drafts first' created."
     assert re.fullmatch(rf"Pushed to {re.escape(labelstudio.url)}/projects/\d+: 11 new tasks, 11 new predictions "
-                        r"\(0 tasks already there\); model version stub\|news_events\.v1\|\w+\.", pushed)
+                        r"\(0 tasks already there\); model version stub · news_events\.v2 · [0-9a-f]{6}\.", pushed)
     assert pulled == "Pulled 0 annotations from 0 tasks (none): 0 new, 0 updated, 0 deleted, 0 unchanged."
 
     again = run("sync", "-p", project, env=env)
@@ -320,6 +321,7 @@ def test_demo_on_configured_servers_prints_where_to_look(labelstudio, tmp_path) 
     tasks = open_db(db_file)["tasks"].rows
     first_task = min(t["task_id"] for t in tasks)
     assert lines[1:] == [
+        "Annotator's page: instructions set; view 'Weakest drafts first' created.",
         f"Open {labelstudio.url}/projects/{ls_id}/data?task={first_task}",
         "Each sentence is a task, pre-filled with the LLM's draft: fix the spans and choices, then Submit.",
         f'Then: annotator pull --project "{project}"   (gold labels into {db_file})',
