@@ -84,7 +84,7 @@ def ingest(db: sqlite_utils.Database, docs: Iterable[DocInput | Problem],
     """
     report = IngestReport()
     if boilerplate.custom:
-        with db.conn:
+        with db.atomic():
             report.boilerplate_remarked = mark_sentences(db, boilerplate)
     for item in docs:
         if progress:
@@ -107,7 +107,7 @@ def ingest(db: sqlite_utils.Database, docs: Iterable[DocInput | Problem],
              "boilerplate": int(boilerplate(item.text[s:e]))}
             for i, (s, e) in enumerate(spans)
         ]
-        with db.conn:
+        with db.atomic():
             db["documents"].insert(
                 {"id": doc_id, "external_id": item.external_id, "title": item.title, "source": item.source,
                  "origin": item.origin, "text": item.text, "created_at": now()},

@@ -172,7 +172,7 @@ def load_prompt(ref: str | None, schema_name: str) -> Prompt:
 
 def register_prompt(db: sqlite_utils.Database, prompt: Prompt) -> None:
     """Record the prompt's text on first use; a version whose text changed since is an error."""
-    with db.conn:
+    with db.atomic():
         db.execute("INSERT OR IGNORE INTO prompts (version, sha256, text, created_at) VALUES (?, ?, ?, ?)",
                    [prompt.version, prompt.sha256, prompt.text, now()])
     stored = db.execute("SELECT sha256 FROM prompts WHERE version = ?", [prompt.version]).fetchone()[0]

@@ -38,7 +38,7 @@ def new_batch(db: sqlite_utils.Database, scope: str, server: str, round_: int,
     """Record a batch about to be sent, with its (custom_id, sentence_id) pairs; our id for it."""
     local_id = f"annotator-{uuid.uuid4().hex[:16]}"
     stamp = now()
-    with db.conn:
+    with db.atomic():
         db.execute("INSERT INTO batches (id, scope, server, round, state, requests, created_at, updated_at) "
                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                    [local_id, scope, server, round_, BatchStep.SUBMITTING.value, len(requests), stamp, stamp])
@@ -59,7 +59,7 @@ def update(db: sqlite_utils.Database, local_id: str, step: BatchStep | None = No
                       counts=json.dumps({"completed": state.done, "failed": state.failed, "total": state.total}),
                       error=state.error)
     assignments = ", ".join(f"{name} = ?" for name in values)
-    with db.conn:
+    with db.atomic():
         db.execute(f"UPDATE batches SET {assignments} WHERE id = ?", [*values.values(), local_id])
 
 
@@ -74,7 +74,7 @@ def store_results(db: sqlite_utils.Database, local_id: str, results: Iterable[tu
                   leftover: str) -> tuple[int, int]:
     """Keep each (custom_id, answer, error); requests with neither get `leftover` as their error. (answered, failed)."""
     answered = failed = 0
-    with db.conn:
+    with db.atomic():
         for custom_id, answer, error in results:
             if custom_id is None:
                 continue
@@ -90,7 +90,7 @@ def store_results(db: sqlite_utils.Database, local_id: str, results: Iterable[tu
 
 def finish_fetched(db: sqlite_utils.Database, scope: str) -> None:
     """The scope's fetched batches have had their drafts written: their errors no longer hold requests back."""
-    with db.conn:
+    with db.atomic():
         db.execute("UPDATE batches SET state = ?, updated_at = ? WHERE scope = ? AND state = ?",
                    [BatchStep.DONE.value, now(), scope, BatchStep.FETCHED.value])
 

@@ -64,7 +64,7 @@ class RunReport:
 
 def record_schema(db: sqlite_utils.Database, schema: Schema) -> None:
     """Keep the JSON schema the drafts' `schema_hash` stands for (first name wins)."""
-    with db.conn:
+    with db.atomic():
         db.execute("INSERT OR IGNORE INTO schemas (hash, name, json_schema, created_at) VALUES (?, ?, ?, ?)",
                    [schema.hash, schema.name, json.dumps(schema.json_schema), now()])
 
@@ -77,7 +77,7 @@ def remembered_mode(db: sqlite_utils.Database, model: str) -> str | None:
 
 def remember_mode(db: sqlite_utils.Database, model: str, mode: str) -> None:
     """Start the model's next run in `mode`."""
-    with db.conn:
+    with db.atomic():
         db.execute("INSERT INTO llm_modes (model, mode, updated_at) VALUES (?, ?, ?) "
                    "ON CONFLICT(model) DO UPDATE SET mode = excluded.mode, updated_at = excluded.updated_at",
                    [model, mode, now()])

@@ -62,7 +62,7 @@ def _write(db: sqlite_utils.Database, outcome: Outcome) -> None:
 
 def write_outcome(db: sqlite_utils.Database, outcome: Outcome) -> None:
     """Commit one draft and its fresh cache entries together."""
-    with db.conn:
+    with db.atomic():
         _write(db, outcome)
 
 

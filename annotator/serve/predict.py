@@ -215,7 +215,7 @@ class Predictor:
         sent = [(self.project.id, drafts[t.sentence_id]["id"], t.task_id, self.model_version, stamp,
                  self.project.id, t.task_id, t.sentence_id)
                 for t, r in zip(found, results, strict=True) if r and t.sentence_id]
-        with db.conn:
+        with db.atomic():
             db.conn.executemany(
                 "INSERT OR IGNORE INTO predictions (project_id, draft_id, task_id, model_version, pushed_at) "
                 "SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM tasks WHERE project_id = ? AND task_id = ? "

@@ -16,7 +16,7 @@ from ..store import now
 
 def ensure_link(db: sqlite_utils.Database, project_id: str) -> None:
     """Make the project's row (empty until something happens)."""
-    with db.conn:
+    with db.atomic():
         db.execute("INSERT OR IGNORE INTO serve_links (project_id, webhooks, predicted_tasks) VALUES (?, 0, 0)",
                    [project_id])
 
@@ -25,7 +25,7 @@ def record_registration(db: sqlite_utils.Database, project_id: str, backend_url:
                         webhook_id: int | None, changed: bool) -> None:
     """Where the project's ML backend and webhook point, their ids on the server, when they last changed."""
     ensure_link(db, project_id)
-    with db.conn:
+    with db.atomic():
         db.execute("UPDATE serve_links SET backend_url = ?, ml_backend_id = ?, webhook_id = ?, "
                    "registered_at = CASE WHEN ? OR registered_at IS NULL THEN ? ELSE registered_at END "
                    "WHERE project_id = ?", [backend_url, ml_backend_id, webhook_id, int(changed), now(), project_id])
@@ -36,7 +36,7 @@ def record_webhooks(db: sqlite_utils.Database, project_id: str, actions: tuple[s
     if not actions:
         return
     ensure_link(db, project_id)
-    with db.conn:
+    with db.atomic():
         db.execute("UPDATE serve_links SET webhooks = webhooks + ?, last_webhook_action = ?, last_webhook_at = ? "
                    "WHERE project_id = ?", [len(actions), actions[-1], at, project_id])
 
@@ -44,7 +44,7 @@ def record_webhooks(db: sqlite_utils.Database, project_id: str, actions: tuple[s
 def record_predict(db: sqlite_utils.Database, project_id: str, tasks: int) -> None:
     """Count tasks answered by /predict and keep the time of the last answer."""
     ensure_link(db, project_id)
-    with db.conn:
+    with db.atomic():
         db.execute("UPDATE serve_links SET predicted_tasks = predicted_tasks + ?, last_predict_at = ? "
                    "WHERE project_id = ?", [tasks, now(), project_id])
 

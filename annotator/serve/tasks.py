@@ -121,7 +121,7 @@ class TaskSentences:
         if not found:
             return
         stamp = now()
-        with db.conn:
+        with db.atomic():
             db.conn.executemany(
                 "INSERT OR IGNORE INTO tasks (project_id, sentence_id, task_id, pushed_at) VALUES (?, ?, ?, ?)",
                 [(self.project.id, t.sentence_id, t.task_id, stamp) for t in found])
