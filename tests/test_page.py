@@ -54,7 +54,8 @@ def test_sentence_comes_first_and_labels_show_names_while_results_store_schema_v
     xml = label_config(NEWS)
     root = ET.fromstring(xml)
     objects = [t.get("name") for t in root.iter("Text")]
-    assert objects == [TEXT_NAME, CONTEXT_NAME]  # the sentence is the first text on the page
+    assert objects == [TEXT_NAME]  # the sentence is the one object (its context is in headers)
+    assert [h.get("value") for h in root.iter("Header")].count(f"${CONTEXT_NAME}") == 1
     assert next(root.iter("Text")).get("showLabels") == "true"
     armed = next(lab for lab in root.iter("Label") if lab.get("alias") == "ARMED_GROUP")
     assert armed.get("value") == "Armed group" and armed.get("hotkey") == "3"

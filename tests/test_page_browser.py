@@ -13,11 +13,13 @@ stay valid, and push says so.
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 from pathlib import Path
 
 import pytest
+from label_studio_sdk.core.api_error import ApiError
 from playwright.sync_api import Page, expect, sync_playwright
 
 from annotator.labelstudio.api import connect
@@ -220,9 +222,12 @@ def test_data_manager_view_lists_tasks_from_the_weakest_draft(labelstudio, pushe
 
 
 def old_layout(xml: str) -> str:
-    """The config as pushed before display names: stored values shown, checkboxes for single answers."""
+    """The config as pushed before display names: stored values shown, checkboxes for single answers, and the
+    context in a second object tag (which made Label Studio refuse tasks without a `context` key)."""
+    context = re.search(r'<Header value="\$context" [^>]*/>', xml).group(0)
     return (xml.replace('choice="single-radio"', 'choice="single"').replace(' showLabels="true"', "")
-            .replace('value="Armed group" alias="ARMED_GROUP"', 'value="ARMED_GROUP"'))
+            .replace('value="Armed group" alias="ARMED_GROUP"', 'value="ARMED_GROUP"')
+            .replace(context, '<Text name="context" value="$context" selectionEnabled="false" />'))
 
 
 def test_an_existing_project_gets_the_new_config_only_when_its_annotations_stay_valid(labelstudio, tmp_path):
@@ -234,6 +239,8 @@ def test_an_existing_project_gets_the_new_config_only_when_its_annotations_stay_
     task_id = next(db.query("SELECT task_id FROM tasks"))["task_id"]
     # The project still has the older layout and an annotation using ARMED_GROUP.
     ls.projects.update(id=pid, label_config=old_layout(xml))
+    with pytest.raises(ApiError, match="context"):  # the old layout refuses a task with only its text
+        ls.projects.import_tasks(id=pid, request=[{"text": "Typed in by hand."}])
     region = {"id": "r", "from_name": "entities", "to_name": "text", "type": "labels",
               "value": {"start": 0, "end": 1, "labels": ["ARMED_GROUP"]}}
     ls.annotations.create(id=task_id, result=[region])
@@ -250,3 +257,5 @@ def test_an_existing_project_gets_the_new_config_only_when_its_annotations_stay_
     assert len(kept.page) == 1 and kept.page[0].startswith("kept the project's labeling config"), kept.page
     assert "VEHICLE" in kept.page[0]
     assert ls.projects.get(id=pid).label_config == edited
+    # The new layout (here with the lead's label) accepts the task with only its text.
+    assert ls.projects.import_tasks(id=pid, request=[{"text": "Typed in by hand."}]).task_count == 1

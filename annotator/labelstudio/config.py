@@ -4,8 +4,7 @@ Layout, top to bottom: a note that only headline tasks carry (`$sentence_note`),
 the sentence to label (`<Text name="text">`, the first and largest text on the
 page, span labels drawn on their highlights), the span label bars right under it,
 then a muted block "Earlier in the article" with the headline (`$headline`) and the
-preceding sentences (`$context`, a read-only `<Text>` no control targets) and the
-next ones (`$context_after`), and one
+preceding sentences (`$context`) and the next ones (`$context_after`), and one
 block per other field under a short header (the field's `heading`). Long
 descriptions go to the project's instructions (`labelstudio/page.py`); labels and
 choices keep theirs as hover hints.
@@ -16,6 +15,10 @@ stored value its `alias`, which Label Studio writes into results, and which it a
 the SDK read back. Every label and choice gets a fixed hotkey (`hotkeys`), in
 Label Studio's own order, so the instructions can list them. Every value goes
 through xml.etree, so `&`, `<` and quotes are escaped.
+
+The sentence is the only object tag: Label Studio's import requires the data key of
+every object tag, so the context is shown in `<Header>` tags, and a task imported by
+hand with only `{"text": ...}` is accepted (its context block is empty).
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ TEXT_NAME = "text"
 """Name of the `<Text>` object holding the sentence (every result's `to_name`)."""
 
 CONTEXT_NAME = "context"
-"""Name of the read-only `<Text>` showing the preceding sentences."""
+"""Task data key of the preceding sentences (optional: missing reads as empty)."""
 
 RESERVED_NAMES = frozenset({TEXT_NAME, CONTEXT_NAME})
 
@@ -62,7 +65,6 @@ _STYLE = """
 .annotator-sentence .htx-highlight { margin: 0 2px; padding: 1px 0; border-radius: 3px; }
 .annotator-sentence .htx-highlight[data-label]::after { font-size: 12px; font-family: inherit; }
 .annotator-context { margin: 0.8em 0; padding: 0.4em 0.8em; border-left: 4px solid #d0d4da; background: #f6f7f9; }
-.annotator-context .lsf-richtext, .annotator-context .lsf-richtext__container { color: #5f6670; font-size: 14px; }
 .annotator-field { margin-top: 0.6em; }
 """
 _FIELD_STYLE = "margin: 4px 0; font-size: 15px; font-weight: 600"
@@ -133,9 +135,9 @@ def _set_hotkeys(view: ET.Element, keys: dict[tuple[str, str], str]) -> None:
 def label_config(schema: Schema) -> str:
     """The labeling config XML for `schema`, validated locally with LabelInterface.
 
-    Task data keys it reads: `text` (the sentence), `headline` and `context` (may be
-    empty strings), `sentence_note` and `context_after` (optional: missing reads as
-    empty). Control names are the schema's field names.
+    Task data keys it reads: `text` (the sentence, the one key Label Studio requires),
+    `headline`, `context`, `sentence_note` and `context_after` (optional: missing reads
+    as empty). Control names are the schema's field names.
     """
     _check(schema)
     view = ET.Element("View")
@@ -153,7 +155,7 @@ def label_config(schema: Schema) -> str:
     context = ET.SubElement(view, "View", className="annotator-context")
     ET.SubElement(context, "Header", value=CONTEXT_TITLE, size="5", style=_TITLE_STYLE)
     ET.SubElement(context, "Header", value="$headline", size="5", style="margin: 2px 0; font-size: 15px")
-    ET.SubElement(context, "Text", name=CONTEXT_NAME, value="$context", selectionEnabled="false")
+    ET.SubElement(context, "Header", value=f"${CONTEXT_NAME}", size="5", style=_AFTER_STYLE)
     ET.SubElement(context, "Header", value=AFTER_TITLE, size="5", style=_TITLE_STYLE)
     ET.SubElement(context, "Header", value=f"${AFTER_KEY}", size="5", style=_AFTER_STYLE)
     for spec in (s for s in fields if s.kind != SPANS):
