@@ -1,4 +1,4 @@
-"""Counts for `annotator status`: what is stored and what it cost."""
+"""Counts for `annotator status`: what is stored and what it cost, and each project's live link."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from typing import Any
 
 import sqlite_utils
 
+from .serve.state import live_state
 from .store import DraftStatus, GoldStatus
 
 DUPLICATE_SPANS = """(
@@ -46,7 +47,7 @@ def summary(db: sqlite_utils.Database) -> dict[str, Any]:
     }
     if "projects" in db.table_names():
         out["projects"] = _rows(db, f"""
-            SELECT p.name, p.ls_id, p.url,
+            SELECT p.id, p.name, p.ls_id, p.url, p.pulled_at AS last_pull_at,
               (SELECT count(*) FROM tasks t WHERE t.project_id = p.id) AS pushed,
               (SELECT count(DISTINCT g.task_id) FROM gold g WHERE g.project_id = p.id
                  AND g.status IN (?, ?)) AS annotated,
@@ -57,4 +58,15 @@ def summary(db: sqlite_utils.Database) -> dict[str, Any]:
                                 [GoldStatus.OK, GoldStatus.INVALID, GoldStatus.SKIPPED, GoldStatus.OK, GoldStatus.INVALID])
         for p in out["projects"]:
             p["pending"] = max(0, p["pushed"] - p["annotated"] - p["skipped"])
+            p["live"] = _live(db, p.pop("id"))
     return out
+
+
+def _live(db: sqlite_utils.Database, project_id: str) -> dict[str, Any] | None:
+    """What `serve` recorded of the project's live link (backend, webhooks, predictions), or None if never served."""
+    if "serve_links" not in db.table_names():
+        return None
+    state = live_state(db, project_id)
+    if state is None:
+        return None
+    return {k: v for k, v in state.items() if k not in ("project_id", "last_pull_at")}

@@ -121,6 +121,32 @@ def test_status_tables_show_the_same_counts(known_db) -> None:
     assert ["Batch 3", "7", "3", "1", "1", "1", "0", "http://ls.example:8080"] in rows
 
 
+def test_status_shows_the_live_state_serve_recorded(known_db) -> None:
+    from annotator.serve.state import record_webhooks
+
+    db = open_db(known_db)
+    db["projects"].update("p-batch", {"pulled_at": "2026-01-02T03:04:09+00:00"})
+    db["serve_links"].insert({"project_id": "p-batch", "backend_url": "http://127.0.0.1:9090", "ml_backend_id": 4,
+                              "webhook_id": 5, "registered_at": "2026-01-01T00:00:00+00:00", "webhooks": 1,
+                              "last_webhook_at": "2026-01-02T03:04:00+00:00", "last_webhook_action": "X",
+                              "last_predict_at": "2026-01-02T02:00:00+00:00", "predicted_tasks": 50})
+    record_webhooks(db, "p-batch", ("ANNOTATION_CREATED", "ANNOTATION_UPDATED"), "2026-01-02T03:04:08+00:00")
+    db.close()
+    data = json.loads(run("status", "--json", "--db", str(known_db)).stdout)
+    alpha, batch = data["projects"]
+    assert (alpha["live"], alpha["last_pull_at"]) == (None, None)  # never served nor pulled
+    assert batch["last_pull_at"] == "2026-01-02T03:04:09+00:00"
+    assert batch["live"] == {"backend_url": "http://127.0.0.1:9090", "ml_backend_id": 4, "webhook_id": 5,
+                             "registered_at": "2026-01-01T00:00:00+00:00", "webhooks": 3,
+                             "last_webhook_at": "2026-01-02T03:04:08+00:00",
+                             "last_webhook_action": "ANNOTATION_UPDATED",
+                             "last_predict_at": "2026-01-02T02:00:00+00:00", "predicted_tasks": 50}
+    rows = table_rows(run("status", "--db", str(known_db)).stdout)
+    assert ["Batch 3", "http://127.0.0.1:9090", "2026-01-02 03:04:08 UTC (ANNOTATION_UPDATED)", "3",
+            "2026-01-02 02:00:00 UTC", "50", "2026-01-02 03:04:09 UTC"] in rows
+    assert not any(r[0] == "Alpha" and len(r) == 7 for r in rows)  # no live row for a project never served
+
+
 def test_status_of_a_new_database_is_empty(tmp_path) -> None:
     result = run("status", "--json", "--db", str(tmp_path / "new.db"))
     data = json.loads(result.stdout)

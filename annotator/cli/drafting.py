@@ -247,6 +247,9 @@ def print_annotate_report(report: RunReport) -> None:
 def status(db_file: str | None, as_json: bool) -> None:
     """Show documents, sentences, drafts by status, tokens, failures and projects.
 
+    A project `annotator serve` keeps live also shows its backend, the last
+    webhook, the last prediction and the last pull.
+
     \b
     Example:
       annotator status --db news.db
@@ -285,7 +288,31 @@ def status_tables(data: dict[str, Any]) -> list[Table]:
             table.add_row(p["name"], str(p["ls_id"]), str(p["pushed"]), str(p["annotated"]), str(p["skipped"]),
                           str(p["pending"]), str(p.get("duplicate_spans") or 0), redact_url(p["url"]))
         tables.append(table)
+    live = [p for p in data.get("projects") or () if p.get("live") or p.get("last_pull_at")]
+    if live:
+        table = Table("project", "backend", "last webhook", "webhooks", "last prediction", "predicted", "last pull",
+                      title="Live")
+        for p in live:
+            table.add_row(p["name"], *live_cells(p))
+        tables.append(table)
     return tables
+
+
+def live_cells(project: dict[str, Any]) -> list[str]:
+    """A project's live state as `status` shows it: the backend's URL (when connected), last webhook (action),
+    count, last prediction, tasks predicted, last pull."""
+    link = project.get("live") or {}
+    backend = (redact_url(link["backend_url"]) if link.get("ml_backend_id") else
+               "not connected") if link else "never served"
+    webhook = f"{_when(link['last_webhook_at'])} ({link.get('last_webhook_action')})" \
+        if link.get("last_webhook_at") else "none"
+    return [backend, webhook, str(link.get("webhooks") or 0), _when(link.get("last_predict_at")) or "none",
+            str(link.get("predicted_tasks") or 0), _when(project.get("last_pull_at")) or "never"]
+
+
+def _when(stamp: str | None) -> str | None:
+    """A stored UTC timestamp, shorter: 2026-01-02 03:04:05 UTC."""
+    return f"{stamp.replace('T', ' ').removesuffix('+00:00')} UTC" if stamp else None
 
 
 COMMANDS = [ingest, annotate, status]
