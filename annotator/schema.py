@@ -17,10 +17,12 @@ from typing import Any
 from pydantic import BaseModel
 
 from .errors import InputError
-from .kinds import SPANS, FieldSpec, field_spec
+from .kinds import RELATIONS, SPAN_LABEL, SPANS, FieldSpec, field_spec
 from .resources import resource_dir
 
-KIND_HELP = ("spans (list of a model with text and an enum label)", "enum/Literal", "list[enum]", "str",
+KIND_HELP = ("spans (list of a model with text and an enum label)",
+             f"relations (list of a model with two str ends marked json_schema_extra {{'{SPAN_LABEL}': LABEL}} "
+             "and one enum label)", "enum/Literal", "list[enum]", "str",
              "int", "float", "bool")
 
 
@@ -58,6 +60,10 @@ class Schema:
         """Fields holding spans of the sentence."""
         return [f for f in self.fields if f.kind == SPANS]
 
+    def relation_fields(self) -> list[FieldSpec]:
+        """Fields holding relations between spans of the sentence."""
+        return [f for f in self.fields if f.kind == RELATIONS]
+
 
 def strict_schema(schema: dict[str, Any]) -> dict[str, Any]:
     """Inline $defs, drop our `labels` extra, and make every object closed and fully required."""
@@ -77,7 +83,7 @@ def strict_schema(schema: dict[str, Any]) -> dict[str, Any]:
             if key == "properties":
                 # Property names are user data: keep every one, walk their schemas.
                 out[key] = {name: walk(sub) for name, sub in value.items()}
-            elif key not in ("$defs", "labels", "label_names", "title", "default"):
+            elif key not in ("$defs", "labels", "label_names", "title", "default", SPAN_LABEL):
                 out[key] = walk(value)
         if out.get("type") == "object" and "properties" in out:
             out["required"] = list(out["properties"])

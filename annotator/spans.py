@@ -41,6 +41,11 @@ def _occurrences(sentence: str, needle: str) -> list[tuple[int, int]]:
     return [(m.start(), m.end()) for m in re.finditer(pattern, sentence, re.IGNORECASE)]
 
 
+def find(sentence: str, text: str) -> list[tuple[int, int]]:
+    """Every (start, end) of a model's words in the sentence, quotes and edge punctuation stripped, as `ground` finds them."""
+    return _occurrences(sentence, text.strip(_STRIP) or text.strip())
+
+
 def ground(sentence: str, field: str, items: list[dict]) -> tuple[list[Span], list[dict], list[dict]]:
     """Locate each {text, label} item in the sentence.
 

@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..errors import InputError
+from ..kinds.relations import ground_relation_fields
 from ..llm import (
     Completion,
     FatalLLMError,
@@ -160,7 +161,7 @@ class Drafter:
             messages = reask(messages, completion.content, problem or "")
 
     def _ground(self, data: dict, sentence: str, row: dict) -> None:
-        """Keep only spans found in the sentence; count and keep the rest aside."""
+        """Keep only spans (and relations with both ends) found in the sentence; count and keep the rest aside."""
         spans, dropped = [], []
         for spec in self.schema.span_fields():
             found, kept, lost = ground(sentence, spec.name, data.get(spec.name) or [])
@@ -169,5 +170,7 @@ class Drafter:
             data[spec.name] = [item for _, item in pairs]
             spans.extend(span.as_dict() for span, _ in pairs)
             dropped.extend({"field": spec.name, **item} for item in lost)
+        ends, lost_relations = ground_relation_fields(self.schema.fields, data, sentence)  # both ends, or dropped
+        spans, dropped = spans + ends, dropped + lost_relations
         row.update(status=DraftStatus.OK.value, error=None, data=dumps(data), spans=dumps(spans),
                    dropped_spans=dumps(dropped), n_dropped=len(dropped))

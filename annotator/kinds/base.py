@@ -1,11 +1,12 @@
-"""Field kinds, known in one place: how a pydantic field is recognised, and its Label Studio codec.
+"""What every field kind shares: FieldSpec (a schema field as the tool sees it), the Kind interface, helpers.
 
-Each kind is one class. It says which pydantic annotations it takes (`detect`),
+Each kind is one class (`simple.py`, `relations.py`), registered in `KINDS`
+(`annotator/kinds/__init__.py`), the one place that knows them all. It says which pydantic annotations it takes (`detect`),
 which Label Studio control shows it (`control`), how a draft's value becomes Label
 Studio result values (`encode`), and how an annotation's result values become the
 value pydantic validates (`decode`). The prompt, the labeling config, the
 conversions and the evaluation all go through `KINDS`; adding a kind is adding a
-class here.
+class and registering it there.
 
 Offsets are Python string indices; Label Studio 1.23 counts code points too, so
 they pass through unchanged (`labelstudio/convert.py` owns that rule).
@@ -41,10 +42,14 @@ class FieldSpec:
     """The field's short display title (pydantic `Field(title=...)`); empty: made from the name."""
     label_names: dict[str, str] = field(default_factory=dict)
     """Label string -> its display name (json_schema_extra `label_names`); missing: made from the label."""
+    relation: Any = None
+    """A relation field's shape (`relations.RelationShape`: its two ends and its label); None for other kinds."""
 
     @property
     def codec(self) -> Kind:
         """The kind's codec."""
+        from . import KINDS  # the registry imports every kind, and they import this module
+
         return KINDS[self.kind]
 
     @property
@@ -142,7 +147,7 @@ class Kind:
     result_type: ClassVar[str]
     """The `type` of its Label Studio result items."""
     metric: ClassVar[str]
-    """How evaluation compares draft and gold: spans, choice, choices, text or number."""
+    """How evaluation compares draft and gold: spans, relations, choice, choices, text or number."""
 
     def detect(self, tp: Any, info: Any) -> dict | None:
         """FieldSpec attributes if the (non-optional) annotation `tp` is of this kind, else None."""
@@ -178,221 +183,3 @@ def _shown(spec: FieldSpec, value: str) -> dict:
     """A Label's or Choice's attributes: its display name as `value`, the stored value as `alias`."""
     name = spec.display(value)
     return {"value": value} if name == value else {"value": name, "alias": value}
-
-
-def _choice_control(spec: FieldSpec, to_name: str, multiple: bool) -> ET.Element:
-    """Radio buttons for one answer, checkboxes for several; display names shown, schema values stored."""
-    attrs = {"name": spec.name, "toName": to_name, "choice": "multiple" if multiple else "single-radio",
-             "showInline": "true"}
-    element = ET.Element("Choices", attrs if multiple else _required(spec, attrs))
-    for value in spec.labels:
-        choice = _shown(spec, value)
-        if spec.label_descriptions.get(value):
-            choice["hint"] = spec.label_descriptions[value]
-        ET.SubElement(element, "Choice", choice)
-    return element
-
-
-def _choices_of(spec: FieldSpec, values: list[dict]) -> list[str]:
-    """Every choice string in the result values; unknown ones are a DecodeError."""
-    out: list[str] = []
-    for value in values:
-        choices = value.get("choices")
-        if not isinstance(choices, list) or not all(isinstance(c, str) for c in choices):
-            raise DecodeError("value.choices is not a list of strings")
-        unknown = [c for c in choices if c not in spec.labels]
-        if unknown:
-            raise DecodeError(f"{unknown} not among the field's values {list(spec.labels)}")
-        out.extend(choices)
-    return out
-
-
-def _one(values: list[Any]) -> Any:
-    if len(values) > 1:
-        raise DecodeError("one value expected, got several")
-    return values[0]
-
-
-class Spans(Kind):
-    """`list[SpanModel]`: labelled spans of the sentence, shown with `<Labels>`."""
-
-    name, result_type, metric = "spans", "labels", "spans"
-
-    def detect(self, tp, info):
-        model = span_model(_list_item(tp))
-        if model is None:
-            return None
-        label = model.model_fields["label"]
-        values = choice_values(label.annotation) or {}
-        return {"labels": tuple(values), "values": values, **_label_texts(label)}
-
-    def control(self, spec, to_name, colours):
-        element = ET.Element("Labels", {"name": spec.name, "toName": to_name})
-        for value in spec.labels:
-            attrs = {**_shown(spec, value), "background": next(colours)}
-            if spec.label_descriptions.get(value):
-                attrs["hint"] = spec.label_descriptions[value]
-            ET.SubElement(element, "Label", attrs)
-        return element
-
-    def encode(self, spec, value, spans):
-        out = []
-        for span in spans:
-            if str(span["label"]) not in spec.labels:
-                raise ValueError(f"span label {span['label']!r} is not a label of field {spec.name!r}")
-            out.append({"start": span["start"], "end": span["end"], "text": span["text"],
-                        "labels": [str(span["label"])]})
-        return out
-
-    def decode(self, spec, values, sentence):
-        raise NotImplementedError("spans are decoded region by region (labelstudio.convert)")
-
-    def missing(self, spec):
-        return True, []
-
-
-class Choice(Kind):
-    """An enum or Literal: one choice, `<Choices choice="single">`."""
-
-    name, result_type, metric = "choice", "choices", "choice"
-
-    def detect(self, tp, info):
-        values = choice_values(tp)
-        if values is None:
-            return None
-        return {"labels": tuple(values), "values": values, **_label_texts(info)}
-
-    def control(self, spec, to_name, colours):
-        return _choice_control(spec, to_name, multiple=False)
-
-    def encode(self, spec, value, spans):
-        label = label_str(value)
-        if label not in spec.labels:
-            raise ValueError(f"field {spec.name!r}: {[label]} not among its values {list(spec.labels)}")
-        return [{"choices": [label]}]
-
-    def decode(self, spec, values, sentence):
-        choices = _choices_of(spec, values)
-        return (spec.raw(_one(choices)) if choices else None), []
-
-
-class Choices(Kind):
-    """`list[enum]`: several choices, `<Choices choice="multiple">`."""
-
-    name, result_type, metric = "choices", "choices", "choices"
-
-    def detect(self, tp, info):
-        item = _list_item(tp)
-        values = choice_values(item) if item is not None else None
-        if values is None:
-            return None
-        return {"labels": tuple(values), "values": values, **_label_texts(info)}
-
-    def control(self, spec, to_name, colours):
-        return _choice_control(spec, to_name, multiple=True)
-
-    def encode(self, spec, value, spans):
-        labels = [label_str(v) for v in value]
-        unknown = [c for c in labels if c not in spec.labels]
-        if unknown:
-            raise ValueError(f"field {spec.name!r}: {unknown} not among its values {list(spec.labels)}")
-        return [{"choices": labels}] if labels else []
-
-    def decode(self, spec, values, sentence):
-        return [spec.raw(c) for c in _choices_of(spec, values)], []
-
-    def missing(self, spec):
-        return True, []
-
-
-class Bool(Kind):
-    """`bool`: a yes/no choice drawn as two single choices."""
-
-    name, result_type, metric = "bool", "choices", "choice"
-
-    def detect(self, tp, info):
-        if tp is not bool:
-            return None
-        return {"labels": ("true", "false"), "values": {"true": True, "false": False},
-                "label_names": {"true": "Yes", "false": "No", **_extra(info).get("label_names", {})}}
-
-    def control(self, spec, to_name, colours):
-        return _choice_control(spec, to_name, multiple=False)
-
-    def encode(self, spec, value, spans):
-        return [{"choices": ["true" if value else "false"]}]
-
-    def decode(self, spec, values, sentence):
-        choices = _choices_of(spec, values)
-        return (_one(choices) == "true" if choices else None), []
-
-
-class Text(Kind):
-    """`str` that is not a span: free text, `<TextArea>`."""
-
-    name, result_type, metric = "text", "textarea", "text"
-
-    def detect(self, tp, info):
-        return {} if tp is str else None
-
-    def control(self, spec, to_name, colours):
-        attrs = {"name": spec.name, "toName": to_name, "rows": "2", "maxSubmissions": "1", "editable": "true"}
-        return ET.Element("TextArea", _required(spec, attrs))
-
-    def encode(self, spec, value, spans):
-        return [] if value == "" else [{"text": [str(value)]}]
-
-    def decode(self, spec, values, sentence):
-        text = _one(values).get("text")
-        if isinstance(text, str):
-            text = [text]
-        if not isinstance(text, list) or not all(isinstance(t, str) for t in text):
-            raise DecodeError("value.text is not a list of strings")
-        return "\n".join(text), []
-
-    def missing(self, spec):
-        if spec.required:
-            return True, ""  # an empty text box sends no result item
-        return super().missing(spec)
-
-
-class Number(Kind):
-    """`int` / `float`: `<Number>`."""
-
-    name, result_type, metric = "number", "number", "number"
-
-    def detect(self, tp, info):
-        return {"integer": tp is int} if tp in (int, float) else None
-
-    def control(self, spec, to_name, colours):
-        attrs = {"name": spec.name, "toName": to_name, "step": "1" if spec.integer else "any"}
-        return ET.Element("Number", _required(spec, attrs))
-
-    def encode(self, spec, value, spans):
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ValueError(f"field {spec.name!r} holds {value!r}, not a number")
-        return [{"number": value}]
-
-    def decode(self, spec, values, sentence):
-        number = _one(values).get("number")
-        if isinstance(number, bool) or not isinstance(number, int | float):
-            raise DecodeError(f"value.number is {number!r}, not a number")
-        return (int(number) if spec.integer and float(number).is_integer() else number), []
-
-
-KINDS: dict[str, Kind] = {k.name: k for k in (Spans(), Choices(), Choice(), Bool(), Text(), Number())}
-"""Every kind by name, in detection order (spans before choices: both are lists)."""
-
-SPANS, CHOICE, CHOICES, TEXT, NUMBER, BOOL = "spans", "choice", "choices", "text", "number", "bool"
-
-
-def field_spec(name: str, info: Any) -> FieldSpec | None:
-    """The FieldSpec of a pydantic field, or None if no kind takes its annotation."""
-    tp, optional = unwrap_optional(info.annotation)
-    for kind in KINDS.values():
-        found = kind.detect(tp, info)
-        if found is not None:
-            required = info.is_required() and not optional
-            return FieldSpec(name=name, kind=kind.name, description=info.description or "", required=required,
-                             nullable=optional, has_default=not info.is_required(), title=info.title or "", **found)
-    return None

@@ -1,0 +1,164 @@
+"""Relations between spans (claims: a source, what it claims, the stance), fast and without Label Studio.
+
+The sentence below holds two opposing claims; every figure is worked out by hand
+from its offsets:
+
+    0      "Groups of pro-Kyiv volunteer fighters"           [0:37]   SOURCE
+    48     "they had broken into the Kursk region"            [48:85]  CLAIM
+    93     "Moscow"                                           [93:99]  SOURCE
+    105    "it had foiled ... infiltrate the border"          [105:171] CLAIM
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from annotator.annotate import annotate
+from annotator.errors import InputError
+from annotator.ingest import DocInput, ingest
+from annotator.kinds import RELATIONS
+from annotator.kinds.relations import ground_relation_fields, records_of, rows_of
+from annotator.llm import LLMClient
+from annotator.prompts import load_prompt
+from annotator.schema import load_schema
+from annotator.store import open_db
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from stub_llm import StubLLM  # noqa: E402
+
+V2 = load_schema("news_events_v2")
+SENTENCE = ("Groups of pro-Kyiv volunteer fighters said that they had broken into the Kursk region, while Moscow "
+            "said it had foiled multiple Ukrainian attempts to infiltrate the border.")
+KYIV, BROKEN = "Groups of pro-Kyiv volunteer fighters", "they had broken into the Kursk region"
+FOILED = "it had foiled multiple Ukrainian attempts to infiltrate the border"
+TWO_CLAIMS = [{"source": "Moscow", "content": FOILED, "stance": "claims"},
+              {"source": KYIV, "content": BROKEN, "stance": "claims"}]
+
+
+def end(start: int, stop: int, label: str) -> dict:
+    return {"start": start, "end": stop, "label": label, "text": SENTENCE[start:stop]}
+
+
+KYIV_CLAIM = {"source": end(0, 37, "SOURCE"), "content": end(48, 85, "CLAIM"), "stance": "claims"}
+MOSCOW_CLAIM = {"source": end(93, 99, "SOURCE"), "content": end(105, 171, "CLAIM"), "stance": "claims"}
+
+USER_SCHEMA = '''
+from typing import Literal
+from pydantic import BaseModel, Field
+
+class Link(BaseModel):
+    cause: str = Field(description="The event that causes.", json_schema_extra={"span_label": "EVENT"})
+    effect: str = Field(description="The event caused.", json_schema_extra={"span_label": "EVENT"})
+    how: Literal["causes", "prevents"]
+
+class Causality(BaseModel):
+    """Which event leads to which."""
+    links: list[Link] = Field(description="Every causal link between two events of the sentence.")
+    topic: Literal["war", "other"]
+
+SCHEMA = Causality
+'''
+
+
+@pytest.fixture(scope="module")
+def user_schema(tmp_path_factory):
+    path = tmp_path_factory.mktemp("schema") / "causality.py"
+    path.write_text(USER_SCHEMA)
+    return load_schema(str(path))
+
+
+def test_the_claims_field_is_a_relation_field_and_the_llm_sees_plain_words():
+    claims = V2.field("claims")
+    assert claims.kind == RELATIONS and V2.relation_fields() == [claims]
+    assert claims.labels == ("SOURCE", "CLAIM")
+    assert claims.relation.ends == (("source", "SOURCE"), ("content", "CLAIM"))
+    assert (claims.relation.label_field, claims.relation.labels) == ("stance", ("claims", "denies"))
+    item = V2.llm_json_schema()["properties"]["claims"]["items"]
+    assert item["required"] == ["source", "content", "stance"] and item["additionalProperties"] is False
+    assert item["properties"]["source"] == {
+        "description": "Who makes the claim: the source's exact words, copied from the sentence.", "type": "string"}
+    assert item["properties"]["stance"]["enum"] == ["claims", "denies"]
+    assert "span_label" not in json.dumps(V2.llm_json_schema())
+    assert [s.name for s in V2.span_fields()] == ["entities"]
+
+
+def test_a_user_schema_with_its_own_relation_field_needs_no_code(user_schema):
+    links = user_schema.field("links")
+    assert links.kind == RELATIONS and links.labels == ("EVENT",)  # both ends carry the same label
+    assert links.relation.roles == ("cause", "effect") and links.relation.labels == ("causes", "prevents")
+    assert user_schema.field("topic").kind == "choice"
+
+
+def test_a_model_with_one_marked_end_is_no_kind_and_the_error_names_relations(tmp_path):
+    path = tmp_path / "half.py"
+    path.write_text(USER_SCHEMA.replace('effect: str = Field(description="The event caused.", '
+                                        'json_schema_extra={"span_label": "EVENT"})', "effect: str"))
+    with pytest.raises(InputError, match=r"field 'links' .* relations \(list of a model with two str ends"):
+        load_schema(str(path))
+
+
+def test_grounding_places_both_ends_and_drops_a_relation_with_an_end_outside_the_sentence():
+    data = {"claims": [*TWO_CLAIMS, {"source": "Kyiv", "content": "the attack never happened", "stance": "denies"}]}
+    spans, dropped = ground_relation_fields(V2.fields, data, SENTENCE)
+    # Canonical order: by the ends' offsets, so the Kyiv fighters' claim (source at 0) comes first.
+    assert data["claims"] == [{"source": KYIV, "content": BROKEN, "stance": "claims"},
+                              {"source": "Moscow", "content": FOILED, "stance": "claims"}]
+    assert dropped == [{"field": "claims", "source": "Kyiv", "content": "the attack never happened",
+                        "stance": "denies"}]
+    assert [(s["start"], s["end"], s["label"], s["relation"], s["role"]) for s in spans] == [
+        (0, 37, "SOURCE", 0, "source"), (48, 85, "CLAIM", 0, "content"),
+        (93, 99, "SOURCE", 1, "source"), (105, 171, "CLAIM", 1, "content")]
+    assert all(SENTENCE[s["start"]:s["end"]] == s["text"] for s in spans)
+    assert records_of(V2.field("claims"), data["claims"], spans) == [KYIV_CLAIM, MOSCOW_CLAIM]
+
+
+def test_grounding_takes_the_sentences_words_and_keeps_a_repeated_relation_once():
+    spec = V2.field("claims")
+    data = {"claims": [{"source": "moscow", "content": f"“{FOILED}.”", "stance": "claims"},
+                       {"source": "Moscow", "content": FOILED, "stance": "claims"},
+                       {"source": "Moscow", "content": BROKEN, "stance": "denies"}]}
+    spans, dropped = ground_relation_fields(V2.fields, data, SENTENCE)
+    assert dropped == []
+    assert data["claims"] == [{"source": "Moscow", "content": BROKEN, "stance": "denies"},
+                              {"source": "Moscow", "content": FOILED, "stance": "claims"}]
+    # One source, two relations: the same mention each time.
+    assert {(s["start"], s["end"]) for s in spans if s["role"] == "source"} == {(93, 99)}
+    items, again = rows_of(spec, records_of(spec, data["claims"], spans))
+    assert (items, again) == (data["claims"], spans)
+
+
+def test_an_end_that_also_occurs_inside_the_other_end_takes_the_occurrence_outside_it(user_schema):
+    sentence = "Reports of panic spread, and the panic caused a stampede."
+    data = {"links": [{"cause": "panic", "effect": "Reports of panic spread", "how": "causes"}], "topic": "war"}
+    spans, _ = ground_relation_fields(user_schema.fields, data, sentence)
+    # "panic" at 11 lies inside the effect [0:23]: the cause is the second "panic", at 33.
+    assert [(s["start"], s["end"], s["role"]) for s in spans] == [(33, 38, "cause"), (0, 23, "effect")]
+
+
+def claims_responder(body: dict) -> dict:
+    """A 'model' that finds both claims of SENTENCE and invents a third whose content is not in it."""
+    return {"entities": [{"text": "Moscow", "label": "LOCATION"}], "event_type": "battle",
+            "claims": [*TWO_CLAIMS, {"source": "Moscow", "content": "no border was crossed", "stance": "denies"}]}
+
+
+def test_a_draft_keeps_the_grounded_claims_and_counts_the_dropped_one(tmp_path):
+    db = open_db(tmp_path / "a.db")
+    ingest(db, [DocInput(text=SENTENCE, origin="test:claims")])
+    with StubLLM(responder=claims_responder) as stub:
+        client = LLMClient(base_url=stub.base_url, api_key="test", model="stub", max_retries=0)
+        report = annotate(db, client, V2, load_prompt(None, V2.name), concurrency=1)
+    assert report.by_status == {"ok": 1} and report.dropped_spans == 1
+    (draft,) = db.query("SELECT * FROM drafts")
+    assert draft["n_dropped"] == 1
+    assert json.loads(draft["dropped_spans"]) == [{"field": "claims", "source": "Moscow",
+                                                   "content": "no border was crossed", "stance": "denies"}]
+    data, spans = json.loads(draft["data"]), json.loads(draft["spans"])
+    assert data["claims"] == [{"source": KYIV, "content": BROKEN, "stance": "claims"},
+                              {"source": "Moscow", "content": FOILED, "stance": "claims"}]
+    assert records_of(V2.field("claims"), data["claims"], spans) == [KYIV_CLAIM, MOSCOW_CLAIM]
+    assert [(s["field"], s["start"]) for s in spans if s["field"] == "entities"] == [("entities", 93)]
