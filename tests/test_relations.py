@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,8 @@ from annotator.errors import InputError
 from annotator.ingest import DocInput, ingest
 from annotator.kinds import RELATIONS
 from annotator.kinds.relations import ground_relation_fields, records_of, rows_of
+from annotator.labelstudio.config import config_fields, label_config
+from annotator.labelstudio.convert import draft_to_result, result_to_gold
 from annotator.llm import LLMClient
 from annotator.prompts import load_prompt
 from annotator.schema import load_schema
@@ -162,3 +165,99 @@ def test_a_draft_keeps_the_grounded_claims_and_counts_the_dropped_one(tmp_path):
                               {"source": "Moscow", "content": FOILED, "stance": "claims"}]
     assert records_of(V2.field("claims"), data["claims"], spans) == [KYIV_CLAIM, MOSCOW_CLAIM]
     assert [(s["field"], s["start"]) for s in spans if s["field"] == "entities"] == [("entities", 93)]
+
+
+# --------------------------------------------------------------------------- Label Studio config and results
+
+
+def drafted(data: dict) -> tuple[dict, list[dict]]:
+    """A draft's data and spans for `data` (claims grounded, entities as given with offsets)."""
+    data = json.loads(json.dumps(data))
+    spans, _ = ground_relation_fields(V2.fields, data, SENTENCE)
+    ents = [{"field": "entities", "label": e["label"], "text": e["text"], "start": SENTENCE.index(e["text"]),
+             "end": SENTENCE.index(e["text"]) + len(e["text"])} for e in data["entities"]]
+    return data, ents + spans
+
+
+DRAFT = {"entities": [{"text": "Moscow", "label": "LOCATION"}], "event_type": "battle", "claims": TWO_CLAIMS}
+
+
+def test_the_config_has_the_ends_as_labels_and_the_stances_as_relations():
+    root = ET.fromstring(label_config(V2))
+    claims = next(e for e in root.iter("Labels") if e.get("name") == "claims")
+    assert [(label.get("alias"), label.get("value")) for label in claims] == [("SOURCE", "Source"), ("CLAIM", "Claim")]
+    (relations,) = root.iter("Relations")
+    assert [r.get("value") for r in relations] == ["claims", "denies"]
+    assert config_fields(label_config(V2))["<Relations>"] == ("relations", (), ("claims", "denies"), False)
+    assert "Relations" not in label_config(load_schema("news_events"))
+
+
+def test_a_draft_with_two_claims_becomes_four_regions_and_two_relations_and_comes_back_identical():
+    data, spans = drafted(DRAFT)
+    result = draft_to_result(V2, SENTENCE, data, spans)
+    regions = {r["id"]: (r["value"]["start"], r["value"]["end"], r["value"]["labels"]) for r in result
+               if r.get("from_name") == "claims"}
+    assert regions == {"claims-0": (0, 37, ["SOURCE"]), "claims-1": (48, 85, ["CLAIM"]),
+                       "claims-2": (93, 99, ["SOURCE"]), "claims-3": (105, 171, ["CLAIM"])}
+    assert [r for r in result if r["type"] == "relation"] == [
+        {"from_id": "claims-0", "to_id": "claims-1", "type": "relation", "direction": "right", "labels": ["claims"]},
+        {"from_id": "claims-2", "to_id": "claims-3", "type": "relation", "direction": "right", "labels": ["claims"]}]
+    gold, gold_spans, errors = result_to_gold(V2, SENTENCE, result)
+    assert errors == [] and gold == data and gold_spans == spans
+
+
+def region(rid: str, start: int, stop: int, label: str, field: str = "claims") -> dict:
+    return {"id": rid, "from_name": field, "to_name": "text", "type": "labels",
+            "value": {"start": start, "end": stop, "text": SENTENCE[start:stop], "labels": [label]}}
+
+
+def link(a: str, b: str, *labels: str, direction: str = "right") -> dict:
+    return {"from_id": a, "to_id": b, "type": "relation", "direction": direction, "labels": list(labels)}
+
+
+BASE = [{"id": "e", "from_name": "event_type", "to_name": "text", "type": "choices", "value": {"choices": ["battle"]}},
+        region("m", 93, 99, "SOURCE"), region("f", 105, 171, "CLAIM"), region("b", 48, 85, "CLAIM")]
+
+
+def test_gold_reads_each_end_by_its_label_whichever_way_the_arrow_was_drawn():
+    # Moscow claims the foiling and denies the break-in, the second arrow drawn from the claim back to Moscow.
+    gold, spans, errors = result_to_gold(V2, SENTENCE, [*BASE, link("m", "f", "claims"),
+                                                        link("b", "m", "denies", direction="left")])
+    assert errors == []
+    assert gold["claims"] == [{"source": "Moscow", "content": BROKEN, "stance": "denies"},
+                              {"source": "Moscow", "content": FOILED, "stance": "claims"}]
+    assert [(s["start"], s["relation"], s["role"]) for s in spans] == [
+        (93, 0, "source"), (48, 0, "content"), (93, 1, "source"), (105, 1, "content")]
+
+
+def test_what_does_not_fit_a_relation_is_an_error_never_dropped_silently(user_schema):
+    cases = [
+        ([*BASE, link("m", "f"), link("m", "b", "denies")], "has label(s) []; choose one of ['claims', 'denies']"),
+        ([*BASE, link("m", "f", "claims", "denies"), link("m", "b", "denies")], "has label(s) ['claims', 'denies']"),
+        ([*BASE, link("f", "b", "claims"), link("m", "b", "denies")], "it links CLAIM to CLAIM; a relation of claims "
+                                                                      "links SOURCE to CLAIM"),
+        ([*BASE, link("m", "f", "claims")], "CLAIM 'they had broken into the Kursk region' is in no relation"),
+        ([*BASE, link("m", "f", "claims"), link("m", "x", "denies")], "links a region that is not in the annotation"),
+        ([*BASE, region("e1", 93, 99, "LOCATION", "entities"), link("e1", "f", "claims"), link("m", "b", "claims")],
+         "it links regions of claims and entities"),
+    ]
+    for result, message in cases:
+        _, _, errors = result_to_gold(V2, SENTENCE, result)
+        assert any(message in e for e in errors), (message, errors)
+    _, _, errors = result_to_gold(load_schema("news_events"), SENTENCE, [link("m", "f", "claims")])
+    assert errors[0] == "result item 0: relations are not part of schema news_events"
+
+
+def test_a_user_relation_with_one_label_on_both_ends_follows_the_arrow(user_schema):
+    sentence = "The shelling caused a fire that destroyed the market."
+    result = [{"id": "t", "from_name": "topic", "to_name": "text", "type": "choices", "value": {"choices": ["war"]}},
+              {"id": "a", "from_name": "links", "to_name": "text", "type": "labels",
+               "value": {"start": 4, "end": 12, "labels": ["EVENT"]}},
+              {"id": "b", "from_name": "links", "to_name": "text", "type": "labels",
+               "value": {"start": 22, "end": 26, "labels": ["EVENT"]}},
+              link("b", "a", "causes", direction="left")]
+    gold, spans, errors = result_to_gold(user_schema, sentence, result)
+    assert errors == [] and gold == {"links": [{"cause": "shelling", "effect": "fire", "how": "causes"}],
+                                     "topic": "war"}
+    again = draft_to_result(user_schema, sentence, gold, spans)
+    assert [r for r in again if r["type"] == "relation"] == [link("links-0", "links-1", "causes")]

@@ -274,8 +274,9 @@ def assemble(spec: FieldSpec, regions: dict[str, tuple[str, dict]],
     shape = spec.relation
     records, errors, used = [], [], set()
     for where, item in links:
-        a, b = regions[item["from_id"]][1], regions[item["to_id"]][1]
-        used.update((item["from_id"], item["to_id"]))
+        ids = str(item["from_id"]), str(item["to_id"])
+        (_, a), (_, b) = regions[ids[0]], regions[ids[1]]
+        used.update(ids)
         labels = item.get("labels") or []
         words = f"the relation {a['text']!r} -> {b['text']!r}"
         if len(labels) != 1 or labels[0] not in shape.labels:

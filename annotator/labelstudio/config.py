@@ -30,7 +30,8 @@ import xml.etree.ElementTree as ET
 from label_studio_sdk.label_interface import LabelInterface
 
 from ..errors import InputError
-from ..kinds import KINDS, SPANS, FieldSpec
+from ..kinds import KINDS, REGION_KINDS, FieldSpec
+from ..kinds.relations import relations_control
 from ..schema import Schema
 
 TEXT_NAME = "text"
@@ -40,6 +41,9 @@ CONTEXT_NAME = "context"
 """Task data key of the preceding sentences (optional: missing reads as empty)."""
 
 RESERVED_NAMES = frozenset({TEXT_NAME, CONTEXT_NAME})
+
+RELATIONS_KEY = "<Relations>"
+"""`config_fields`' key for the labels of the config's relations."""
 
 CONTROL_TYPES = {name: kind.result_type for name, kind in KINDS.items()}
 """Result item `type` for each field kind."""
@@ -84,8 +88,9 @@ def label_colour(index: int) -> str:
 
 
 def layout_order(schema: Schema) -> list[FieldSpec]:
-    """The fields in the order the page shows them: span fields (under the sentence) first."""
-    return [s for s in schema.fields if s.kind == SPANS] + [s for s in schema.fields if s.kind != SPANS]
+    """The fields in the order the page shows them: span and relation fields (under the sentence) first."""
+    regions = [s for s in schema.fields if s.kind in REGION_KINDS]
+    return regions + [s for s in schema.fields if s.kind not in REGION_KINDS]
 
 
 def hotkeys(schema: Schema) -> dict[tuple[str, str], str]:
@@ -148,17 +153,21 @@ def label_config(schema: Schema) -> str:
     colours = (label_colour(i) for i in itertools.count())
     fields = layout_order(schema)
     # Span label bars sit right under the sentence: press a label's key (or click it), then drag over words.
-    for spec in (s for s in fields if s.kind == SPANS):
+    # A relation field's ends have a bar of their own; its relations' labels are the one <Relations> block.
+    for spec in (s for s in fields if s.kind in REGION_KINDS):
         block = ET.SubElement(view, "View", className="annotator-field")
         ET.SubElement(block, "Header", value=spec.heading, size="5", style=_FIELD_STYLE)
         block.append(spec.codec.control(spec, TEXT_NAME, colours))
+    relations = relations_control(fields)
+    if relations is not None:
+        view.append(relations)
     context = ET.SubElement(view, "View", className="annotator-context")
     ET.SubElement(context, "Header", value=CONTEXT_TITLE, size="5", style=_TITLE_STYLE)
     ET.SubElement(context, "Header", value="$headline", size="5", style="margin: 2px 0; font-size: 15px")
     ET.SubElement(context, "Header", value=f"${CONTEXT_NAME}", size="5", style=_AFTER_STYLE)
     ET.SubElement(context, "Header", value=AFTER_TITLE, size="5", style=_TITLE_STYLE)
     ET.SubElement(context, "Header", value=f"${AFTER_KEY}", size="5", style=_AFTER_STYLE)
-    for spec in (s for s in fields if s.kind != SPANS):
+    for spec in (s for s in fields if s.kind not in REGION_KINDS):
         block = ET.SubElement(view, "View", className="annotator-field")
         ET.SubElement(block, "Header", value=spec.heading, size="5", style=_FIELD_STYLE)
         block.append(spec.codec.control(spec, TEXT_NAME, colours))
@@ -176,8 +185,12 @@ def config_fields(xml: str) -> dict[str, tuple]:
     (display names, colours, hotkeys, layout, radio buttons or checkboxes for one answer).
     """
     interface = validate_config(xml)
-    return {c.name: (c.tag.lower(), tuple(c.to_name or ()), tuple(sorted(getattr(c, "labels", None) or ())),
-                     c.attr.get("choice") == "multiple") for c in interface.controls}
+    fields = {c.name: (c.tag.lower(), tuple(c.to_name or ()), tuple(sorted(getattr(c, "labels", None) or ())),
+                       c.attr.get("choice") == "multiple") for c in interface.controls}
+    relation_labels = sorted(r.get("value") or "" for r in ET.fromstring(xml).iter("Relation"))
+    if relation_labels:  # <Relations> is no control (it has no name): its labels count all the same
+        fields[RELATIONS_KEY] = ("relations", (), tuple(relation_labels), False)
+    return fields
 
 
 def validate_config(xml: str) -> LabelInterface:

@@ -12,16 +12,25 @@ forces said 𝒳 drones hit Kharkiv overnight." is saved as start 38 (code point
 UTF-16 would be 41), and predictions with UTF-16 offsets are drawn two characters to
 the right of their words (label-studio PR #1559 / label-studio-frontend PR #308).
 Older editors counted UTF-16 units: set OFFSET_UNIT = "utf16" for those.
+
+A relation field's ends are regions of its own control (each distinct end once) and
+each relation a `relation` item `{"from_id", "to_id", "type": "relation",
+"direction": "right", "labels": [label]}` from its first end to its second
+(`kinds/relations.py`). Reading gold, a relation belongs to the field whose regions it
+links; which end is which is read from the regions' labels (from the direction when
+both ends carry the same label).
 """
 
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
 
-from ..kinds import SPANS, DecodeError, FieldSpec
+from ..kinds import RELATIONS, SPANS, DecodeError, FieldSpec
+from ..kinds.relations import assemble, regions_and_links, rows_of
 from ..schema import Schema
 from ..spans import python_offset, utf16_offset
 from .config import TEXT_NAME
@@ -85,12 +94,30 @@ def draft_to_result(schema: Schema, sentence_text: str, data: dict, spans: list[
                          "end": to_ls_offset(sentence_text, value["end"])}
                 result.append({"id": f"{spec.name}-{k}", **base, "value": value})
             continue
+        if spec.kind == RELATIONS:
+            result += _relation_items(spec, sentence_text, data.get(spec.name), spans, base)
+            continue
         value = data.get(spec.name)
         if value is None:
             continue
         for value_item in spec.codec.encode(spec, value, []):
             result.append({"id": spec.name, **base, "value": value_item})
     return result
+
+
+def _relation_items(spec: FieldSpec, sentence: str, items: list[dict] | None, spans: list[dict],
+                    base: dict) -> list[dict]:
+    """A relation field's regions (each distinct end once) and its relation items between them."""
+    mine = [s for s in spans if s.get("field") == spec.name]
+    for span in mine:
+        _check_span(sentence, span)
+    regions, links = regions_and_links(spec, items, mine)
+    out = [{"id": f"{spec.name}-{k}", **base, "value": {**value, "start": to_ls_offset(sentence, value["start"]),
+                                                          "end": to_ls_offset(sentence, value["end"])}}
+           for k, value in enumerate(regions)]
+    out += [{"from_id": f"{spec.name}-{a}", "to_id": f"{spec.name}-{b}", "type": "relation", "direction": "right",
+             "labels": [label]} for a, b, label in links]
+    return out
 
 
 def _int_offset(value: Any) -> int | None:
@@ -111,7 +138,9 @@ def _item_problem(schema: Schema, specs: dict[str, FieldSpec], item: Any) -> str
     if not isinstance(item, dict):
         return "not an object"
     if item.get("type") == "relation":
-        return f"relations are not part of schema {schema.name}"
+        if not any(spec.kind == RELATIONS for spec in specs.values()):
+            return f"relations are not part of schema {schema.name}"
+        return None if item.get("from_id") and item.get("to_id") else "a relation without from_id and to_id"
     spec = specs.get(item.get("from_name"))  # type: ignore[arg-type]
     if spec is None:
         return f"control {item.get('from_name')!r} is not a field of schema {schema.name}"
@@ -137,36 +166,92 @@ def result_to_gold(schema: Schema, sentence_text: str, result: Any) -> tuple[dic
     if not isinstance(result, list):
         return None, [], [f"result is {type(result).__name__}, not a list of items"]
     errors: list[str] = []
-    specs = {spec.name: spec for spec in schema.fields}
-    values: dict[str, list[tuple[str, dict]]] = {name: [] for name in specs}
-    for i, item in enumerate(result):
-        problem = _item_problem(schema, specs, item)
-        name = item.get("from_name") if isinstance(item, dict) else None
-        where = f"result item {i}" + (f" ({name})" if name in specs else "")
-        if problem:
-            errors.append(f"{where}: {problem}")
-        else:
-            values[name].append((where, item["value"]))
+    items = _sorted_items(schema, result, errors)
     spans: list[dict] = []
     built: dict[str, Any] = {}
     for spec in schema.fields:
         if spec.kind == SPANS:
             mine: list[dict] = []
-            for where, value in values[spec.name]:
+            for where, value in items.values[spec.name]:
                 errors.extend(_read_span(spec, sentence_text, value, where, mine))
             mine = collapse_spans(mine)
             built[spec.name] = [{"text": s["text"], "label": spec.raw(s["label"])} for s in mine]
             spans.extend(mine)
-            continue
-        present, value = _decode_field(spec, values[spec.name], sentence_text, errors)
-        if present:
-            built[spec.name] = value
+        elif spec.kind == RELATIONS:
+            records = _read_relations(spec, sentence_text, items.regions[spec.name], items.links[spec.name], errors)
+            built[spec.name], ends = rows_of(spec, records)
+            spans.extend(ends)
+        else:
+            present, value = _decode_field(spec, items.values[spec.name], sentence_text, errors)
+            if present:
+                built[spec.name] = value
     try:
         instance = schema.model.model_validate(built)
     except ValidationError as exc:
         errors.extend(f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in exc.errors())
         return _jsonable(built), spans, errors
     return instance.model_dump(mode="json"), spans, errors
+
+
+@dataclass
+class _Items:
+    """An annotation's result items by field: values of plain fields, regions (whole items) of relation
+    fields, and relation items by the relation field whose regions they link."""
+
+    values: dict[str, list[tuple[str, dict]]]
+    regions: dict[str, list[tuple[str, dict]]]
+    links: dict[str, list[tuple[str, dict]]]
+
+
+def _sorted_items(schema: Schema, result: list, errors: list[str]) -> _Items:
+    """Sort the result items by field; unreadable ones are errors."""
+    specs = {spec.name: spec for spec in schema.fields}
+    relation_names = [spec.name for spec in schema.fields if spec.kind == RELATIONS]
+    out = _Items({name: [] for name in specs}, {name: [] for name in relation_names},
+                 {name: [] for name in relation_names})
+    owner: dict[str, str] = {}
+    relations = []
+    for i, item in enumerate(result):
+        problem = _item_problem(schema, specs, item)
+        name = item.get("from_name") if isinstance(item, dict) else None
+        where = f"result item {i}" + (f" ({name})" if name in specs else "")
+        if problem:
+            errors.append(f"{where}: {problem}")
+        elif item.get("type") == "relation":
+            relations.append((f"result item {i} (relation)", item))
+        elif name in out.regions:
+            out.regions[name].append((where, item))
+            owner[str(item.get("id"))] = name
+        else:
+            out.values[name].append((where, item["value"]))
+            owner[str(item.get("id"))] = name
+    for where, item in relations:
+        ends = {owner.get(str(item["from_id"])), owner.get(str(item["to_id"]))}
+        if None in ends:
+            errors.append(f"{where}: it links a region that is not in the annotation")
+        elif len(ends) > 1 or not ends <= set(relation_names):
+            errors.append(f"{where}: it links regions of {' and '.join(sorted(ends))}; a relation links the ends "
+                          f"of one relation field ({', '.join(relation_names)})")
+        else:
+            out.links[ends.pop()].append((where, item))
+    return out
+
+
+def _read_relations(spec: FieldSpec, sentence: str, regions: list[tuple[str, dict]],
+                    links: list[tuple[str, dict]], errors: list[str]) -> list[dict]:
+    """The records of a relation field from its regions and relation items; what does not fit goes to `errors`."""
+    by_id: dict[str, tuple[str, dict]] = {}
+    for where, item in regions:
+        found: list[dict] = []
+        errors.extend(_read_span(spec, sentence, item["value"], where, found))
+        if len(found) > 1:
+            errors.append(f"{where}: a relation end has one label, not {[s['label'] for s in found]}")
+        elif found:
+            by_id[str(item.get("id"))] = (where, found[0])
+    usable = [(w, item) for w, item in links if str(item["from_id"]) in by_id and str(item["to_id"]) in by_id]
+    records, problems = assemble(spec, by_id, usable)
+    errors.extend(problems)
+    return records
 
 
 def _decode_field(spec: FieldSpec, found: list[tuple[str, dict]], sentence: str,
