@@ -20,6 +20,8 @@ import pytest
 
 from annotator.annotate import annotate
 from annotator.errors import InputError
+from annotator.evaluate.compare import Pair, evaluate, headline_figure
+from annotator.evaluate.html import render
 from annotator.ingest import DocInput, ingest
 from annotator.kinds import RELATIONS
 from annotator.kinds.relations import ground_relation_fields, records_of, rows_of
@@ -261,3 +263,39 @@ def test_a_user_relation_with_one_label_on_both_ends_follows_the_arrow(user_sche
                                      "topic": "war"}
     again = draft_to_result(user_schema, sentence, gold, spans)
     assert [r for r in again if r["type"] == "relation"] == [link("links-0", "links-1", "causes")]
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+def pair(draft_claims: list[dict], gold_claims: list[dict]) -> Pair:
+    draft, draft_spans = drafted({**DRAFT, "claims": draft_claims})
+    gold, gold_spans = drafted({**DRAFT, "claims": gold_claims})
+    return Pair("stub", "p.v1", V2.hash, draft, draft_spans, gold, gold_spans)
+
+
+def claim(source: str, content: str, stance: str = "claims") -> dict:
+    return {"source": source, "content": content, "stance": stance}
+
+
+def test_eval_scores_relations_by_both_ends_and_the_label():
+    pairs = [pair([claim(KYIV, BROKEN), claim("Moscow", FOILED)], [claim("Moscow", FOILED), claim(KYIV, BROKEN)]),
+             # One right; the stance of Moscow -> BROKEN wrong; the fighters' claim missed.
+             pair([claim("Moscow", FOILED), claim("Moscow", BROKEN)],
+                  [claim("Moscow", FOILED), claim("Moscow", BROKEN, "denies"), claim(KYIV, BROKEN)])]
+    (group,) = evaluate(V2.fields, pairs)["groups"]
+    claims = group["fields"]["claims"]
+    assert claims["kind"] == "relations"
+    # exact: TP 2 + 1, FP 0 + 1, FN 0 + 2 -> P 3/4, R 3/5, F1 6/9
+    assert claims["exact"] == {"tp": 3, "fp": 1, "fn": 2, "precision": 0.75, "recall": 0.6,
+                               "f1": pytest.approx(2 / 3)}
+    # ends only: Moscow -> BROKEN now matches: TP 4, FP 0, FN 1
+    assert claims["unlabelled"] == {"tp": 4, "fp": 0, "fn": 1, "precision": 1.0, "recall": 0.8,
+                                    "f1": pytest.approx(8 / 9)}
+    assert claims["per_label"]["claims"] == {"tp": 3, "fp": 1, "fn": 1, "precision": 0.75, "recall": 0.75,
+                                             "f1": 0.75}
+    assert claims["per_label"]["denies"] == {"tp": 0, "fp": 0, "fn": 1, "precision": 0.0, "recall": 0.0, "f1": 0.0}
+    assert headline_figure(claims) == pytest.approx(2 / 3)
+    assert group["effort"]["unchanged"] == 1  # the first annotation kept the draft as it was
+    page = render({"groups": [group]}, "eval", "claims")
+    assert "unlabelled" in page and "denies" in page

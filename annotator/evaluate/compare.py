@@ -15,7 +15,8 @@ import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ..kinds import SPANS, FieldSpec
+from ..kinds import RELATIONS, SPANS, FieldSpec
+from ..kinds.relations import relation_keys
 from .metrics import COUNTERS
 
 
@@ -82,6 +83,11 @@ class GroupScore:
                     self.regions[name] += len(getattr(a, name))
                 same = same and len(a.kept) == len(draft_spans.get(spec.name, [])) == len(
                     gold_spans.get(spec.name, []))
+            elif spec.kind == RELATIONS:
+                d = relation_keys(spec, pair.draft_data.get(spec.name), pair.draft_spans)
+                g = relation_keys(spec, pair.gold_data.get(spec.name), pair.gold_spans)
+                kept = self.counters[spec.name].add(d, g)
+                same = same and kept == len(d) == len(g)
             else:
                 draft, gold = pair.draft_data.get(spec.name), pair.gold_data.get(spec.name)
                 self.counters[spec.name].add(draft, gold)
@@ -123,11 +129,11 @@ def score(fields: tuple[FieldSpec, ...], pairs: Iterable[Pair]) -> dict:
 
 
 def headline_figure(field_report: dict) -> float | None:
-    """The one number a field is judged by: exact F1 for spans, accuracy for a choice, else a rate.
+    """The one number a field is judged by: exact F1 for spans and relations, accuracy for a choice, else a rate.
 
-    None where there is nothing to judge (no span in draft or gold; no annotation)."""
+    None where there is nothing to judge (no span or relation in draft or gold; no annotation)."""
     kind = field_report["kind"]
-    if kind == "spans":
+    if kind in ("spans", "relations"):
         exact = field_report["exact"]
         return exact["f1"] if exact["tp"] + exact["fp"] + exact["fn"] else None  # no span on either side
     if not field_report.get("n"):

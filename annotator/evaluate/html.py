@@ -28,7 +28,7 @@ th { background: #f1f4f8; } td.l, th.l { text-align: left; }
 <span class="kpi"><b>{{ pct(g.effort.unchanged_share) }}</b>submitted unchanged</span>
 <span class="kpi"><b>{{ g.effort.kept }} / {{ g.effort.relabelled }} / {{ g.effort.moved }} / {{ g.effort.deleted }} / {{ g.effort.added }}</b>
 regions kept / relabelled / moved / deleted / added</span></div>
-{% if g.gap %}<h3>Blind against pre-filled</h3><table><tr><th class="l">field</th><th>pre-filled</th><th>blind</th><th>gap</th></tr>
+{% if g.gap is defined %}<h3>Blind against pre-filled</h3><table><tr><th class="l">field</th><th>pre-filled</th><th>blind</th><th>gap</th></tr>
 {% for name, gap in g.gap.items() %}<tr><td class="l">{{ name }}</td><td>{{ num(headline(g.prefilled.fields[name])) }}</td>
 <td>{{ num(headline(g.blind.fields[name])) }}</td><td>{{ num(gap) }}</td></tr>{% endfor %}</table>{% endif %}
 {% for name, f in g.fields.items() %}
@@ -42,6 +42,12 @@ regions kept / relabelled / moved / deleted / added</span></div>
 {% for label, s in f.per_label.items() %}<div class="bar"><span class="name">{{ label }}</span>
 <span class="track"><div class="fill" style="width: {{ (s.f1 * 100)|round(1) }}%"></div></span>
 <span>F1 {{ num(s.f1) }} <span class="muted">(overlap {{ num(f.per_label_overlap[label].f1) }})</span></span></div>{% endfor %}
+{% elif f.kind == "relations" %}
+<table><tr><th class="l">matching</th><th>TP</th><th>FP</th><th>FN</th><th>precision</th><th>recall</th><th>F1</th></tr>
+{% for m in ("exact", "unlabelled") %}<tr><td class="l">{{ m }}</td><td>{{ f[m].tp }}</td><td>{{ f[m].fp }}</td><td>{{ f[m].fn }}</td>
+<td>{{ num(f[m].precision) }}</td><td>{{ num(f[m].recall) }}</td><td>{{ num(f[m].f1) }}</td></tr>{% endfor %}</table>
+{% for label, s in f.per_label.items() %}<div class="bar"><span class="name">{{ label }}</span>
+<span class="track"><div class="fill" style="width: {{ (s.f1 * 100)|round(1) }}%"></div></span><span>F1 {{ num(s.f1) }}</span></div>{% endfor %}
 {% elif f.kind == "choice" %}
 <p>accuracy <b>{{ num(f.accuracy) }}</b> over {{ f.n }}</p>
 {% set cols = classes(f) %}<table><tr><th class="l">gold \\ draft</th>{% for c in cols %}<th>{{ c }}</th>{% endfor %}</tr>

@@ -307,6 +307,48 @@ class NumberCounts:
                 "mae": self.abs_error / self.compared if self.compared else None}
 
 
-COUNTERS = {"spans": SpanCounts, "choice": ChoiceCounts, "choices": MultiChoiceCounts, "text": TextCounts,
-            "number": NumberCounts}
+@dataclass
+class RelationCounts:
+    """Relations as keys (from end, to end, label), ends as (start, end, label): micro P/R/F1 summed over annotations.
+
+    `exact`: a draft relation matches a gold one when both ends and its label are the
+    same (each gold relation matched once); `unlabelled`: when both ends are, whatever
+    the label (so exact against unlabelled tells wrong stances from wrong ends);
+    `per_label`: exact, by the relation's label.
+    """
+
+    exact: list[int] = field(default_factory=_counts)
+    unlabelled: list[int] = field(default_factory=_counts)
+    per_label: dict[str, list[int]] = field(default_factory=dict)
+
+    def add(self, draft: list[tuple], gold: list[tuple]) -> int:
+        """Count one annotation's relations of one field; return how many matched exactly."""
+        d, g = Counter(draft), Counter(gold)
+        tp = sum((d & g).values())
+        _bump(self.exact, tp, len(draft), len(gold))
+        ends_d, ends_g = Counter(k[:-1] for k in draft), Counter(k[:-1] for k in gold)
+        _bump(self.unlabelled, sum((ends_d & ends_g).values()), len(draft), len(gold))
+        for label in sorted({k[-1] for k in d | g}):
+            mine_d = Counter({k: n for k, n in d.items() if k[-1] == label})
+            mine_g = Counter({k: n for k, n in g.items() if k[-1] == label})
+            _bump(self.per_label.setdefault(label, _counts()), sum((mine_d & mine_g).values()),
+                  sum(mine_d.values()), sum(mine_g.values()))
+        return tp
+
+    def merge(self, other: RelationCounts) -> None:
+        for mine, theirs in ((self.exact, other.exact), (self.unlabelled, other.unlabelled)):
+            for i in range(3):
+                mine[i] += theirs[i]
+        for label, counts in other.per_label.items():
+            into = self.per_label.setdefault(label, _counts())
+            for i in range(3):
+                into[i] += counts[i]
+
+    def report(self) -> dict:
+        return {"kind": "relations", "exact": _block(self.exact), "unlabelled": _block(self.unlabelled),
+                "per_label": {k: _block(v) for k, v in sorted(self.per_label.items())}}
+
+
+COUNTERS = {"spans": SpanCounts, "relations": RelationCounts, "choice": ChoiceCounts, "choices": MultiChoiceCounts,
+            "text": TextCounts, "number": NumberCounts}
 """The accumulator for each kind's `metric`."""

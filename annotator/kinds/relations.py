@@ -168,6 +168,11 @@ def records_of(spec: FieldSpec, items: Sequence[dict] | None, spans: Iterable[di
     return out
 
 
+def relation_keys(spec: FieldSpec, items: Sequence[dict] | None, spans: Iterable[dict]) -> list[tuple]:
+    """The `record_key` of every relation of an instance's list (evaluation compares these)."""
+    return [record_key(spec, r) for r in records_of(spec, items, spans)]
+
+
 def rows_of(spec: FieldSpec, records: Iterable[dict]) -> tuple[list[dict], list[dict]]:
     """(the instance's relation list, its ends as spans) from records, in canonical order, each relation once."""
     shape = spec.relation
