@@ -14,6 +14,7 @@ import os
 import re
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -23,6 +24,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import sqlite_utils
 from label_studio_sdk import LabelStudio
 
 from annotator.labelstudio.api import connect
@@ -217,6 +219,62 @@ def test_the_syncer_debounces_webhooks_retries_when_busy_and_keeps_the_work():
         syncer.stop()
 
 
+def test_a_transaction_that_reads_first_waits_for_another_threads_write(tmp_path):
+    """sqlite-utils' table methods read the schema before writing; in a deferred transaction that read makes a
+    concurrent writer fail at once ("database is locked"). serve's connections take the write lock first."""
+    db_file = str(tmp_path / "annotator.db")
+    open_db(db_file).close()
+    connections = Connections(db_file)
+    holding, failures = threading.Event(), []
+
+    def hold() -> None:
+        db = connections.get()
+        with db.atomic():
+            db.conn.execute("INSERT INTO documents (id, text) VALUES ('held', 'x')")
+            holding.set()
+            time.sleep(0.5)
+
+    def write(table: str) -> None:
+        try:
+            with connections.get().atomic() as db:
+                db[table].upsert_all([{"id": "waited", "text": "y"}], pk="id")
+        except Exception as exc:  # collected: a thread's exception would not fail the test
+            failures.append(exc)
+
+    try:
+        holder = threading.Thread(target=hold)
+        holder.start()
+        holding.wait(5)
+        writer = threading.Thread(target=write, args=("documents",))
+        writer.start()
+        writer.join(10)
+        holder.join(10)
+        assert failures == []
+        assert {r["id"] for r in connections.get().query("SELECT id FROM documents")} == {"held", "waited"}
+        # The plain sqlite-utils Database fails the same way (what the class is for).
+        plain = sqlite_utils.Database(sqlite3.connect(db_file, timeout=30))
+        plain.conn.execute("BEGIN IMMEDIATE")
+        blocked = threading.Thread(target=lambda: failures.append(_upsert_plain(db_file)))
+        blocked.start()
+        blocked.join(10)
+        plain.conn.execute("ROLLBACK")
+        assert "database is locked" in str(failures[-1])
+    finally:
+        connections.close()
+
+
+def _upsert_plain(db_file: str) -> Exception | None:
+    db = sqlite_utils.Database(sqlite3.connect(db_file, timeout=30))
+    try:
+        with db.atomic():
+            db["documents"].upsert_all([{"id": "plain", "text": "z"}], pk="id")
+    except Exception as exc:
+        return exc
+    finally:
+        db.conn.close()
+    return None
+
+
 def test_the_listening_socket_asks_for_tcp_so_answers_are_not_held_by_nagle():
     sock = bind("127.0.0.1", 0)
     try:
@@ -286,6 +344,7 @@ def test_asks_for_the_same_new_text_at_once_share_one_llm_call(predictor_for):
         for thread in threads:
             thread.join()
         assert stub.calls == 1
+        assert len(answers) == 3  # no ask failed (three threads storing the same new text at once)
         assert all(a["results"][0] and a["results"][0]["result"] for a, _ in answers), [r for _, r in answers]
 
 
@@ -360,9 +419,8 @@ def live(labelstudio, stub, tmp_path_factory):
 
 
 def import_tasks(ls: LabelStudio, pid: int, texts: list[str]) -> list[int]:
-    """Tasks imported straight into Label Studio: the text, and the view's two other keys left empty."""
-    response = ls.projects.import_tasks(id=pid, request=[{"text": t, "headline": "", "context": ""} for t in texts],
-                                        return_task_ids=True)
+    """Tasks imported straight into Label Studio with nothing but their text."""
+    response = ls.projects.import_tasks(id=pid, request=[{"text": t} for t in texts], return_task_ids=True)
     return response.model_dump()["task_ids"]
 
 
@@ -551,6 +609,83 @@ def test_a_label_config_that_is_not_the_schemas_gets_a_clear_error(live):
     elsewhere = httpx.post(f"{serve.url}/setup", auth=(creds.user, creds.secret),
                            json={"project": f"{pid + 1000}.1", "schema": XML})
     assert elsewhere.status_code == 400 and "this backend serves project" in elsewhere.json()["error"]
+
+
+def gold_of_task(db_file: Path, task_id: int) -> dict | None:
+    db = open_db(db_file)
+    try:
+        rows = list(db.query("SELECT * FROM gold WHERE task_id = ?", [task_id]))
+        return rows[0] if rows else None
+    finally:
+        db.close()
+
+
+@pytest.mark.labelstudio
+@pytest.mark.browser
+def test_in_chromium_a_task_imported_by_hand_shows_the_draft_and_a_submit_is_gold_within_5_s(live, labelstudio):
+    """The Done-when flow as an annotator lives it: no command is run between opening the task and the gold row."""
+    from playwright.sync_api import expect, sync_playwright
+    from test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
+
+    if not Path(CHROMIUM).exists() or not labelstudio.password:
+        pytest.skip(f"needs Debian's Chromium at {CHROMIUM} and the Label Studio password")
+    serve, ls, pid, _ = live
+    text = "Soldiers in Goma detained 7 journalists on Friday."
+    (task_id,) = import_tasks(ls, pid, [text])  # nothing but its text: no draft, no prediction yet
+    assert predictions_of_listed(ls, pid, task_id) == []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.set_default_timeout(30_000)
+            page.goto(f"{labelstudio.url}/user/login/")
+            page.fill("input[name=email]", labelstudio.email)
+            page.fill("input[name=password]", labelstudio.password)
+            page.click("button[type=submit]")
+            page.wait_for_url(lambda u: "/user/login" not in u)
+            page.goto(f"{labelstudio.url}/projects/{pid}/data?task={task_id}")
+            # news_responder: capitalised words as places, numbers as quantities, "Atlantis" dropped; the
+            # event type none and the attribution asserted. Worked out on the text above.
+            highlights = page.locator(".lsf-richtext .htx-highlight[data-label]")
+            expect(highlights).to_have_count(4, timeout=60_000)
+            shown = sorted((e[0], e[1].split(":", 1)[1]) for e in highlights.evaluate_all(
+                "els => els.map(e => [e.textContent, e.dataset.label])"))
+            assert shown == [("7", "Quantity"), ("Friday", "Location"), ("Goma", "Location"),
+                             ("Soldiers", "Location")]
+            expect(page.get_by_role("radio", name="None")).to_be_checked()
+            expect(page.get_by_role("radio", name="Asserted")).to_be_checked()
+            main = page.locator(".lsf-main-view").inner_text()
+            assert "$" not in main  # no placeholder of the context keys the task does not have
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "serve_prefilled_by_backend.png"))
+            page.get_by_role("radio", name="Battle").click()  # the annotator corrects the event type
+            page.get_by_role("button", name="Submit").click()
+            clicked = time.monotonic()
+            row, _ = wait_for(lambda: gold_of_task(serve.db_file, task_id))
+            delay = time.monotonic() - clicked
+            page.screenshot(path=str(ARTIFACTS / "serve_submitted.png"))
+        finally:
+            browser.close()
+    assert delay < 5.0, delay
+    assert row["status"] == "ok", row["errors"]
+    data = json.loads(row["data"])
+    assert data["event_type"] == "battle" and data["attribution"] == "asserted"
+    assert sorted((e["text"], e["label"]) for e in data["entities"]) == [
+        ("7", "QUANTITY"), ("Friday", "LOCATION"), ("Goma", "LOCATION"), ("Soldiers", "LOCATION")]
+    status = subprocess.run([sys.executable, "-m", "annotator", "status", "--json", "--db", str(serve.db_file)],
+                            env=serve.env, capture_output=True, text=True, timeout=60)
+    (project,) = [p for p in json.loads(status.stdout)["projects"] if p["name"] == serve.project]
+    assert project["live"]["backend_url"] == serve.url and project["live"]["ml_backend_id"]
+    assert project["live"]["webhooks"] >= 1 and project["live"]["last_predict_at"] and project["last_pull_at"]
+    # Deleted in Label Studio: marked deleted, still with no command run.
+    ls.annotations.delete(id=row["annotation_id"])
+    wait_for(lambda: gold_of_task(serve.db_file, task_id)["status"] == "deleted")
+    print(f"\nbrowser submit -> gold row: {delay:.2f} s")
+
+
+def predictions_of_listed(ls: LabelStudio, pid: int, task_id: int) -> list:
+    """The task's predictions from the project's listing (opening the task would ask the backend)."""
+    return [p for p in ls.predictions.list(project=pid) if p.task == task_id]
 
 
 @pytest.mark.labelstudio

@@ -6,9 +6,11 @@ connection (`Connections`); the database is migrated once at start.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import sqlite_utils
@@ -57,8 +59,35 @@ class ServeOptions:
     debounce: float = DEBOUNCE
 
 
+class WriteFirstDatabase(sqlite_utils.Database):
+    """A Database whose outermost `atomic()` takes the write lock first (BEGIN IMMEDIATE).
+
+    sqlite-utils begins a deferred transaction, and its table methods read the
+    schema before writing: a transaction that read first and then finds another
+    connection writing fails at once with "database is locked", busy_timeout or
+    not. serve writes from several threads at once (drafts, tasks imported by hand,
+    pulls), so every transaction here waits for the lock instead.
+    """
+
+    @contextlib.contextmanager
+    def atomic(self) -> Iterator[sqlite_utils.Database]:
+        if self.conn.in_transaction:
+            with super().atomic():
+                yield self
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            with super().atomic():  # a savepoint inside the write transaction
+                yield self
+        except BaseException:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+
 class Connections:
-    """One SQLite connection per thread, all closed together."""
+    """One SQLite connection per thread (each a WriteFirstDatabase), all closed together."""
 
     def __init__(self, path: str) -> None:
         self.path = path
@@ -72,7 +101,7 @@ class Connections:
             conn = sqlite3.connect(self.path, check_same_thread=False)
             for pragma in ("foreign_keys=ON", "busy_timeout=30000", "synchronous=NORMAL"):
                 conn.execute(f"PRAGMA {pragma}")
-            db = self._local.db = sqlite_utils.Database(conn)
+            db = self._local.db = WriteFirstDatabase(conn)
             with self._lock:
                 self._opened.append(conn)
         return db
