@@ -21,6 +21,7 @@ from tenacity import (
     stop_when_event_set,
 )
 
+from .cachekeys import RequestKeys, cache_key
 from .errors import LLMError
 from .modes import request_params
 from .ratelimit import RateInfo, RequestGate, rate_info, retry_after
@@ -82,12 +83,6 @@ class Completion:
     def from_cache(cls, blob: str) -> Completion:
         """Rebuild a cached answer; it cost nothing this time."""
         return cls(**json.loads(blob), latency_ms=0, cached=True)
-
-
-def cache_key(params: dict[str, Any]) -> str:
-    """Hash of everything that changes the output: model, messages, schema/mode, parameters."""
-    blob = json.dumps(params, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
 # Some servers answer an unsupported mode with a 5xx (llama-cpp-python: HTTP 500 with a pydantic
@@ -187,6 +182,10 @@ class LLMClient:
     def cache_key(self, params: dict[str, Any]) -> str:
         """The cache key of a request to this server: two servers never share answers."""
         return cache_key({**params, "_server": self.server})
+
+    def request_keys(self, mode: str, schema: dict) -> RequestKeys:
+        """`cache_key` of this mode's requests by their messages alone (the rest is serialised once)."""
+        return RequestKeys({**self.params(mode, [], schema), "_server": self.server})
 
     def params(self, mode: str, messages: list[dict], schema: dict) -> dict[str, Any]:
         """Request parameters for this client's model and settings."""

@@ -23,11 +23,20 @@ class Span:
         return {"field": self.field, "label": self.label, "text": self.text, "start": self.start, "end": self.end}
 
 
+def _exact(sentence: str, needle: str) -> list[tuple[int, int]]:
+    """Every non-overlapping (start, end) of `needle`, left to right (as `re.finditer` finds them)."""
+    found, at = [], sentence.find(needle)
+    while at >= 0:
+        found.append((at, at + len(needle)))
+        at = sentence.find(needle, at + len(needle))
+    return found
+
+
 def _occurrences(sentence: str, needle: str) -> list[tuple[int, int]]:
     """Every (start, end) where `needle` occurs: exact, then case-insensitive, then whitespace-tolerant."""
     if not needle:
         return []
-    found = [(m.start(), m.start() + len(needle)) for m in re.finditer(re.escape(needle), sentence)]
+    found = _exact(sentence, needle)
     if found:
         return found
     found = [(m.start(), m.end()) for m in re.finditer(re.escape(needle), sentence, re.IGNORECASE)]

@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from ..cachekeys import RequestKeys
 from ..errors import InputError
 from ..kinds.relations import ground_relation_fields
 from ..llm import (
@@ -95,6 +96,14 @@ class Drafter:
         self.llm_schema = schema.llm_json_schema()
         self.settings = dumps(client.run_settings())
         self.run_key = client.run_key
+        self._request_keys: dict[str, RequestKeys] = {}
+
+    def _keys(self, mode: str) -> RequestKeys:
+        """The cache keys of this mode's requests (`LLMClient.cache_key`, the constant part made once)."""
+        keys = self._request_keys.get(mode)
+        if keys is None:
+            keys = self._request_keys[mode] = self.client.request_keys(mode, self.llm_schema)
+        return keys
 
     def new_row(self, sentence_id: str, job: Job | None = None) -> dict[str, Any]:
         """A draft row that failed until told otherwise (with its retrieved examples' key and ids, if any)."""
@@ -133,7 +142,7 @@ class Drafter:
         Retrieved examples' gold ids are part of the key (their text already is, in the messages).
         """
         params = self.client.params(mode, messages, self.llm_schema)
-        key = self.client.cache_key(params if not examples else {**params, "_examples": examples})
+        key = self._keys(mode).key(messages, {"_examples": examples} if examples else None)
         hit = self.cache_lookup(key) if use_cache else None
         if hit is not None:
             return Completion.from_cache(hit)

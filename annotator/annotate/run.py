@@ -7,8 +7,9 @@ import json
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from queue import Empty, SimpleQueue
 from typing import Any, TypeVar
 
 import sqlite_utils
@@ -26,6 +27,9 @@ from .writes import DraftWriter
 
 IN_FLIGHT_PER_WORKER = 2
 """Drafts submitted ahead per worker thread: enough to keep every worker busy, few enough to stop fast."""
+
+POLL = 0.5
+"""Longest wait for a result in one go (Ctrl-C is noticed between waits)."""
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -126,15 +130,18 @@ def run_bounded(pool: ThreadPoolExecutor, work: Callable[[T], R], items: Iterabl
     came in together), so they can be committed together.
     """
     in_flight: set[Future] = set()
+    finished: SimpleQueue[Future] = SimpleQueue()  # futures in the order they finish (O(1) a result)
     flush = flush or (lambda: None)
     items = iter(items)
     try:
         while True:
             for item in itertools.islice(items, max_in_flight - len(in_flight)):
-                in_flight.add(pool.submit(work, item))
+                future = pool.submit(work, item)
+                future.add_done_callback(finished.put)
+                in_flight.add(future)
             if not in_flight:
                 return None
-            done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+            done = _next_finished(finished)
             try:
                 _finish_done(done, in_flight, finish)
             finally:
@@ -152,6 +159,21 @@ def run_bounded(pool: ThreadPoolExecutor, work: Callable[[T], R], items: Iterabl
     finally:
         for future in in_flight:
             future.cancel()
+
+
+def _next_finished(finished: SimpleQueue[Future]) -> list[Future]:
+    """The futures finished since the last call: waits for one, then takes those already there."""
+    done: list[Future] = []
+    while not done:
+        try:
+            done.append(finished.get(timeout=POLL))
+        except Empty:
+            continue
+    while True:
+        try:
+            done.append(finished.get_nowait())
+        except Empty:
+            return done
 
 
 def _finish_done(done: Iterable[Future], in_flight: set[Future], finish: Callable[[Any], None]) -> None:

@@ -54,7 +54,8 @@ def _is_busy(exc: sqlite3.OperationalError) -> bool:
 
 
 def _write(db: sqlite_utils.Database, outcome: Outcome) -> None:
-    db.conn.executemany(_INSERT_CACHE, outcome.cache_entries)
+    if outcome.cache_entries:
+        db.conn.executemany(_INSERT_CACHE, outcome.cache_entries)
     db.conn.execute(_UPSERT_DRAFT, [outcome.row[c] for c in DRAFT_COLUMNS])
     if outcome.row["status"] != DraftStatus.FAILED:
         db.conn.execute(_DROP_SUPERSEDED, [outcome.row[c] for c in DRAFT_KEY])
