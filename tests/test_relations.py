@@ -22,6 +22,7 @@ from annotator.annotate import annotate
 from annotator.errors import InputError
 from annotator.evaluate.compare import Pair, evaluate, headline_figure
 from annotator.evaluate.html import render
+from annotator.export import export
 from annotator.ingest import DocInput, ingest
 from annotator.kinds import RELATIONS
 from annotator.kinds.relations import ground_relation_fields, records_of, rows_of
@@ -34,6 +35,7 @@ from annotator.store import open_db
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from export_gold import add_document, add_gold, add_project, read_jsonl  # noqa: E402
 from stub_llm import StubLLM  # noqa: E402
 
 V2 = load_schema("news_events_v2")
@@ -299,3 +301,66 @@ def test_eval_scores_relations_by_both_ends_and_the_label():
     assert group["effort"]["unchanged"] == 1  # the first annotation kept the draft as it was
     page = render({"groups": [group]}, "eval", "claims")
     assert "unlabelled" in page and "denies" in page
+
+
+# --------------------------------------------------------------------------- export
+
+HEADLINE = "Fighters enter Kursk"
+DOCUMENT = f"{HEADLINE}\n{SENTENCE}"
+SHIFT = len(HEADLINE) + 1  # the sentence starts at 21 in the document
+
+
+@pytest.fixture
+def gold_db(tmp_path):
+    db = open_db(tmp_path / "gold.db")
+    add_document(db, "k", DOCUMENT, [HEADLINE, SENTENCE], headline=True)
+    add_project(db, V2, "p2", "Claims")
+    db["tasks"].insert({"project_id": "p2", "sentence_id": "k-s1", "task_id": 31, "pushed_at": "x"})
+    both, _ = drafted({**DRAFT, "claims": TWO_CLAIMS})
+    only_moscow, _ = drafted({**DRAFT, "claims": [claim("Moscow", FOILED, "denies")]})
+    for annotation_id, who, data in ((301, "ana@x", both), (302, "ben@x", only_moscow), (303, "cy@x", both)):
+        values, spans = drafted(data)
+        add_gold(db, V2, "p2", "k-s1", 31, annotation_id, who, {"event_type": "battle", "claims": values["claims"]},
+                 spans, f"2024-07-0{annotation_id - 300}")
+    return db
+
+
+def shift(record: dict, by: int) -> dict:
+    return {k: {**v, "start": v["start"] + by, "end": v["end"] + by} if isinstance(v, dict) else v
+            for k, v in record.items()}
+
+
+def test_jsonl_has_each_claim_with_both_ends_at_sentence_and_document_level(gold_db, tmp_path):
+    export(gold_db, V2, "jsonl", tmp_path / "s.jsonl", gold="majority")
+    (record,) = read_jsonl(tmp_path / "s.jsonl")
+    # Two of three annotators gave both claims; ben's lone denial is one vote of three.
+    assert record["claims"] == [KYIV_CLAIM, MOSCOW_CLAIM] and record["annotators"] == ["ana@x", "ben@x", "cy@x"]
+    export(gold_db, V2, "jsonl", tmp_path / "b.jsonl")  # latest: cy's
+    assert read_jsonl(tmp_path / "b.jsonl")[0]["claims"] == [KYIV_CLAIM, MOSCOW_CLAIM]
+    export(gold_db, V2, "jsonl", tmp_path / "d.jsonl", level="document")
+    (doc,) = read_jsonl(tmp_path / "d.jsonl")
+    assert doc["claims"] == [shift(KYIV_CLAIM, SHIFT), shift(MOSCOW_CLAIM, SHIFT)]
+    assert all(DOCUMENT[e["start"]:e["end"]] == e["text"] for r in doc["claims"] for e in (r["source"], r["content"]))
+    assert "claims" not in doc["sentences"][0] and doc["entities"] == [
+        {"start": 93 + SHIFT, "end": 99 + SHIFT, "label": "LOCATION", "text": "Moscow"}]
+
+
+def test_spacy_keeps_the_ends_as_a_span_group_and_the_claims_in_user_data(gold_db, tmp_path):
+    spacy = pytest.importorskip("spacy")
+    from spacy.tokens import DocBin
+
+    export(gold_db, V2, "spacy", tmp_path / "g.spacy")
+    (doc,) = DocBin().from_disk(tmp_path / "g.spacy").get_docs(spacy.blank("en").vocab)
+    assert [(s.start_char, s.end_char, s.label_) for s in doc.spans["claims"]] == [
+        (0, 37, "SOURCE"), (48, 85, "CLAIM"), (93, 99, "SOURCE"), (105, 171, "CLAIM")]
+    assert list(doc.user_data["claims"]) == [KYIV_CLAIM, MOSCOW_CLAIM]  # msgpack gives a tuple back
+    assert [(e.text, e.label_) for e in doc.ents] == [("Moscow", "LOCATION")]
+
+
+def test_labelstudio_export_writes_the_relations_back(gold_db, tmp_path):
+    export(gold_db, V2, "labelstudio", tmp_path / "t.json")
+    (task,) = json.loads((tmp_path / "t.json").read_text())
+    result = task["annotations"][0]["result"]
+    assert [r["labels"] for r in result if r["type"] == "relation"] == [["claims"], ["claims"]]
+    gold, _, errors = result_to_gold(V2, SENTENCE, result)
+    assert errors == [] and gold["claims"] == [claim(KYIV, BROKEN), claim("Moscow", FOILED)]

@@ -6,7 +6,9 @@ Features follow the schema's field kinds:
   which datasets stores (and gives back) as a dict of four lists;
 - one choice: `ClassLabel(names=LABELS)` (None when empty or tied);
 - several choices: `Sequence(ClassLabel(names=LABELS))`;
-- bool: `bool`; free text: `string`; number: `int64` or `float64`.
+- bool: `bool`; free text: `string`; number: `int64` or `float64`;
+- relations: a list of structs, each end `{"start", "end", "label", "text"}` under its
+  role's name and the relation's label as a string.
 
 Read back with `datasets.load_from_disk(PATH)`; `features[FIELD].int2str(i)` gives
 a choice's label. Drafts, when included, are a list of structs with the same
@@ -19,7 +21,18 @@ import itertools
 from pathlib import Path
 from typing import Any
 
-from ..kinds import BOOL, CHOICE, CHOICES, NUMBER, SPANS, TEXT, FieldSpec, label_str
+from ..kinds import (
+    BOOL,
+    CHOICE,
+    CHOICES,
+    NUMBER,
+    REGION_KINDS,
+    RELATIONS,
+    SPANS,
+    TEXT,
+    FieldSpec,
+    label_str,
+)
 from ..schema import Schema
 from .output import replacing_dir, require
 from .report import ExportReport, Records
@@ -32,6 +45,10 @@ def field_feature(ds: Any, spec: FieldSpec) -> Any:
     if spec.kind == SPANS:
         return ds.Sequence({"start": ds.Value("int64"), "end": ds.Value("int64"), "label": ds.Value("string"),
                             "text": ds.Value("string")})
+    if spec.kind == RELATIONS:
+        end = {"start": ds.Value("int64"), "end": ds.Value("int64"), "label": ds.Value("string"),
+               "text": ds.Value("string")}
+        return [{**{role: end for role in spec.relation.roles}, spec.relation.label_field: ds.Value("string")}]
     if spec.kind == CHOICE:
         return ds.ClassLabel(names=list(spec.labels))
     if spec.kind == CHOICES:
@@ -64,7 +81,7 @@ def features(ds: Any, schema: Schema, level: str, include_drafts: bool) -> Any:
         return ds.Features({"project": string, "task_id": int64, "sentence_id": string, "document_id": string,
                             "idx": int64, "text": string, **fields,
                             **_provenance(ds, schema.fields, include_drafts), "schema_hash": string})
-    spans = {name: f for name, f in fields.items() if schema.field(name).kind == SPANS}
+    spans = {name: f for name, f in fields.items() if schema.field(name).kind in REGION_KINDS}
     others = {name: f for name, f in fields.items() if name not in spans}
     sentence = {"sentence_id": string, "idx": int64, "start": int64, "end": int64, "task_id": int64, **others,
                 **_provenance(ds, schema.fields, include_drafts)}
@@ -77,7 +94,7 @@ def encode_value(spec: FieldSpec, value: Any) -> Any:
     if spec.kind == SPANS:
         return {key: [s[key] for s in value or []] for key in ("start", "end", "label", "text")}
     if value is None:
-        return [] if spec.kind == CHOICES else None
+        return [] if spec.kind in (CHOICES, RELATIONS) else None
     if spec.kind == CHOICE:
         return label_str(value)
     if spec.kind == CHOICES:

@@ -18,7 +18,8 @@ from pathlib import Path
 
 from ..context import Context
 from ..errors import InputError
-from ..kinds import SPANS
+from ..kinds import REGION_KINDS
+from ..kinds.relations import rows_of
 from ..labelstudio.convert import draft_to_result
 from ..schema import Schema
 from .output import text_file
@@ -30,8 +31,11 @@ Contexts = Callable[[str, int], Context]
 
 def result_of(schema: Schema, text: str, values: dict) -> list[dict]:
     """Label Studio result items for a record's field values (gold or a draft's)."""
-    data = {spec.name: values.get(spec.name) for spec in schema.fields if spec.kind != SPANS}
+    data = {spec.name: values.get(spec.name) for spec in schema.fields if spec.kind not in REGION_KINDS}
     spans = [{"field": spec.name, **span} for spec in schema.span_fields() for span in values.get(spec.name) or []]
+    for spec in schema.relation_fields():  # records (with offsets) back to the draft's form
+        data[spec.name], ends = rows_of(spec, values.get(spec.name) or [])
+        spans += ends
     return draft_to_result(schema, text, data, spans)
 
 

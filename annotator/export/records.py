@@ -10,14 +10,16 @@ A sentence record (`--level sentence`):
      "draft_ids", ["drafts"], "schema_hash"}
 
 Span fields hold `[{"start", "end", "label", "text"}]` with offsets into `text`;
-other fields hold the value as pydantic dumps it (None for a majority tie, named in
+relation fields hold one record per relation, each end with its offsets and the
+relation's label, e.g. `{"source": {"start", "end", "label", "text"}, "content":
+{...}, "stance": "claims"}` (`kinds/relations.py`); other fields hold the value as pydantic dumps it (None for a majority tie, named in
 `ties`). `annotators`, `annotation_ids` and `draft_ids` run in parallel: one entry
 per annotation the gold comes from (`draft_ids` has None where no draft is known).
 With drafts included, `drafts` holds each distinct draft as `{"id", "model",
 "prompt_version", "schema_hash", "values": {<every schema field>}}`.
 
 A document record (`--level document`) has the document's full `text`, every span
-field with offsets shifted into it (so `text[start:end] == span text`), and the
+and relation field with offsets shifted into it (so `text[start:end] == span text`), and the
 annotated sentences in order with their other fields:
 
     {"project", "document_id", "text", <span fields>, "schema_hash",
@@ -32,7 +34,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import InputError
-from ..kinds import SPANS, FieldSpec
+from ..kinds import REGION_KINDS, RELATIONS, SPANS, FieldSpec
+from ..kinds.relations import records_of, shifted
 from ..schema import Schema
 from .select import Chosen, annotator_of
 
@@ -76,6 +79,8 @@ def field_values(specs: Sequence[FieldSpec], values: dict, spans: Sequence[dict]
         if spec.kind == SPANS:
             out[spec.name] = [{"start": s["start"] + shift, "end": s["end"] + shift, "label": str(s["label"]),
                                "text": s["text"]} for s in spans if s["field"] == spec.name]
+        elif spec.kind == RELATIONS:
+            out[spec.name] = [shifted(r, shift) for r in records_of(spec, values.get(spec.name), spans)]
         else:
             out[spec.name] = values.get(spec.name)
     return out
@@ -110,7 +115,9 @@ def document_record(schema: Schema, document_text: str, sentences: Sequence[Sent
     """The record of one document from its annotated sentences (in order, of one project)."""
     first = sentences[0]
     span_specs = [spec for spec in schema.fields if spec.kind == SPANS]
-    other_specs = [spec for spec in schema.fields if spec.kind != SPANS]
+    relation_specs = [spec for spec in schema.fields if spec.kind == RELATIONS]
+    other_specs = [spec for spec in schema.fields if spec.kind not in REGION_KINDS]
+    relations: dict[str, list[dict]] = {spec.name: [] for spec in relation_specs}
     spans: list[dict] = []
     entries = []
     for gold in sentences:
@@ -118,8 +125,10 @@ def document_record(schema: Schema, document_text: str, sentences: Sequence[Sent
             raise InputError(f"sentence {gold.sentence_id} is not the text of document {gold.document_id} at "
                              f"[{gold.start}:{gold.end}]; re-ingest the document, or export with --level sentence")
         spans += [{**s, "start": s["start"] + gold.start, "end": s["end"] + gold.start} for s in gold.chosen.spans]
+        for name, found in field_values(relation_specs, gold.chosen.values, gold.chosen.spans, gold.start).items():
+            relations[name] += found
         entries.append({"sentence_id": gold.sentence_id, "idx": gold.idx, "start": gold.start, "end": gold.end,
                         "task_id": gold.task_id, **field_values(other_specs, gold.chosen.values, []),
                         **_provenance(schema, gold, include_drafts, gold.start)})
     return {"project": first.project, "document_id": first.document_id, "text": document_text,
-            **field_values(span_specs, {}, spans), "schema_hash": schema.hash, "sentences": entries}
+            **field_values(span_specs, {}, spans), **relations, "schema_hash": schema.hash, "sentences": entries}

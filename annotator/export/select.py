@@ -23,7 +23,8 @@ from typing import Any
 
 from ..errors import InputError
 from ..evaluate.load import choose
-from ..kinds import SPANS, FieldSpec
+from ..kinds import REGION_KINDS, RELATIONS, SPANS, FieldSpec
+from ..kinds.relations import record_key, records_of, rows_of
 
 GOLD_MODES = ("latest", "ground-truth", "majority")
 
@@ -35,9 +36,10 @@ class Chosen:
     rows: list[dict]
     """The annotations it comes from, by annotation id (one, or one per annotator for majority)."""
     values: dict[str, Any]
-    """Non-span field -> value (None for a tie)."""
+    """Non-span field -> value (None for a tie); a relation field's value is its list of relations."""
     spans: list[dict]
-    """`{field, label, text, start, end}` with offsets into the sentence, sorted."""
+    """`{field, label, text, start, end}` with offsets into the sentence, sorted (relation ends also carry
+    their `relation` and `role`)."""
     ties: tuple[str, ...] = ()
     ground_truth: bool = False
 
@@ -70,7 +72,7 @@ def newest_per_annotator(rows: Sequence[dict]) -> list[dict]:
 
 
 def _single(row: dict, specs: Sequence[FieldSpec]) -> Chosen:
-    names = {spec.name for spec in specs if spec.kind == SPANS}
+    names = {spec.name for spec in specs if spec.kind in REGION_KINDS}
     spans = [s for s in row["spans"] if s["field"] in names]
     values = {spec.name: row["data"].get(spec.name) for spec in specs if spec.kind != SPANS}
     return Chosen([row], values, _sorted_spans(spans, specs), (), bool(row["ground_truth"]))
@@ -111,10 +113,26 @@ def majority(rows: Sequence[dict], specs: Sequence[FieldSpec]) -> Chosen:
     for spec in specs:
         if spec.kind == SPANS:
             continue
+        if spec.kind == RELATIONS:
+            values[spec.name], ends = _relation_majority(spec, voters)
+            spans += ends
+            continue
         values[spec.name], tie = _plurality([row["data"].get(spec.name) for row in voters])
         if tie:
             ties.append(spec.name)
     return Chosen(voters, values, _sorted_spans(spans, specs), tuple(ties), False)
+
+
+def _relation_majority(spec: FieldSpec, voters: Sequence[dict]) -> tuple[list[dict], list[dict]]:
+    """The relations more than half the annotators gave (both ends and the label the same): (items, ends)."""
+    votes: Counter = Counter()
+    examples: dict[tuple, dict] = {}
+    for row in voters:
+        mine = {record_key(spec, r): r for r in records_of(spec, row["data"].get(spec.name), row["spans"])}
+        votes.update(mine.keys())
+        for key, record in mine.items():
+            examples.setdefault(key, record)
+    return rows_of(spec, [examples[key] for key, n in votes.items() if 2 * n > len(voters)])
 
 
 def choose_gold(rows: Sequence[dict], mode: str, specs: Sequence[FieldSpec]) -> Chosen:

@@ -4,7 +4,10 @@ Span fields whose spans never overlap (themselves, or the span fields already
 chosen, in schema order) go to `doc.ents`; the others to `doc.spans[FIELD]`. The
 choice is made over the whole export in a first pass, so every doc has the same
 layout. Choice, bool and several-choice fields go to `doc.cats`, one-hot, keyed
-`FIELD:LABEL` (a field left empty, e.g. a majority tie, has no keys). Everything
+`FIELD:LABEL` (a field left empty, e.g. a majority tie, has no keys). A relation
+field's ends go to the span group `doc.spans[FIELD]` (each distinct end once) and
+its relations, as the records hold them (each end with its character offsets and
+label, and the relation's label), to `doc.user_data[FIELD]`. Everything
 else of the record (ids, annotators, ties, free text and number fields, drafts)
 is kept in `doc.user_data`, so nothing of the gold is lost. At document level the
 cats of each sentence are in `doc.user_data["sentences"][i]["cats"]`.
@@ -18,10 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from ..kinds import BOOL, CHOICE, CHOICES, FieldSpec, label_str
+from ..kinds.relations import ends_of
 from ..schema import Schema
 from .output import replacing_file, require
 from .report import ExportReport, Records
 from .tokens import (
+    align,
     aligned_fields,
     english_tokenizer,
     non_overlapping_fields,
@@ -81,6 +86,8 @@ def make_doc(nlp: Any, schema: Schema, record: dict, level: str, ents_fields: li
     for name in fields:
         if name not in ents_fields:
             doc.spans[name] = by_field[name]
+    for spec in schema.relation_fields():  # the relations themselves stay in user_data
+        doc.spans[spec.name] = align(doc, ends_of(spec, record[spec.name]), expand, report)
     doc.user_data.update(user_data_of(record, fields))
     if level == "sentence":
         doc.cats = cats_of(schema.fields, record)
@@ -99,7 +106,8 @@ def write_spacy(records: Records, out: Path, schema: Schema, level: str, expand:
     nlp = english_tokenizer("spacy")
     fields = span_field_names(schema)
     ents = _ents_fields(nlp, records, fields, expand) if fields else []
-    report.ents_fields, report.spans_fields = ents, [f for f in fields if f not in ents]
+    report.ents_fields = ents
+    report.spans_fields = [f for f in fields if f not in ents] + [s.name for s in schema.relation_fields()]
     doc_bin, add = _doc_bin(DocBin)
     for record in records(report, "Writing spaCy docs"):
         add(make_doc(nlp, schema, record, level, ents, expand, report))

@@ -168,6 +168,18 @@ def records_of(spec: FieldSpec, items: Sequence[dict] | None, spans: Iterable[di
     return out
 
 
+def shifted(record: dict, shift: int) -> dict:
+    """A record with its ends' offsets moved by `shift` (into a document)."""
+    return {k: ({**v, "start": v["start"] + shift, "end": v["end"] + shift} if isinstance(v, dict) else v)
+            for k, v in record.items()}
+
+
+def ends_of(spec: FieldSpec, records: Iterable[dict]) -> list[dict]:
+    """Every distinct end of the records, sorted, as `{start, end, label, text}`."""
+    ends = {end_key(r[role]): r[role] for r in records for role in spec.relation.roles}
+    return [ends[key] for key in sorted(ends)]
+
+
 def relation_keys(spec: FieldSpec, items: Sequence[dict] | None, spans: Iterable[dict]) -> list[tuple]:
     """The `record_key` of every relation of an instance's list (evaluation compares these)."""
     return [record_key(spec, r) for r in records_of(spec, items, spans)]
