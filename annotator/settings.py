@@ -44,6 +44,15 @@ def db_path(flag: str | None = None) -> str:
     return first(flag, env(ENV_DB), DEFAULT_DB)  # type: ignore[return-value]
 
 
+def busy_timeout() -> float:
+    """Seconds a command waits for another one's write to the database: ANNOTATOR_BUSY_TIMEOUT, else 30."""
+    value = env("ANNOTATOR_BUSY_TIMEOUT")
+    try:
+        return max(0.0, float(value)) if value else 30.0
+    except ValueError:
+        return 30.0
+
+
 def redact_url(url: str | None) -> str:
     """A URL safe to print: user name and password removed."""
     if not url:

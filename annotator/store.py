@@ -14,6 +14,7 @@ import sqlite_utils
 
 from .boilerplate import mark_sentences
 from .errors import InputError
+from .settings import busy_timeout
 
 NOT_A_DATABASE = ("SQLITE_NOTADB", "SQLITE_CORRUPT")  # sqlite3 error names of a file that is no SQLite database
 
@@ -242,10 +243,10 @@ def open_db(path: str | Path) -> sqlite_utils.Database:
         raise InputError(f"folder {path.parent} for the database does not exist; create it or change --db")
     db = sqlite_utils.Database(path)
     try:
+        db.execute(f"PRAGMA busy_timeout={int(busy_timeout() * 1000)}")  # first: WAL mode may wait for a lock
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
         db.execute("PRAGMA foreign_keys=ON")
-        db.execute("PRAGMA busy_timeout=30000")
         migrate(db)
     except sqlite3.DatabaseError as exc:
         if getattr(exc, "sqlite_errorname", "") not in NOT_A_DATABASE:

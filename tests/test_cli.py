@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 import subprocess
 import sys
 import tomllib
@@ -357,3 +358,22 @@ def test_demo_on_configured_servers_prints_where_to_look(labelstudio, tmp_path) 
     assert "0 new drafts (all drafted already), 0 LLM calls" in again.stderr
     assert ": 0 new tasks, 0 new predictions (11 tasks already there)" in again.stdout
     assert again.stdout.splitlines()[1:] == lines[1:]
+
+
+def test_a_database_another_process_keeps_write_locked_stops_with_one_line(tmp_path) -> None:
+    db_file = tmp_path / "locked.db"
+    open_db(db_file).close()
+    holder = sqlite3.connect(db_file)
+    holder.execute("BEGIN IMMEDIATE")  # another writer, mid-transaction
+    try:
+        result = run("ingest", str(data_file("sample_article.txt")),
+                     env={"ANNOTATOR_DB": str(db_file), "ANNOTATOR_BUSY_TIMEOUT": "0.5"})
+    finally:
+        holder.rollback()
+        holder.close()
+    assert result.exit_code == 3
+    assert "Traceback" not in result.stderr
+    assert result.stderr.splitlines()[-1] == ("Error: the database is locked by another process that kept writing "
+                                              "for over 0.5 s; wait for it to finish, then run again (nothing was lost)")
+    again = run("ingest", str(data_file("sample_article.txt")), env={"ANNOTATOR_DB": str(db_file)})
+    assert again.exit_code == 0 and open_db(db_file)["documents"].count == 1

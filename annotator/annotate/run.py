@@ -19,6 +19,7 @@ from ..llm import LLMClient
 from ..locks import hold
 from ..prompts import Prompt, register_prompt
 from ..schema import Schema
+from ..settings import busy_timeout
 from ..store import DraftStatus, now
 from .drafter import Drafter, ModeResolver, Outcome
 from .jobs import Selection, count_pending, pending_jobs
@@ -103,7 +104,7 @@ class CacheReader:
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = self._local.conn = sqlite3.connect(self.path, check_same_thread=False)
-            conn.execute("PRAGMA busy_timeout=30000")
+            conn.execute(f"PRAGMA busy_timeout={int(busy_timeout() * 1000)}")
             with self._lock:
                 self._opened.append(conn)
         row = conn.execute("SELECT response FROM llm_cache WHERE key = ?", [key]).fetchone()

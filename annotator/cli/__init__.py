@@ -14,6 +14,7 @@ import click
 
 from .. import __version__
 from ..errors import AnnotatorError
+from ..settings import busy_timeout
 from . import drafting, evaluate, export, labelstudio, schema, serve, services
 from .ui import console, error
 
@@ -30,8 +31,8 @@ class Group(click.Group):
         except sqlite3.OperationalError as exc:
             if "locked" not in str(exc) and "busy" not in str(exc):
                 raise
-            error("the database is locked by another process that kept writing for over 30 s; wait for it "
-                  "to finish, then run again (nothing was lost)")
+            error(f"the database is locked by another process that kept writing for over {busy_timeout():g} s; "
+                  f"wait for it to finish, then run again (nothing was lost)")
             sys.exit(3)
         except KeyboardInterrupt:
             console.print("Interrupted.")
