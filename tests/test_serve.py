@@ -477,20 +477,32 @@ MODEL_VERSION = model_version_of({"model": "stub-model", "prompt_version": load_
 
 
 @pytest.mark.labelstudio
-def test_register_once_then_connect_changes_nothing(live):
+def test_connect_adds_the_backend_and_the_webhook_once_and_a_rerun_changes_nothing(live):
     serve, ls, pid, _ = live
     backends = [b for b in ls.ml.list(project=pid)]
     hooks = [h for h in ls.webhooks.list(project=str(pid)) if h.project == pid]
     assert [b.url for b in backends] == [serve.url] and backends[0].state == "CO"
     assert [h.url for h in hooks] == [f"{serve.url}/webhook"] and sorted(hooks[0].actions) == sorted(ACTIONS)
     assert ls.projects.get(id=pid).model_version == MODEL_VERSION
-    again = subprocess.run([sys.executable, "-m", "annotator", "connect", "--project", serve.project,
-                            "--backend-url", serve.url, "--db", str(serve.db_file)],
-                           env=serve.env, capture_output=True, text=True, timeout=60)
-    assert again.returncode == 0, again.stderr
-    assert "already connected, nothing changed" in again.stdout
+
+    def connect_cli() -> str:
+        done = subprocess.run([sys.executable, "-m", "annotator", "connect", "--project", serve.project,
+                               "--url", serve.env["LABEL_STUDIO_URL"], "--backend-url", serve.url,
+                               "--db", str(serve.db_file)], env=serve.env, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    assert "already connected, nothing changed" in connect_cli()
     assert len(ls.ml.list(project=pid)) == 1
     assert len([h for h in ls.webhooks.list(project=str(pid)) if h.project == pid]) == 1
+    # Both removed in Label Studio: connect adds them back, once.
+    ls.ml.delete(id=backends[0].id)
+    ls.webhooks.delete(id=hooks[0].id)
+    made = connect_cli()
+    assert "created the ML backend" in made and "created the webhook" in made, made
+    assert "already connected, nothing changed" in connect_cli()
+    assert [b.url for b in ls.ml.list(project=pid)] == [serve.url]
+    assert [h.url for h in ls.webhooks.list(project=str(pid)) if h.project == pid] == [f"{serve.url}/webhook"]
 
 
 @pytest.mark.labelstudio
