@@ -364,3 +364,28 @@ def test_labelstudio_export_writes_the_relations_back(gold_db, tmp_path):
     assert [r["labels"] for r in result if r["type"] == "relation"] == [["claims"], ["claims"]]
     gold, _, errors = result_to_gold(V2, SENTENCE, result)
     assert errors == [] and gold["claims"] == [claim(KYIV, BROKEN), claim("Moscow", FOILED)]
+
+
+def test_hf_dataset_gives_the_claims_back(gold_db, tmp_path):
+    datasets = pytest.importorskip("datasets")
+    export(gold_db, V2, "hf", tmp_path / "hf")
+    (row,) = datasets.load_from_disk(str(tmp_path / "hf"))
+    assert row["claims"] == [KYIV_CLAIM, MOSCOW_CLAIM]
+
+
+def test_the_v2_prompt_is_the_schemas_default_and_its_examples_hold_opposing_claims_in_their_own_words():
+    prompt = load_prompt(None, V2.name)
+    assert prompt.version == "news_events_v2.v1"
+    messages = prompt.messages(V2, SENTENCE)
+    assert "  - source: Who makes the claim" in messages[0]["content"]
+    assert "    - denies: The source denies" in messages[0]["content"]
+    examples = list(zip(messages[1:-1:2], messages[2:-1:2], strict=True))
+    stances = []
+    for user, assistant in examples:
+        sentence = user["content"].split("Sentence: ", 1)[1]
+        answer = V2.model.model_validate_json(assistant["content"]).model_dump(mode="json")
+        assert all(e["text"] in sentence for e in answer["entities"])
+        assert all(c["source"] in sentence and c["content"] in sentence for c in answer["claims"])
+        stances.append([(c["source"], c["stance"]) for c in answer["claims"]])
+    assert stances == [[("Rebels", "claims"), ("the defence ministry", "denies")], [],
+                       [("Local officials", "claims"), ("the army", "claims")]]
