@@ -495,11 +495,16 @@ def test_connect_adds_the_backend_and_the_webhook_once_and_a_rerun_changes_nothi
     assert "already connected, nothing changed" in connect_cli()
     assert len(ls.ml.list(project=pid)) == 1
     assert len([h for h in ls.webhooks.list(project=str(pid)) if h.project == pid]) == 1
-    # Both removed in Label Studio: connect adds them back, once.
+    # Both removed in Label Studio, and the project still has the layout pushed before the context moved to
+    # headers (a second object tag, which refuses tasks with only their text): connect adds them back, once,
+    # and brings the config up to date as push does.
     ls.ml.delete(id=backends[0].id)
     ls.webhooks.delete(id=hooks[0].id)
+    context = re.search(r'<Header value="\$context" [^>]*/>', XML).group(0)
+    ls.projects.update(id=pid, label_config=XML.replace(context, '<Text name="context" value="$context" />'))
     made = connect_cli()
     assert "created the ML backend" in made and "created the webhook" in made, made
+    assert "labeling config updated" in made and ls.projects.get(id=pid).label_config == XML
     assert "already connected, nothing changed" in connect_cli()
     assert [b.url for b in ls.ml.list(project=pid)] == [serve.url]
     assert [h.url for h in ls.webhooks.list(project=str(pid)) if h.project == pid] == [f"{serve.url}/webhook"]

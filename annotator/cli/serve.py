@@ -137,7 +137,8 @@ def connect(project_name: str, schema_ref: str, url: str | None, backend_url: st
     server = resolve_labelstudio(url)
     ls = ls_connect(server.url or "", server.api_key or "")
     project, _, _ = ensure_project(db, ls, schema, project_name, server.url or "")
-    plan = register(db, ls, project, Wanted(backend_url, f"{backend_url}/webhook", credentials, version))
+    plan = register(db, ls, project, Wanted(backend_url, f"{backend_url}/webhook", credentials, version),
+                    schema)
     for note in plan.notes:
         warn(note)
     out.print(f"Project {project.name!r} ({project.link}): " + ("; ".join(plan.changes) or "already connected, "

@@ -7,7 +7,10 @@ Label Studio never shows a backend's password, but it shows a webhook's headers:
 when the webhook already carries the current secret, the backend was given it in
 the same run; otherwise the backend's password is set again too. Label Studio
 checks a new or changed backend by calling its /health and /setup, so `serve`
-must be answering at the backend URL while this runs.
+must be answering at the backend URL while this runs. Given the schema, it also
+brings the project's labeling config up to date the way `push` does
+(`update_config`): a project pushed before the context moved to headers then
+accepts tasks imported by hand with only their text.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ from label_studio_sdk.core.api_error import ApiError
 
 from ..errors import AnnotatorError, LabelStudioError
 from ..labelstudio.api import calling, one_line
-from ..labelstudio.projects import Project
+from ..labelstudio.projects import Project, update_config
+from ..schema import Schema
 from .credentials import Credentials
 from .protocol import SYNC_ACTIONS, TOKEN_HEADER
 from .state import record_registration
@@ -51,13 +55,16 @@ class RegistrationPlan:
     model_version: str | None = None
     """The project's model_version to set (None: already right)."""
     notes: list[str] = field(default_factory=list)
+    config_updated: str = ""
+    """What `update_config` changed in the project's labeling config, in words ("" for nothing)."""
 
     @property
     def changes(self) -> list[str]:
         """What this plan changes, in words (empty: nothing to do)."""
         said = [("created the ML backend", self.backend_create), ("updated the ML backend", self.backend_update),
                 ("created the webhook", self.webhook_create), ("updated the webhook", self.webhook_update),
-                (f"set the project's model version to {self.model_version}", self.model_version is not None)]
+                (f"set the project's model version to {self.model_version}", self.model_version is not None),
+                (self.config_updated, bool(self.config_updated))]
         return [words for words, done in said if done]
 
 
@@ -170,14 +177,23 @@ def _apply(ls: LabelStudio, project: Project, plan: RegistrationPlan, wanted: Wa
             ls.projects.update(id=pid, model_version=plan.model_version)
 
 
-def register(db: sqlite_utils.Database, ls: LabelStudio, project: Project, wanted: Wanted) -> RegistrationPlan:
-    """Make the project call `serve` (ML backend and webhook); a second run changes nothing. Returns the plan."""
+def register(db: sqlite_utils.Database, ls: LabelStudio, project: Project, wanted: Wanted,
+             schema: Schema | None = None) -> RegistrationPlan:
+    """Make the project call `serve` (ML backend and webhook); a second run changes nothing. Returns the plan.
+
+    With `schema`, the project's labeling config is first brought up to date (`update_config`).
+    """
     with calling(project.url, f"reading the ML backends and webhooks of project {project.name!r}"):
         backends = [b.model_dump(mode="json") for b in ls.ml.list(project=project.ls_id)]
         hooks = [h.model_dump(mode="json") for h in ls.webhooks.list(project=str(project.ls_id))]
-        current = ls.projects.get(id=project.ls_id).model_version
+        server = ls.projects.get(id=project.ls_id)
     hooks = [h for h in hooks if h.get("project") == project.ls_id]
-    plan = plan_registration(backends, hooks, current, wanted)
+    config = update_config(db, ls, project, schema, server) if schema is not None else ""
+    plan = plan_registration(backends, hooks, server.model_version, wanted)
+    if config.startswith("kept"):
+        plan.notes.append(config)
+    else:
+        plan.config_updated = config
     _apply(ls, project, plan, wanted)
     if plan.model_version is not None:
         db["projects"].update(project.id, {"model_version": plan.model_version})

@@ -158,7 +158,7 @@ class Service:
         """Point the project's ML backend and webhook at `backend_url` (serve must be answering there)."""
         wanted = Wanted(backend_url.rstrip("/"), f"{backend_url.rstrip('/')}/webhook", self.credentials,
                         self.model_version)
-        return register(self.connections.get(), self.ls, self.project, wanted)
+        return register(self.connections.get(), self.ls, self.project, wanted, self.options.schema)
 
     # ------------------------------------------------------------------ webhooks and pulls
 
