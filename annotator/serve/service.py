@@ -24,7 +24,7 @@ from ..llm import LLMClient
 from ..locks import hold
 from ..prompts import Prompt
 from ..schema import Schema
-from ..settings import redact_url
+from ..settings import busy_timeout, redact_url
 from ..store import now, open_db
 from .credentials import Credentials, load_credentials
 from .predict import PREDICT_BUDGET, Predictor
@@ -99,7 +99,7 @@ class Connections:
         db = getattr(self._local, "db", None)
         if db is None:
             conn = sqlite3.connect(self.path, check_same_thread=False)
-            for pragma in ("foreign_keys=ON", "busy_timeout=30000", "synchronous=NORMAL"):
+            for pragma in (f"busy_timeout={int(busy_timeout() * 1000)}", "foreign_keys=ON", "synchronous=NORMAL"):
                 conn.execute(f"PRAGMA {pragma}")
             db = self._local.db = WriteFirstDatabase(conn)
             with self._lock:
