@@ -35,6 +35,13 @@ from .settings import (
 from .store import open_db
 
 SAMPLE = "sample_article.txt"
+MAX_TOKENS = 512
+EMBEDDED_MAX_TOKENS = 256
+"""SmolLM2's ok drafts of the sample article take 50-160 tokens; when it loops it fills whatever it is given
+(and is re-asked twice): a lower ceiling for it halves the cost of a loop (benchmarks/smollm_bench.py)."""
+EMBEDDED_PROMPT = "news_events_compact.v1"
+"""The embedded SmolLM2 drafts with the compact prompt: a fixed part of about 480 tokens instead of 1,200, as many
+valid drafts of the sample article, 1.6x faster (BENCHMARKS.md, the embedded model)."""
 
 Say = Callable[[str], None]
 # (bar key, description, done, total): one bar per key within a stage; None leaves a value as it is.
@@ -120,7 +127,8 @@ def start_services(hooks: DemoHooks) -> Services:
 
 def draft_all(db: sqlite_utils.Database, schema: Schema, prompt: Prompt, llm: LLMTarget, concurrency: int, progress: Progress) -> RunReport:
     """Draft every sentence that has no draft yet."""
-    client = LLMClient(base_url=llm.base_url, api_key=llm.api_key, model=llm.model, max_tokens=512)
+    client = LLMClient(base_url=llm.base_url, api_key=llm.api_key, model=llm.model,
+                       max_tokens=EMBEDDED_MAX_TOKENS if llm.embedded else MAX_TOKENS)
     counts = {"done": 0, "total": None}
 
     def started(total: int) -> None:
@@ -152,11 +160,11 @@ def run_demo(db_path: str, project_name: str, hooks: DemoHooks | None = None) ->
     """
     hooks = hooks or DemoHooks()
     schema = load_schema(DEFAULT_SCHEMA)
-    prompt = load_prompt(None, schema.name)
     db = open_db(db_path)
 
     hooks.stage("1/5 Services")
     services = start_services(hooks)
+    prompt = load_prompt(EMBEDDED_PROMPT if services.managed_llm else None, schema.name)
 
     hooks.stage("2/5 Ingest the sample article")
     ingested = ingest(db, read_inputs([str(data_file(SAMPLE))]))

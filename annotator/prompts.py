@@ -31,6 +31,7 @@ RELEASED = {
     "generic.v1": "da17454a0fed4c1e3240e012a1d3ddf2e32039796f99ba4c8bef7c37475df21e",
     "news_events.v1": "2bc666010488b001b48887e2237e34c4dd12049fba7617530444e846f740aca7",
     "news_events.v2": "f67f04461a03ddbe3ff3d65002e4e3477c580cbefc54efad93dbb9664dfaef7a",
+    "news_events_compact.v1": "d7090acd94ed0e9fbddbb9db69f437da182ee5bb2a6cf677a943e87f0e9ee695",
     "news_events_v2.v1": "23aa1a0e71c6e8ec40b5512ccd615d8e2fdd59f65e430fa31f045730930be3a2",
 }
 """sha256 of every released built-in template; the test suite checks each file against it."""

@@ -31,6 +31,7 @@ from annotator.annotate.estimate_edge import draft_stats, estimate_pending, pick
 from annotator.ingest import ingest, read_inputs  # noqa: E402
 from annotator.llm import LLMClient  # noqa: E402
 from annotator.prompts import RELEASED, load_prompt  # noqa: E402
+from annotator.resources import data_file  # noqa: E402
 from annotator.schema import load_schema  # noqa: E402
 from annotator.store import open_db  # noqa: E402
 
@@ -173,3 +174,15 @@ def test_cli_estimate_prints_figures_and_sends_nothing(tmp_path) -> None:
 def test_heuristic_counter_is_characters_over_four() -> None:
     assert heuristic_counter().count("x" * 10) == 2.5 and not heuristic_counter().exact
     assert measure_prompts([conversation("abcdefgh")], heuristic_counter()).prompt_per_sentence == (4 + 2 + 3 + 8) / 4
+
+
+@pytest.mark.llamacpp
+def test_estimate_counts_smollm2s_own_tokens_like_the_server(llama_server, tmp_path) -> None:
+    db = open_db(tmp_path / "smol.db")
+    ingest(db, read_inputs([str(data_file("sample_article.txt"))]))
+    client = LLMClient(base_url=llama_server.url, api_key=None, model=llama_server.model, max_tokens=64)
+    figures = estimate_pending(db, client, SCHEMA, PROMPT, Prices(), mode="json_object", limit=3)
+    assert figures.sizes.exact and "own tokenizer" in figures.sizes.counter
+    annotate(db, client, SCHEMA, PROMPT, mode="json_object", concurrency=1, limit=3, max_reasks=0)
+    served = db.execute("SELECT sum(prompt_tokens), count(*) FROM drafts").fetchone()
+    assert served[1] == 3 and figures.prompt_tokens == pytest.approx(served[0], rel=0.02)

