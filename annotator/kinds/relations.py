@@ -122,7 +122,7 @@ def relations_control(specs: Iterable[FieldSpec]) -> ET.Element | None:
     labels = dict.fromkeys(label for spec in specs if spec.kind == RELATIONS for label in spec.relation.labels)
     if not labels:
         return None
-    element = ET.Element("Relations")
+    element = ET.Element("Relations", {"choice": "single"})  # one label a relation (1.23's editor offers several)
     for label in labels:
         ET.SubElement(element, "Relation", {"value": label})
     return element
