@@ -28,6 +28,7 @@ from annotator.kinds import RELATIONS
 from annotator.kinds.relations import ground_relation_fields, records_of, rows_of
 from annotator.labelstudio.config import config_fields, label_config
 from annotator.labelstudio.convert import draft_to_result, result_to_gold
+from annotator.labelstudio.page import instructions_html
 from annotator.llm import LLMClient
 from annotator.prompts import load_prompt
 from annotator.schema import load_schema
@@ -389,3 +390,11 @@ def test_the_v2_prompt_is_the_schemas_default_and_its_examples_hold_opposing_cla
         stances.append([(c["source"], c["stance"]) for c in answer["claims"]])
     assert stances == [[("Rebels", "claims"), ("the defence ministry", "denies")], [],
                        [("Local officials", "claims"), ("the army", "claims")]]
+
+
+def test_the_instructions_say_how_to_link_the_ends_and_list_the_stances():
+    page = instructions_html(V2)
+    claims = page[page.index("<h3>Claims</h3>"):page.index("<h3>Event type</h3>")]
+    assert "<b>Create Relation</b>" in claims and "Each relation runs Source → Claim." in claims
+    assert "<td><b>denies</b></td><td>The source denies, rejects or disputes" in claims
+    assert "<td><kbd>9</kbd></td><td><b>Source</b></td>" in claims  # the ends' labels keep their hotkeys

@@ -20,7 +20,7 @@ from typing import Any
 
 from label_studio_sdk import LabelStudio
 
-from ..kinds import BOOL, CHOICE, CHOICES, NUMBER, SPANS, TEXT, FieldSpec
+from ..kinds import BOOL, CHOICE, CHOICES, NUMBER, RELATIONS, SPANS, TEXT, FieldSpec
 from ..schema import Schema
 from .api import calling
 from .config import CONTEXT_NAME, CONTEXT_TITLE, TEXT_NAME, hotkeys, layout_order
@@ -64,7 +64,12 @@ _KBD = "<kbd>{}</kbd>"
 
 _HOW = {SPANS: "Mark every span of the sentence that is one of these, with its label.",
         CHOICE: "Choose one.", BOOL: "Choose yes or no.", CHOICES: "Choose every value that applies.",
-        TEXT: "Write the answer in the box.", NUMBER: "Enter a number."}
+        TEXT: "Write the answer in the box.", NUMBER: "Enter a number.",
+        RELATIONS: "Mark both ends with their labels, then link them: click the first end (its region), click "
+                   "<b>Create Relation</b> in the region's details on the right, then click the other end. "
+                   "Choose the relation's label in the "
+                   "<b>Relations</b> tab (the ⋯ button on the relation); delete a wrong one with its bin. "
+                   "Every marked end must be linked."}
 
 
 # --------------------------------------------------------------------------- pure core
@@ -89,6 +94,12 @@ def _field_html(spec: FieldSpec, keys: Mapping[tuple[str, str], str]) -> list[st
             rows.append(_row("td", _KBD.format(esc(key)) if key else "", f"<b>{esc(spec.display(v))}</b>",
                              esc(spec.label_descriptions.get(v, ""))))
         parts.append(f"<table>{''.join(rows)}</table>")
+    if spec.relation is not None:
+        ends = " → ".join(esc(spec.display(label)) for _, label in spec.relation.ends)
+        rows = [_row("th", "Relation", "Meaning")] + [
+            _row("td", f"<b>{esc(label)}</b>", esc(spec.relation.descriptions.get(label, "")))
+            for label in spec.relation.labels]
+        parts.append(f"<p>Each relation runs {ends}.</p><table>{''.join(rows)}</table>")
     return parts
 
 
