@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from enum import StrEnum
 from pathlib import Path
 
@@ -234,6 +235,33 @@ def _apply(db: sqlite_utils.Database, name: str, step: Callable[[sqlite_utils.Da
         raise
 
 
+class WriteFirstDatabase(sqlite_utils.Database):
+    """A Database whose outermost `atomic()` takes the write lock first (BEGIN IMMEDIATE).
+
+    sqlite-utils begins a deferred transaction, and its table methods read the
+    schema before writing: a transaction that read first and then finds another
+    connection writing fails at once with "database is locked", busy_timeout or
+    not. Two commands on one file, or serve's threads, would meet that: every
+    transaction of the tool waits for the lock instead (up to the busy timeout).
+    """
+
+    @contextlib.contextmanager
+    def atomic(self) -> Iterator[sqlite_utils.Database]:
+        if self.conn.in_transaction:
+            with super().atomic():
+                yield self
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            with super().atomic():  # a savepoint inside the write transaction
+                yield self
+        except BaseException:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+
 def open_db(path: str | Path) -> sqlite_utils.Database:
     """Open (creating if needed) and migrate the database at `path`."""
     path = Path(path)
@@ -241,7 +269,7 @@ def open_db(path: str | Path) -> sqlite_utils.Database:
         raise InputError(f"database path {path} is a directory; pass a file name with --db")
     if not path.parent.exists():
         raise InputError(f"folder {path.parent} for the database does not exist; create it or change --db")
-    db = sqlite_utils.Database(path)
+    db = WriteFirstDatabase(path)
     try:
         db.execute(f"PRAGMA busy_timeout={int(busy_timeout() * 1000)}")  # first: WAL mode may wait for a lock
         db.execute("PRAGMA journal_mode=WAL")

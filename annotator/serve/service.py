@@ -6,11 +6,9 @@ connection (`Connections`); the database is migrated once at start.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import sqlite_utils
@@ -25,7 +23,7 @@ from ..locks import hold
 from ..prompts import Prompt
 from ..schema import Schema
 from ..settings import busy_timeout, redact_url
-from ..store import now, open_db
+from ..store import WriteFirstDatabase, now, open_db
 from .credentials import Credentials, load_credentials
 from .predict import PREDICT_BUDGET, Predictor
 from .protocol import SyncWork, config_problem, webhook_work
@@ -57,33 +55,6 @@ class ServeOptions:
     budget: float = PREDICT_BUDGET
     pull_every: float = PULL_EVERY
     debounce: float = DEBOUNCE
-
-
-class WriteFirstDatabase(sqlite_utils.Database):
-    """A Database whose outermost `atomic()` takes the write lock first (BEGIN IMMEDIATE).
-
-    sqlite-utils begins a deferred transaction, and its table methods read the
-    schema before writing: a transaction that read first and then finds another
-    connection writing fails at once with "database is locked", busy_timeout or
-    not. serve writes from several threads at once (drafts, tasks imported by hand,
-    pulls), so every transaction here waits for the lock instead.
-    """
-
-    @contextlib.contextmanager
-    def atomic(self) -> Iterator[sqlite_utils.Database]:
-        if self.conn.in_transaction:
-            with super().atomic():
-                yield self
-            return
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            with super().atomic():  # a savepoint inside the write transaction
-                yield self
-        except BaseException:
-            if self.conn.in_transaction:
-                self.conn.execute("ROLLBACK")
-            raise
-        self.conn.execute("COMMIT")
 
 
 class Connections:
