@@ -40,8 +40,8 @@ EMBEDDED_MAX_TOKENS = 256
 """SmolLM2's ok drafts of the sample article take 50-160 tokens; when it loops it fills whatever it is given
 (and is re-asked twice): a lower ceiling for it halves the cost of a loop (benchmarks/smollm_bench.py)."""
 EMBEDDED_PROMPT = "news_events_compact.v1"
-"""The embedded SmolLM2 drafts with the compact prompt: a fixed part of about 480 tokens instead of 1,200, as many
-valid drafts of the sample article, 1.6x faster (BENCHMARKS.md, the embedded model)."""
+"""The embedded SmolLM2 drafts with the compact prompt: a fixed part of 456 of its tokens instead of 1,195, as
+many valid drafts of the sample article (11 of 11), 1.4-1.6x faster (BENCHMARKS.md, the embedded model)."""
 
 Say = Callable[[str], None]
 # (bar key, description, done, total): one bar per key within a stage; None leaves a value as it is.
