@@ -192,6 +192,10 @@ def test_draft_score_is_grounded_share_times_first_attempt_validity():
     assert draft_score(draft_row(0, 0, 1)) == 1.0  # nothing to ground, valid at once
     assert draft_score(draft_row(0, 2, 3)) == 0.0
     assert draft_score({"spans": None, "n_dropped": None, "attempts": None}) == 1.0
+    # Two claims kept (each two grounded ends), one entity kept, one claim dropped: 3 of 4 items.
+    ends = [{"field": "claims", "relation": i, "role": role} for i in (0, 1) for role in ("source", "content")]
+    claims = {"spans": json.dumps([{"field": "entities"}, *ends]), "n_dropped": 1, "attempts": 1}
+    assert draft_score(claims) == 0.75
 
 
 def test_prediction_carries_its_score_and_a_short_version():

@@ -84,7 +84,9 @@ def shown_version(draft: Mapping, project_version: str | None) -> str:
 
 def draft_score(draft: Mapping) -> float:
     """The draft's score in [0, 1]: grounded share x first-attempt validity (see the module's docstring)."""
-    kept = len(json.loads(draft["spans"] or "[]"))
+    spans = json.loads(draft["spans"] or "[]")
+    # A relation's two grounded ends are one kept item, as a dropped relation is one dropped item.
+    kept = len({(s.get("field"), s["relation"]) if "relation" in s else i for i, s in enumerate(spans)})
     given = kept + (draft["n_dropped"] or 0)
     grounded = kept / given if given else 1.0
     return round(grounded / max(1, draft.get("attempts") or 1), 4)
