@@ -146,4 +146,6 @@ def test_annotate_under_a_token_bucket_uses_it_without_running_into_it(tmp_path)
     with StubLLM(lambda body: REPLY, latency=0.1, rate_limit=1200) as stub:
         client = LLMClient(base_url=stub.base_url, api_key="k", model="stub", backoff=0.02, max_retries=50)
         report = annotate(fixed, client, SCHEMA, PROMPT, concurrency=32, adaptive=False)
-        assert report.by_status == {"ok": 120} and stub.counts["429"] > 0.2 * stub.calls  # what adapting avoids
+        # What adapting avoids: a fifth or more of the requests answered 429 (and, on a busy machine, a
+        # few sentences losing the race for the bucket on every retry).
+        assert stub.counts["429"] > 0.2 * stub.calls and sum(report.by_status.values()) == 120
