@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 import uuid
 
 import pytest
@@ -14,20 +13,19 @@ from label_studio_sdk import LabelStudio
 pytestmark = [pytest.mark.labelstudio, pytest.mark.llamacpp]
 
 
-def run_demo(env: dict) -> tuple[subprocess.CompletedProcess, float]:
-    started = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "annotator.cli", "demo", "--project", env["PROJECT"]],
+def run_demo(env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "annotator.cli", "demo", "--project", env["PROJECT"]],
                           env=env, capture_output=True, text=True, timeout=900)
-    return proc, time.perf_counter() - started
 
 
 def test_demo_leaves_one_task_per_sentence_each_with_a_prediction(labelstudio, llama_server, tmp_path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "ANNOTATOR_", "LABEL_STUDIO_"))}
-    env.update(ANNOTATOR_DB=str(tmp_path / "demo.db"), OPENAI_BASE_URL=llama_server.url,
-               LABEL_STUDIO_URL=labelstudio.url, LABEL_STUDIO_API_KEY=labelstudio.token,
+    # No LLM settings: the demo uses the embedded SmolLM2 server (the fixture's, already running).
+    env.update(ANNOTATOR_DB=str(tmp_path / "demo.db"), LABEL_STUDIO_URL=labelstudio.url, LABEL_STUDIO_API_KEY=labelstudio.token,
                PROJECT=f"demo {uuid.uuid4().hex[:8]}")
-    first, _ = run_demo(env)
+    first = run_demo(env)
     assert first.returncode == 0, first.stderr
+    assert "embedded SmolLM2-135M model: it is tiny" in first.stderr  # the demo says what its drafts are worth
     assert "11 sentences" in first.stderr and "11 new tasks, 11 new predictions" in first.stdout
     assert f"Open {labelstudio.url}/projects/" in first.stdout
 
@@ -41,8 +39,7 @@ def test_demo_leaves_one_task_per_sentence_each_with_a_prediction(labelstudio, l
         preds = ls.predictions.list(task=task.id)
         assert len(preds) == 1 and preds[0].model_version == project.model_version
 
-    again, seconds = run_demo(env)
+    again = run_demo(env)
     assert again.returncode == 0, again.stderr
     assert "0 LLM calls" in again.stderr and "0 new tasks, 0 new predictions" in again.stdout
-    assert seconds < 60
     assert len(list(ls.tasks.list(project=project.id))) == 11
