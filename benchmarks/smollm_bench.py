@@ -83,6 +83,8 @@ CONFIGS = {
     "after": Config("after", "after's server (LocalLLMServer's settings), news_events.v2, max_tokens 256"),
     "compact": Config("compact", "after: the demo now (after's server, the compact prompt, max_tokens 256)",
                       prompt=EMBEDDED_PROMPT),
+    "compact2": Config("compact2", "the demo now, with 2 threads (every core of this VM)",
+                       ("--n_threads", "2", "--n_threads_batch", "2", "--logits_all", "false"), prompt=EMBEDDED_PROMPT),
 }
 
 

@@ -54,8 +54,9 @@ class LocalLLMServer(ManagedService):
     n_ctx = 4096
     # Leave one core to everything else: llama.cpp's threads spin at every barrier, so when they have every
     # core, the server's own Python (HTTP, grammar sampling), the annotate process and Label Studio steal
-    # their time slices and each barrier waits for a descheduled thread (measured: 2 threads on 2 busy
-    # cores drafted 4x slower than 1; benchmarks/smollm_bench.py).
+    # their time slices and each barrier waits for a descheduled thread. Measured on 2 cores
+    # (benchmarks/smollm_bench.py): at load 3-7 two threads generated 3.3-5.7x slower than one; at
+    # load 1.7 they drafted 1.45x faster. The demo shares its cores with Label Studio: one is left free.
     n_threads = max(1, (os.cpu_count() or 2) - 1)
 
     def model_path(self) -> Path:
