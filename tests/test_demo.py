@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 import uuid
@@ -28,6 +29,9 @@ def test_demo_leaves_one_task_per_sentence_each_with_a_prediction(labelstudio, l
     assert "embedded SmolLM2-135M model: it is tiny" in first.stderr  # the demo says what its drafts are worth
     assert "11 sentences" in first.stderr and "11 new tasks, 11 new predictions" in first.stdout
     assert f"Open {labelstudio.url}/projects/" in first.stdout
+    # The embedded model gets the compact prompt (and only it: a configured server gets the schema's own).
+    drafts = sqlite3.connect(tmp_path / "demo.db").execute("SELECT DISTINCT prompt_version FROM drafts").fetchall()
+    assert drafts == [("news_events_compact.v1",)]
 
     ls = LabelStudio(base_url=labelstudio.url, api_key=labelstudio.token)
     (project,) = [p for p in ls.projects.list() if p.title == env["PROJECT"]]
