@@ -35,15 +35,13 @@ from annotator.store import open_db
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from browser_page import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 from fakes import target_sentence  # noqa: E402
 from stub_llm import StubLLM  # noqa: E402
 from test_ls_roundtrip import drafted_db, drafts_by_sentence, gold_by_sentence, project_name  # noqa: E402
 
 pytestmark = [pytest.mark.browser, pytest.mark.labelstudio]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 SCHEMA = load_schema("news_events")
 

@@ -23,6 +23,7 @@ from click.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from browser_page import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 from stub_llm import StubLLM  # noqa: E402
 
 from annotator.annotate import annotate  # noqa: E402
@@ -222,9 +223,7 @@ def test_html_report_renders_in_chromium(scenario) -> None:
     artifacts = Path(__file__).resolve().parent / "artifacts"
     artifacts.mkdir(exist_ok=True)
     with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync"])
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1000, "height": 1600})
         page.goto(html.as_uri())
         bars = page.locator(".bar").count()

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 from label_studio_sdk.core.api_error import ApiError
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from annotator.labelstudio.api import connect
 from annotator.labelstudio.config import label_config
@@ -30,7 +30,7 @@ from annotator.labelstudio.push import push
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from test_browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+from browser_page import CHROMIUM, logged_in_page  # noqa: E402
 from test_ls_roundtrip import SCHEMA, drafted_db, gold_by_sentence, project_name  # noqa: E402
 
 pytestmark = pytest.mark.labelstudio
@@ -62,19 +62,8 @@ def pushed(labelstudio, tmp_path_factory):
 @pytest.fixture
 def page(labelstudio):
     """A logged-in Chromium page (1400 x 1000)."""
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.set_default_timeout(30_000)
-            page.goto(f"{labelstudio.url}/user/login/")
-            page.fill("input[name=email]", labelstudio.email)
-            page.fill("input[name=password]", labelstudio.password)
-            page.click("button[type=submit]")
-            page.wait_for_url(lambda u: "/user/login" not in u)
-            yield page
-        finally:
-            browser.close()
+    with logged_in_page(labelstudio) as page:
+        yield page
 
 
 def task_of(db, prefix: str) -> tuple[dict, int]:

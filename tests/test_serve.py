@@ -641,8 +641,9 @@ def gold_of_task(db_file: Path, task_id: int) -> dict | None:
 @pytest.mark.browser
 def test_in_chromium_a_task_imported_by_hand_shows_the_draft_and_a_submit_is_gold_within_5_s(live, labelstudio):
     """The Done-when flow as an annotator lives it: no command is run between opening the task and the gold row."""
-    from playwright.sync_api import expect, sync_playwright
-    from test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
+    from browser_page import CHROMIUM, logged_in_page
+    from playwright.sync_api import expect
+    from test_browser import ARTIFACTS
 
     if not Path(CHROMIUM).exists() or not labelstudio.password:
         pytest.skip(f"needs Debian's Chromium at {CHROMIUM} and the Label Studio password")
@@ -650,39 +651,28 @@ def test_in_chromium_a_task_imported_by_hand_shows_the_draft_and_a_submit_is_gol
     text = "Soldiers in Goma detained 7 journalists on Friday."
     (task_id,) = import_tasks(ls, pid, [text])  # nothing but its text: no draft, no prediction yet
     assert predictions_of_listed(ls, pid, task_id) == []
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.set_default_timeout(30_000)
-            page.goto(f"{labelstudio.url}/user/login/")
-            page.fill("input[name=email]", labelstudio.email)
-            page.fill("input[name=password]", labelstudio.password)
-            page.click("button[type=submit]")
-            page.wait_for_url(lambda u: "/user/login" not in u)
-            page.goto(f"{labelstudio.url}/projects/{pid}/data?task={task_id}")
-            # news_responder: capitalised words as places, numbers as quantities, "Atlantis" dropped; the
-            # event type none and the attribution asserted. Worked out on the text above.
-            highlights = page.locator(".lsf-richtext .htx-highlight[data-label]")
-            expect(highlights).to_have_count(4, timeout=60_000)
-            shown = sorted((e[0], e[1].split(":", 1)[1]) for e in highlights.evaluate_all(
-                "els => els.map(e => [e.textContent, e.dataset.label])"))
-            assert shown == [("7", "Quantity"), ("Friday", "Location"), ("Goma", "Location"),
-                             ("Soldiers", "Location")]
-            expect(page.get_by_role("radio", name="None")).to_be_checked()
-            expect(page.get_by_role("radio", name="Asserted")).to_be_checked()
-            main = page.locator(".lsf-main-view").inner_text()
-            assert "$" not in main  # no placeholder of the context keys the task does not have
-            ARTIFACTS.mkdir(exist_ok=True)
-            page.screenshot(path=str(ARTIFACTS / "serve_prefilled_by_backend.png"))
-            page.get_by_role("radio", name="Battle").click()  # the annotator corrects the event type
-            page.get_by_role("button", name="Submit").click()
-            clicked = time.monotonic()
-            row, _ = wait_for(lambda: gold_of_task(serve.db_file, task_id))
-            delay = time.monotonic() - clicked
-            page.screenshot(path=str(ARTIFACTS / "serve_submitted.png"))
-        finally:
-            browser.close()
+    with logged_in_page(labelstudio) as page:
+        page.goto(f"{labelstudio.url}/projects/{pid}/data?task={task_id}")
+        # news_responder: capitalised words as places, numbers as quantities, "Atlantis" dropped; the
+        # event type none and the attribution asserted. Worked out on the text above.
+        highlights = page.locator(".lsf-richtext .htx-highlight[data-label]")
+        expect(highlights).to_have_count(4, timeout=60_000)
+        shown = sorted((e[0], e[1].split(":", 1)[1]) for e in highlights.evaluate_all(
+            "els => els.map(e => [e.textContent, e.dataset.label])"))
+        assert shown == [("7", "Quantity"), ("Friday", "Location"), ("Goma", "Location"),
+                         ("Soldiers", "Location")]
+        expect(page.get_by_role("radio", name="None")).to_be_checked()
+        expect(page.get_by_role("radio", name="Asserted")).to_be_checked()
+        main = page.locator(".lsf-main-view").inner_text()
+        assert "$" not in main  # no placeholder of the context keys the task does not have
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "serve_prefilled_by_backend.png"))
+        page.get_by_role("radio", name="Battle").click()  # the annotator corrects the event type
+        page.get_by_role("button", name="Submit").click()
+        clicked = time.monotonic()
+        row, _ = wait_for(lambda: gold_of_task(serve.db_file, task_id))
+        delay = time.monotonic() - clicked
+        page.screenshot(path=str(ARTIFACTS / "serve_submitted.png"))
     assert delay < 5.0, delay
     assert row["status"] == "ok", row["errors"]
     data = json.loads(row["data"])
