@@ -85,6 +85,14 @@ def arrows(page: Page) -> list[tuple]:
     return sorted((a["label"], a["arrow"], a["from"], a["to"]) for a in page.evaluate(ARROWS))
 
 
+def label_relation(page, item, label: str) -> None:
+    """Open a relation's labels in the Relations panel and pick `label`."""
+    item.hover()
+    item.get_by_role("button", name="Show Relation Labels").click()
+    item.locator(".lsf-relation-meta [class*=selectTrigger]").click()
+    page.get_by_role("option", name=label).click()
+
+
 def relation_item(page: Page, source: str, claim: str):
     """The Relations panel's row linking the regions numbered `source` and `claim` (their outliner numbers)."""
     nodes = re.compile(rf"^\s*{source}\s*Source\s*{claim}\s*Claim\s*$")
@@ -105,11 +113,7 @@ def test_prefilled_claims_are_arrows_and_the_annotator_adds_relabels_and_deletes
     page.locator(".lsf-panel-tabs__tab:visible", has_text="Relations").first.click()
     expect(page.locator(".lsf-relations__item")).to_have_count(3)
     # Relabel: Moscow -> the foiling claims it, not denies it.
-    moscow = relation_item(page, "4", "3")
-    moscow.hover()
-    moscow.get_by_role("button", name="Show Relation Labels").click()
-    moscow.locator(".lsf-relation-meta [class*=selectTrigger]").click()
-    page.get_by_role("option", name="claims").click()
+    label_relation(page, relation_item(page, "4", "3"), "claims")
     # Delete: the fighters did not claim the foiling.
     wrong = relation_item(page, "1", "3")
     wrong.hover()
@@ -122,11 +126,7 @@ def test_prefilled_claims_are_arrows_and_the_annotator_adds_relabels_and_deletes
     page.locator(".lsf-richtext .htx-highlight", has_text="they had broken").first.click()
     page.locator(".lsf-panel-tabs__tab:visible", has_text="Relations").first.click()
     expect(page.locator(".lsf-relations__item")).to_have_count(3)
-    added = relation_item(page, "4", "2")
-    added.hover()
-    added.get_by_role("button", name="Show Relation Labels").click()
-    added.locator(".lsf-relation-meta [class*=selectTrigger]").click()
-    page.get_by_role("option", name="denies").click()
+    label_relation(page, relation_item(page, "4", "2"), "denies")
     page.keyboard.press("Escape")
     page.wait_for_timeout(300)
     page.screenshot(path=str(ARTIFACTS / "claims-edited.png"))
