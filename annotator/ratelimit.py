@@ -101,5 +101,8 @@ class RequestGate(Protocol):
     def acquire(self, stopping: threading.Event) -> float | None:
         """Block until a request may go; the send time, or None when `stopping` was set meanwhile."""
 
+    async def wait_turn(self, stopping: threading.Event) -> float | None:
+        """`acquire` for a coroutine on the event loop that also calls `release`."""
+
     def release(self, sent_at: float, info: RateInfo | None) -> None:
         """The request sent at `sent_at` is over; `info` is what its reply said (None: no reply)."""

@@ -10,7 +10,6 @@ import subprocess
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -21,7 +20,6 @@ from fakes import news_answer, news_responder, target_sentence  # noqa: E402
 from stub_llm import StubLLM  # noqa: E402
 
 from annotator.annotate import annotate  # noqa: E402
-from annotator.annotate.run import run_bounded  # noqa: E402
 from annotator.ingest import ingest, read_inputs  # noqa: E402
 from annotator.llm import LLMClient  # noqa: E402
 from annotator.prompts import load_prompt  # noqa: E402
@@ -207,43 +205,6 @@ def test_context_is_the_headline_and_preceding_sentences(db) -> None:
         assert "Context: PORT SELVA, Meridia (Wire) -- A drone struck" in last
         assert target_sentence(stub.requests[3]).startswith('"This was a deliberate attack')
         assert news_answer("x", None)["entities"] == []
-
-
-def bounded_run(work, finished: list, n: int = 50, max_in_flight: int = 8) -> list[int]:
-    """run_bounded over range(n), results into `finished`; at each submission, how many were unfinished."""
-    outstanding: list[int] = []
-
-    def items():
-        for i in range(n):
-            outstanding.append(i + 1 - len(finished))
-            yield i
-
-    def finish(result) -> None:
-        assert threading.current_thread() is threading.main_thread()
-        finished.append(result)
-
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        assert run_bounded(pool, work, items(), max_in_flight, finish) is None
-    return outstanding
-
-
-def test_run_bounded_submits_at_most_max_in_flight_and_finishes_on_the_caller_thread() -> None:
-    finished: list[int] = []
-    outstanding = bounded_run(lambda i: (time.sleep(0.002), i * i)[1], finished)
-    assert sorted(finished) == [i * i for i in range(50)] and max(outstanding) == 8
-
-
-def test_run_bounded_stops_at_an_error_after_finishing_the_results_at_hand() -> None:
-    def work(i: int) -> int:
-        if i == 3:
-            time.sleep(0.5)
-            raise ValueError("three")
-        return i
-
-    finished: list[int] = []
-    with pytest.raises(ValueError, match="three"):
-        bounded_run(work, finished, max_in_flight=4)
-    assert {0, 1, 2} <= set(finished) and 3 not in finished
 
 
 SCHEMA_FILE = Path(__file__).resolve().parent.parent / "schemas" / "news_events.py"

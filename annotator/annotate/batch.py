@@ -24,7 +24,8 @@ from typing import Any
 
 import sqlite_utils
 
-from ..llm import Completion, LLMClient, TransportFailed
+from ..completions import Completion
+from ..llm import LLMClient, TransportFailed
 from ..locks import hold
 from ..prompts import Prompt, register_prompt
 from ..schema import Schema

@@ -15,8 +15,9 @@ from typing import Any
 
 import openai
 
+from ..completions import completion_from_response, not_a_completion
 from ..errors import LLMError
-from ..llm import LLMClient, completion_from_response, not_a_completion
+from ..llm import LLMClient
 
 ENDPOINT = "/v1/chat/completions"
 WINDOW = "24h"

@@ -4,23 +4,17 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
 
 from ..cachekeys import RequestKeys
+from ..completions import Completion, parse_json
 from ..errors import InputError
 from ..kinds.relations import ground_relation_fields
-from ..llm import (
-    Completion,
-    FatalLLMError,
-    LLMClient,
-    ModeRejected,
-    TransportFailed,
-    parse_json,
-)
+from ..llm import FatalLLMError, LLMClient, ModeRejected, Stopped, TransportFailed
 from ..modes import MODES
 from ..prompts import Prompt
 from ..schema import Schema
@@ -86,7 +80,7 @@ def reask(messages: list[dict], content: str, problem: str) -> list[dict]:
 
 
 class Drafter:
-    """Drafts one sentence; safe to call from several threads at once."""
+    """Drafts one sentence: `steps` is the exchange as plain data, `draft` and `adraft` send its requests."""
 
     def __init__(self, client: LLMClient, schema: Schema, prompt: Prompt, resolver: ModeResolver,
                  cache_lookup: Callable[[str], str | None], max_reasks: int = 2) -> None:
@@ -116,8 +110,43 @@ class Drafter:
                 "dropped_spans": None, "n_dropped": 0, "raw": None, "attempts": 0, "prompt_tokens": 0,
                 "completion_tokens": 0, "latency_ms": 0, "cached": 1, "created_at": now()}
 
-    def draft(self, job: Job) -> Outcome:
-        """The whole exchange for one sentence; raises only what stops the run (FatalLLMError)."""
+    def draft(self, job: Job) -> Outcome | None:
+        """Draft one sentence, sending with the client's `send` (safe from several threads at once)."""
+        steps = self.steps(job)
+        try:
+            request = next(steps)
+            while True:
+                try:
+                    reply = self.client.send(request)
+                except (TransportFailed, ModeRejected) as exc:  # the exchange decides what follows
+                    request = steps.throw(exc)
+                else:
+                    request = steps.send(reply)
+        except StopIteration as finished:
+            return finished.value
+
+    async def adraft(self, job: Job) -> Outcome | None:
+        """`draft` for a coroutine: the same exchange, awaiting the client's `asend`."""
+        steps = self.steps(job)
+        try:
+            request = next(steps)
+            while True:
+                try:
+                    reply = await self.client.asend(request)
+                except (TransportFailed, ModeRejected) as exc:
+                    request = steps.throw(exc)
+                else:
+                    request = steps.send(reply)
+        except StopIteration as finished:
+            return finished.value
+
+    def steps(self, job: Job) -> Generator[dict[str, Any], Completion, Outcome | None]:
+        """The exchange for one sentence, without I/O but the cache lookup: yields each request to send and
+        is sent its Completion (or thrown its TransportFailed / ModeRejected); returns the Outcome.
+
+        Returns None when the run stopped before anything was sent for the sentence: nothing to store.
+        Raises only what stops the run (FatalLLMError).
+        """
         row, entries = self.new_row(job.sentence_id, job), []
         mode = self.resolver.mode
         example_ids = job.examples_info["ids"] if job.examples_info else None
@@ -125,37 +154,39 @@ class Drafter:
             messages = self.prompt.messages(self.schema, job.text, job.headline, job.before,
                                             include_schema=mode == "prompt", after=job.after, examples=job.examples)
             try:
-                self._exchange(mode, messages, job.text, row, entries, use_cache=not job.retry, examples=example_ids)
+                yield from self._exchange(mode, messages, job.text, row, entries, not job.retry, example_ids)
                 break
             except ModeRejected as exc:
                 mode = self.resolver.fallback(mode, str(exc))
             except TransportFailed as exc:
+                if isinstance(exc, Stopped) and row["attempts"] == 0:
+                    return None
                 row.update(status=DraftStatus.FAILED.value, error=f"transport: {exc}")
                 break
         row["mode"] = mode
         return Outcome(row, entries)
 
     def _complete(self, mode: str, messages: list[dict], entries: list[dict], use_cache: bool = True,
-                  examples: list[str] | None = None) -> Completion:
-        """The cached answer to this exact request, or a fresh one (queued for the cache).
+                  examples: list[str] | None = None) -> Generator[dict[str, Any], Completion, Completion]:
+        """The cached answer to this exact request, or a fresh one (yielded for, and queued for the cache).
 
         Retrieved examples' gold ids are part of the key (their text already is, in the messages).
         """
-        params = self.client.params(mode, messages, self.llm_schema)
         key = self._keys(mode).key(messages, {"_examples": examples} if examples else None)
         hit = self.cache_lookup(key) if use_cache else None
         if hit is not None:
             return Completion.from_cache(hit)
-        completion = self.client.send(params)
+        completion = yield self.client.params(mode, messages, self.llm_schema)
         entries.append({"key": key, "model": self.client.model, "mode": mode,
                         "response": completion.to_cache(), "created_at": now()})
         return completion
 
     def _exchange(self, mode: str, messages: list[dict], sentence: str, row: dict, entries: list[dict],
-                  use_cache: bool = True, examples: list[str] | None = None) -> None:
+                  use_cache: bool = True, examples: list[str] | None = None
+                  ) -> Generator[dict[str, Any], Completion, None]:
         """Ask, validate, re-ask with the error (bounded), then ground the spans."""
         for _ in range(self.max_reasks + 1):
-            completion = self._complete(mode, messages, entries, use_cache, examples)
+            completion = yield from self._complete(mode, messages, entries, use_cache, examples)
             row["attempts"] += 1
             row["prompt_tokens"] += completion.prompt_tokens
             row["completion_tokens"] += completion.completion_tokens

@@ -15,6 +15,7 @@ Two mechanisms, one gate that every HTTP request of a run passes (`LLMClient.gat
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import math
 import threading
@@ -117,6 +118,7 @@ class AdaptiveLimiter:
     _throttled_at: float = field(default=math.inf, init=False)  # the limit when the last 429 came
     _sends: list[float] = field(default_factory=list, init=False, repr=False)  # send times, for `spent_since`
     _cond: threading.Condition = field(default_factory=threading.Condition, init=False, repr=False)
+    _turns: list[asyncio.Future] = field(default_factory=list, init=False, repr=False)  # coroutines waiting
 
     def __post_init__(self) -> None:
         if self.ceiling < 1:
@@ -140,17 +142,43 @@ class AdaptiveLimiter:
                 now = self.clock()
                 delay = self.delay(now)
                 if delay <= 0:
-                    self.in_flight += 1
-                    self._sends.append(now)
-                    if len(self._sends) > 4 * SENDS_KEPT:
-                        del self._sends[:-SENDS_KEPT]
-                    self.requests.spent += 1
-                    self.tokens.spent += self._tokens_per_request
-                    self.stats.sent += 1
-                    self.stats.waited += now - started
-                    return now
+                    return self._take(now, started)
                 self._cond.wait(min(delay, POLL))
         return None
+
+    async def wait_turn(self, stopping: threading.Event) -> float | None:
+        """`acquire` for a coroutine: awaits its turn on the event loop instead of blocking a thread.
+
+        Woken by `release` (called on the same loop) or when the delay is over, whichever comes first.
+        """
+        started = self.clock()
+        loop = asyncio.get_running_loop()
+        while not stopping.is_set():
+            with self._cond:
+                now = self.clock()
+                delay = self.delay(now)
+                if delay <= 0:
+                    return self._take(now, started)
+                turn = loop.create_future()
+                self._turns.append(turn)
+            timer = loop.call_later(min(delay, POLL), _wake, turn)
+            try:
+                await turn
+            finally:
+                timer.cancel()
+        return None
+
+    def _take(self, now: float, started: float) -> float:
+        """Count a request in flight (under the lock); its send time."""
+        self.in_flight += 1
+        self._sends.append(now)
+        if len(self._sends) > 4 * SENDS_KEPT:
+            del self._sends[:-SENDS_KEPT]
+        self.requests.spent += 1
+        self.tokens.spent += self._tokens_per_request
+        self.stats.sent += 1
+        self.stats.waited += now - started
+        return now
 
     def release(self, sent_at: float, info: RateInfo | None) -> None:
         """A request is over: adapt to what its reply said and wake the waiting senders."""
@@ -160,6 +188,9 @@ class AdaptiveLimiter:
                 self._replied = True
                 self._learn(sent_at, info, self.clock())
             self._cond.notify_all()
+            turns, self._turns = self._turns, []
+        for turn in turns:
+            _wake(turn)
 
     def _learn(self, sent_at: float, info: RateInfo, now: float) -> None:
         if info.throttled:
@@ -183,3 +214,9 @@ class AdaptiveLimiter:
         self.requests.observe(info.remaining_requests, info.limit_requests, info.reset_requests, now, after)
         self.tokens.observe(info.remaining_tokens, info.limit_tokens, info.reset_tokens, now,
                             after * self._tokens_per_request)
+
+
+def _wake(turn: asyncio.Future) -> None:
+    """Let a waiting coroutine look again (once)."""
+    if not turn.done():
+        turn.set_result(None)

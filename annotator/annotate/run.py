@@ -1,16 +1,13 @@
-"""An annotate run: pending sentences -> a bounded pool of drafters -> one committed row per finished draft."""
+"""An annotate run: pending sentences -> drafts in flight on one event loop -> one stored row per finished draft."""
 
 from __future__ import annotations
 
-import itertools
 import json
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from queue import Empty, SimpleQueue
-from typing import Any, TypeVar
+from typing import Any
 
 import sqlite_utils
 
@@ -24,16 +21,8 @@ from ..store import DraftStatus, now
 from .drafter import Drafter, ModeResolver, Outcome
 from .jobs import Selection, count_pending, pending_jobs
 from .limiter import AdaptiveLimiter
+from .loop import run_on_loop
 from .writes import DraftWriter
-
-IN_FLIGHT_PER_WORKER = 2
-"""Drafts submitted ahead per worker thread: enough to keep every worker busy, few enough to stop fast."""
-
-POLL = 0.5
-"""Longest wait for a result in one go (Ctrl-C is noticed between waits)."""
-
-T = TypeVar("T")
-R = TypeVar("R")
 
 
 @dataclass
@@ -88,6 +77,12 @@ def remember_mode(db: sqlite_utils.Database, model: str, mode: str) -> None:
                    [model, mode, now()])
 
 
+def cached_response(db: sqlite_utils.Database, key: str) -> str | None:
+    """The cached response for a request's key, read on the caller's connection."""
+    row = db.conn.execute("SELECT response FROM llm_cache WHERE key = ?", [key]).fetchone()
+    return row[0] if row else None
+
+
 class CacheReader:
     """Cache lookups from worker threads: one read connection each (writes stay on the caller's thread)."""
 
@@ -116,89 +111,6 @@ class CacheReader:
             for conn in self._opened:
                 conn.close()
             self._opened.clear()
-
-
-def run_bounded(pool: ThreadPoolExecutor, work: Callable[[T], R], items: Iterable[T], max_in_flight: int,
-                finish: Callable[[R], None], on_interrupt: Callable[[int], None] | None = None,
-                flush: Callable[[], None] | None = None) -> int | None:
-    """Run `work` on every item with at most `max_in_flight` submitted; `finish` each result on this thread.
-
-    Returns None when every item is done. After Ctrl-C nothing more is submitted,
-    `on_interrupt(running)` is told how many items are still running, and those are
-    waited for and finished; it returns 0, or how many were abandoned by a second
-    Ctrl-C. An exception from `work` stops the run after the other results at hand
-    are finished. `flush()`, when given, follows each round of `finish` calls (results that
-    came in together), so they can be committed together.
-    """
-    in_flight: set[Future] = set()
-    finished: SimpleQueue[Future] = SimpleQueue()  # futures in the order they finish (O(1) a result)
-    flush = flush or (lambda: None)
-    items = iter(items)
-    try:
-        while True:
-            for item in itertools.islice(items, max_in_flight - len(in_flight)):
-                future = pool.submit(work, item)
-                future.add_done_callback(finished.put)
-                in_flight.add(future)
-            if not in_flight:
-                return None
-            done = _next_finished(finished)
-            try:
-                _finish_done(done, in_flight, finish)
-            finally:
-                flush()
-    except KeyboardInterrupt:
-        for future in in_flight:
-            future.cancel()
-        running = [f for f in in_flight if not f.cancelled()]
-        if on_interrupt:
-            on_interrupt(sum(not f.done() for f in running))
-        try:
-            return _settle(running, finish)
-        finally:
-            flush()
-    finally:
-        for future in in_flight:
-            future.cancel()
-
-
-def _next_finished(finished: SimpleQueue[Future]) -> list[Future]:
-    """The futures finished since the last call: waits for one, then takes those already there."""
-    done: list[Future] = []
-    while not done:
-        try:
-            done.append(finished.get(timeout=POLL))
-        except Empty:
-            continue
-    while True:
-        try:
-            done.append(finished.get_nowait())
-        except Empty:
-            return done
-
-
-def _finish_done(done: Iterable[Future], in_flight: set[Future], finish: Callable[[Any], None]) -> None:
-    """Finish the successful results, drop them from `in_flight`, then raise the first failure."""
-    error: BaseException | None = None
-    for future in done:
-        if future.exception() is None:
-            finish(future.result())
-        else:
-            error = error or future.exception()
-        in_flight.discard(future)
-    if error is not None:
-        raise error
-
-
-def _settle(running: list[Future], finish: Callable[[Any], None]) -> int:
-    """After Ctrl-C: finish what was running (failures are dropped); a second Ctrl-C abandons the rest."""
-    try:
-        for future in running:
-            if future.exception() is None:
-                finish(future.result())
-    except KeyboardInterrupt:
-        return sum(not f.done() for f in running)
-    return 0
 
 
 def annotate(db: sqlite_utils.Database, client: LLMClient, schema: Schema, prompt: Prompt, *,
@@ -248,34 +160,31 @@ def _annotate(db: sqlite_utils.Database, client: LLMClient, schema: Schema, prom
     if report.pending == 0:
         return report
 
-    def finish(outcome: Outcome) -> None:
+    def finish(outcome: Outcome | None) -> None:
+        if outcome is None:  # the run stopped before this sentence's request went out
+            return
         writer.write(outcome)
         report.count(outcome.row)
         if on_done:
             on_done(outcome.row)
 
-    cache = CacheReader(db)
-    drafter = Drafter(client, schema, prompt, resolver, cache.lookup, max_reasks)
+    # Cache lookups read through the writer's own connection: it sees the answers of this round too.
+    drafter = Drafter(client, schema, prompt, resolver, lambda key: cached_response(db, key), max_reasks)
     calls_before = client.calls
     jobs = pending_jobs(db, schema, prompt, client.model, client.run_key, limit, retry_invalid, selection)
-    pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="annotate")
     limiter, gate_before = AdaptiveLimiter(concurrency) if adaptive else None, client.gate
     client.gate = limiter or gate_before
-
-    def interrupted(running: int) -> None:
-        client.stopping.set()
-        if on_interrupt:
-            on_interrupt(running)
+    stopped_before = client.stopping.is_set()
 
     try:
-        abandoned = run_bounded(pool, drafter.draft, jobs, IN_FLIGHT_PER_WORKER * concurrency, finish, interrupted,
-                                writer.flush)
+        abandoned = run_on_loop(drafter.adraft, jobs, concurrency, finish, flush=writer.flush,
+                                stop_sending=client.stopping.set, on_interrupt=on_interrupt,
+                                before_close=client.aclose)
         report.interrupted, report.abandoned = abandoned is not None, abandoned or 0
     finally:
-        # After Ctrl-C the running drafts were already waited for (unless Ctrl-C came twice: then don't).
-        pool.shutdown(wait=not report.interrupted, cancel_futures=True)
-        cache.close()
         client.gate = gate_before
+        if not stopped_before:
+            client.stopping.clear()  # the stop was this run's
         if limiter is not None:
             report.throttled, report.lowest_in_flight = limiter.stats.throttled, int(limiter.stats.lowest)
         report.mode = resolver.mode
