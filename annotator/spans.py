@@ -1,9 +1,14 @@
-"""Ground span texts to offsets in the sentence, and convert offsets for Label Studio (UTF-16)."""
+"""Ground span texts to offsets in the sentence; convert Python indices to and from UTF-16 code units.
+
+Label Studio 1.23 stores code points, as Python counts them (`labelstudio.convert.OFFSET_UNIT`,
+checked in the browser with ZWJ emoji); UTF-16 is what a browser's JavaScript strings count.
+"""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 _STRIP = " \t\r\n\"'“”‘’«».,;:"
 
@@ -39,15 +44,20 @@ def _occurrences(sentence: str, needle: str) -> list[tuple[int, int]]:
     found = _exact(sentence, needle)
     if found:
         return found
-    found = [(m.start(), m.end()) for m in re.finditer(re.escape(needle), sentence, re.IGNORECASE)]
-    if found:
-        return found
-    # Models often collapse or change whitespace (line breaks, CRLF, double spaces).
+    for pattern in _tolerant_patterns(needle):
+        found = [(m.start(), m.end()) for m in pattern.finditer(sentence)]
+        if found:
+            return found
+    return []
+
+
+@lru_cache(maxsize=4096)
+def _tolerant_patterns(needle: str) -> tuple[re.Pattern[str], ...]:
+    """The needle case-insensitive, then with any whitespace between its words (models often collapse or
+    change whitespace: line breaks, CRLF, double spaces). Compiled once per needle: the same names recur."""
     words = needle.split()
-    if not words:
-        return []
-    pattern = r"\s+".join(re.escape(w) for w in words)
-    return [(m.start(), m.end()) for m in re.finditer(pattern, sentence, re.IGNORECASE)]
+    exact_case = re.compile(re.escape(needle), re.IGNORECASE)
+    return (exact_case, re.compile(r"\s+".join(re.escape(w) for w in words), re.IGNORECASE)) if words else (exact_case,)
 
 
 def find(sentence: str, text: str) -> list[tuple[int, int]]:
@@ -91,7 +101,7 @@ def ground(sentence: str, field: str, items: list[dict]) -> tuple[list[Span], li
 
 
 def utf16_offset(text: str, index: int) -> int:
-    """Python string index -> UTF-16 code unit offset (what browsers and Label Studio count)."""
+    """Python string index -> UTF-16 code unit offset (what JavaScript strings count)."""
     return len(text[:index].encode("utf-16-le")) // 2
 
 
