@@ -32,12 +32,12 @@ from common import (  # noqa: E402
     SCHEMA,
     Result,
     StubProcess,
-    call_loop,
     check,
     fresh_db,
     markdown_table,
     raw_loop,
     save,
+    sdk_loop,
     write_corpus,
 )
 from ls_bench import LabelStudioFixture, bench_pull, bench_push  # noqa: E402
@@ -121,8 +121,9 @@ def bench_overhead(ctx: Context) -> None:
     """The tool's own CPU per sentence, outside the LLM client: annotate's CPU minus the client's for as many calls.
 
     Against a stub answering at once (in its own process, so its CPU is not counted),
-    with the CLI's default concurrency. The client alone (LLMClient.send with the same
-    request) and a raw HTTP loop are reported too, as the ceilings they are.
+    with the CLI's default concurrency. The client alone (the `openai` client set up as
+    annotate sets it up, sending the same request) and a raw HTTP loop are reported too,
+    as the ceilings they are.
     """
     n, conc = ctx.sizes.overhead_n, ctx.sizes.overhead_concurrency
     db = fresh_db(ctx.tmp, "overhead", n)
@@ -131,16 +132,15 @@ def bench_overhead(ctx: Context) -> None:
         job = next(pending_jobs(db, SCHEMA, PROMPT, MODEL, client.run_key))
         params = client.params("json_schema", messages_of(job), SCHEMA.llm_json_schema())
         body = json.dumps(params).encode()
-        call_loop(lambda: client.send(params), min(300, n), conc)  # warm-up
-        cpu = time.process_time()
-        edge = call_loop(lambda: client.send(params), n, conc)
-        client_cpu = time.process_time() - cpu
+        sdk_loop(stub.base_url, params, min(300, n), conc)  # warm-up
+        edge, client_ms = sdk_loop(stub.base_url, params, n, conc)
         cpu = time.process_time()
         seconds, report = timed_annotate(db, stub.base_url, conc)
         annotate_cpu = time.process_time() - cpu
         raw = raw_loop(stub.port, body, n, conc)
     if report.by_status != {"ok": n}:
         raise RuntimeError(f"annotate did not draft every sentence: {report.by_status}")
+    client_cpu = client_ms * n / 1000
     own_ms = (annotate_cpu - client_cpu) / n * 1000
     rate = n / seconds
     details = {"sentences": n, "concurrency": conc, "annotate_s": seconds, "annotate_per_s": rate,
