@@ -202,7 +202,8 @@ class _BatchRun:
                 if not replies.running(deferred.key):
                     files.add(deferred.key, job.sentence_id, deferred.params)
                 continue
-            self._store(outcome)
+            if outcome is not None:
+                self._store(outcome)
         self.writer.flush()
         self.report.online_reasks += self.client.calls - calls
         self.report.llm_calls += self.client.calls - calls

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -225,14 +224,10 @@ def print_annotate_report(report: RunReport) -> None:
     if report.throttled:
         console.print(f"{report.throttled} request(s) were refused for the server's rate limit (HTTP 429) and retried; "
                       f"requests in flight went down to {report.lowest_in_flight}.", highlight=False)
-    if report.abandoned:
-        console.print(f"Interrupted: {report.abandoned} request(s) in flight abandoned; finished drafts are stored; "
-                      "run the same command to continue.", highlight=False)
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(130)  # worker threads still wait on the server; do not wait for them at exit
     if report.interrupted:
-        console.print("Interrupted: finished drafts are stored; run the same command to continue.")
+        abandoned = f"{report.abandoned} request(s) in flight abandoned; " if report.abandoned else ""
+        console.print(f"Interrupted: {abandoned}finished drafts are stored; run the same command to continue.",
+                      highlight=False)
         sys.exit(130)
     failed = report.by_status.get(DraftStatus.FAILED)
     if failed:

@@ -29,7 +29,7 @@ from ..context import DocumentSentences
 from ..labelstudio.config import label_config
 from ..labelstudio.predictions import model_version_of
 from ..labelstudio.projects import Project
-from ..llm import LLMClient
+from ..llm import LLMClient, Stopped
 from ..prompts import Prompt, register_prompt
 from ..schema import Schema
 from ..store import DraftStatus, now
@@ -184,6 +184,8 @@ class Predictor:
     def _draft_and_store(self, job: Job) -> dict:
         """Draft one sentence and commit it (on this worker's connection), whoever is still waiting."""
         outcome = self.drafter.draft(job)
+        if outcome is None:
+            raise Stopped("the backend is stopping")
         writer = DraftWriter(self.db())
         writer.write(outcome)
         writer.flush()
