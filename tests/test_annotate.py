@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -20,6 +20,7 @@ from fakes import news_answer, news_responder, target_sentence  # noqa: E402
 from stub_llm import StubLLM  # noqa: E402
 
 from annotator.annotate import annotate  # noqa: E402
+from annotator.errors import InputError  # noqa: E402
 from annotator.ingest import ingest, read_inputs  # noqa: E402
 from annotator.llm import LLMClient  # noqa: E402
 from annotator.prompts import load_prompt  # noqa: E402
@@ -348,3 +349,14 @@ def test_cli_errors_are_one_line_and_non_zero(tmp_path) -> None:
     r = run_cli("annotate", "--base-url", "http://127.0.0.1:9/v1", "--model", "m", "--retries", "1",
                 "--limit", "1", env=env)
     assert r.returncode == 1 and "failed" in r.stderr
+
+
+def test_annotate_inside_a_running_event_loop_says_how_to_call_it(db) -> None:
+    client = LLMClient(base_url="http://127.0.0.1:9/v1", api_key=None, model="stub")
+
+    async def notebook_cell() -> None:
+        annotate(db, client, SCHEMA, PROMPT)
+
+    with pytest.raises(InputError, match="cannot run inside another one"):
+        asyncio.run(notebook_cell())
+    assert client.calls == 0 and db["drafts"].count == 0

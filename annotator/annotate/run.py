@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 import threading
@@ -133,6 +134,9 @@ def annotate(db: sqlite_utils.Database, client: LLMClient, schema: Schema, promp
     """
     if concurrency < 1:
         raise InputError("--concurrency must be at least 1")
+    if _in_event_loop():
+        raise InputError("annotate() runs its own event loop and cannot run inside another one (a notebook cell); "
+                         "call it from a thread that opens its own database: asyncio.to_thread or the CLI")
     selection = selection or Selection()
     family = selection.examples.family_pattern(client.run_key) if selection.examples else client.run_key
     scope = f"annotate {schema.hash} {prompt.version} {client.model} {family}"
@@ -140,6 +144,14 @@ def annotate(db: sqlite_utils.Database, client: LLMClient, schema: Schema, promp
         return _annotate(db, client, schema, prompt, mode=mode, concurrency=concurrency, limit=limit,
                          max_reasks=max_reasks, on_start=on_start, on_done=on_done, on_interrupt=on_interrupt,
                          retry_invalid=retry_invalid, selection=selection, adaptive=adaptive)
+
+
+def _in_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def _annotate(db: sqlite_utils.Database, client: LLMClient, schema: Schema, prompt: Prompt, *, mode: str,
