@@ -40,9 +40,10 @@ from .batch_api import (
     read_result,
     request_line,
 )
+from .cache import CacheReader
 from .drafter import Drafter, ModeResolver, Outcome
 from .jobs import Selection, count_pending, pending_jobs
-from .run import CacheReader, RunReport, record_schema, remembered_mode
+from .run import RunReport, record_schema, remembered_mode
 from .writes import DraftWriter
 
 

@@ -21,9 +21,10 @@ from typing import Any
 import sqlite_utils
 from label_studio_sdk.label_interface import LabelInterface
 
+from ..annotate.cache import CacheReader
 from ..annotate.drafter import Drafter, ModeResolver
 from ..annotate.jobs import Job
-from ..annotate.run import CacheReader, record_schema, remembered_mode
+from ..annotate.run import record_schema, remembered_mode
 from ..annotate.writes import DraftWriter
 from ..context import DocumentSentences
 from ..labelstudio.config import label_config
