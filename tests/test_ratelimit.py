@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import sys
@@ -109,6 +110,30 @@ def test_acquire_gives_up_when_the_run_stops() -> None:
     stop.set()
     waiter.join(timeout=2)
     assert result == [None]
+
+
+def test_a_waiting_coroutine_goes_when_a_request_is_released_and_gives_up_when_the_run_stops() -> None:
+    async def scenario() -> tuple[list[str], float | None]:
+        limiter, stop, order = AdaptiveLimiter(1), threading.Event(), []
+        first = await limiter.wait_turn(stop)
+        assert first is not None and limiter.in_flight == 1
+
+        async def second() -> None:
+            sent_at = await limiter.wait_turn(stop)
+            order.append("second sent" if sent_at is not None else "second gave up")
+
+        waiting = asyncio.create_task(second())
+        await asyncio.sleep(0.02)
+        order.append("first released")  # the only slot is taken until now
+        limiter.release(first, RateInfo(200))
+        await asyncio.wait_for(waiting, 1)  # woken by the release
+        third = asyncio.create_task(limiter.wait_turn(stop))
+        await asyncio.sleep(0.02)
+        stop.set()
+        return order, await asyncio.wait_for(third, 1)
+
+    order, third = asyncio.run(scenario())
+    assert order == ["first released", "second sent"] and third is None
 
 
 def test_token_bucket_of_the_stub() -> None:
