@@ -20,6 +20,7 @@ import pytest
 
 from annotator.annotate import annotate
 from annotator.errors import InputError
+from annotator.evaluate.agreement import Annotation, agreement
 from annotator.evaluate.compare import Pair, evaluate, headline_figure
 from annotator.evaluate.html import render
 from annotator.export import export
@@ -398,3 +399,27 @@ def test_the_instructions_say_how_to_link_the_ends_and_list_the_stances():
     assert "<b>Create Relation</b>" in claims and "Each relation runs Source → Claim." in claims
     assert "<td><b>denies</b></td><td>The source denies, rejects or disputes" in claims
     assert "<td><kbd>9</kbd></td><td><b>Source</b></td>" in claims  # the ends' labels keep their hotkeys
+
+
+def test_agreement_on_claims_matches_relations_by_their_ends_offsets_and_stance():
+    spec = V2.field("claims")
+
+    def answer(task: int, who: str, records: list[dict]) -> Annotation:
+        items, spans = rows_of(spec, records)
+        return Annotation(task, who, {"event_type": "battle", "attribution": "claimed", "claims": items}, spans)
+
+    moscow_denies = {**MOSCOW_CLAIM, "stance": "denies"}
+    report = agreement(V2.fields, [answer(1, "a", [KYIV_CLAIM, MOSCOW_CLAIM]), answer(1, "b", [KYIV_CLAIM, moscow_denies]),
+                                   answer(2, "a", [KYIV_CLAIM]), answer(2, "b", [])])
+    claims = report["fields"]["claims"]
+    # b against a. Task 1: Kyiv's claim matches, Moscow's differs in stance only (tp 1, fp 1, fn 1);
+    # task 2: a's claim is missed (fn 1). Exact: tp 1, fp 1, fn 2 -> 2/(2+1+2).
+    assert claims["kind"] == "relations" and claims["f1_exact"] == pytest.approx(0.4)
+    # Both ends alone: task 1 tp 2, task 2 fn 1 -> 4/(4+0+1).
+    assert claims["f1_unlabelled"] == pytest.approx(0.8) and claims["pairs"]["a|b"]["f1_exact"] == pytest.approx(0.4)
+    # "claims": tp 1, fn 1 + 1 -> 2/(2+2); "denies": b's one is not a's (fp 1) -> 0.
+    assert claims["per_label"] == {"claims": {"f1_exact": 0.5}, "denies": {"f1_exact": 0.0}}
+    # Only claims differ: task 2 disagrees fully on 1 field of n, task 1 on half of one (1 - 2*1/(2+2)).
+    n = len(V2.fields)
+    assert report["disagreements"] == [{"task_id": 2, "disagreement": pytest.approx(1 / n)},
+                                       {"task_id": 1, "disagreement": pytest.approx(0.5 / n)}]

@@ -171,6 +171,13 @@ def _print_agreement(report: dict) -> None:
         if field["kind"] == "choice":
             kappas = ", ".join(f"{pair} {_fmt(k)}" for pair, k in field["kappa"].items()) or "no shared task"
             out.print(f"{name}: alpha {_fmt(field['alpha'])}; kappa {kappas}", highlight=False)
+        elif field["kind"] == "relations":
+            table = Table("label", "F1 exact", title=f"{name} (relations)", title_justify="left")
+            table.add_row("(all)", _fmt(field["f1_exact"]))
+            table.add_row("(both ends, any label)", _fmt(field["f1_unlabelled"]))
+            for label, f in field["per_label"].items():
+                table.add_row(label, _fmt(f["f1_exact"]))
+            out.print(table)
         else:
             table = Table("label", "F1 exact", "F1 overlap", title=f"{name} (spans)", title_justify="left")
             table.add_row("(all)", _fmt(field["f1_exact"]), _fmt(field["f1_overlap"]))

@@ -4,8 +4,9 @@ Choice and bool fields: Krippendorff's alpha (nominal, the `krippendorff` packag
 over every annotator and task, and Cohen's kappa for each pair of annotators over
 the tasks both annotated. Span fields: F1 between each pair of annotators, exact
 and overlap, micro-averaged (matches summed over all shared tasks, then F1),
-overall and per label. A figure that is undefined (one value only, no shared task)
-is null.
+overall and per label. Relation fields: the same F1, a relation matching when both
+ends (offsets and labels) and its label are the same (exact) or both ends are
+(unlabelled). A figure that is undefined (one value only, no shared task) is null.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from dataclasses import dataclass
 import krippendorff
 import numpy as np
 
-from ..kinds import SPANS, FieldSpec
-from .metrics import NONE_LABEL, SpanCounts, prf
+from ..kinds import RELATIONS, SPANS, FieldSpec
+from ..kinds.relations import relation_keys
+from .metrics import NONE_LABEL, RelationCounts, SpanCounts, prf
 
 
 @dataclass(frozen=True)
@@ -107,20 +109,42 @@ def _span_report(pairs: dict[str, SpanCounts]) -> dict:
             "pairs": {name: {"f1_exact": f1(c.exact), "f1_overlap": f1(c.overlap)} for name, c in pairs.items()}}
 
 
+def _relation_report(pairs: dict[str, RelationCounts]) -> dict:
+    total = RelationCounts()
+    for counts in pairs.values():
+        total.merge(counts)
+
+    def f1(c: list[int]) -> float:
+        return prf(*c)["f1"]
+    return {"kind": "relations", "f1_exact": f1(total.exact), "f1_unlabelled": f1(total.unlabelled),
+            "per_label": {k: {"f1_exact": f1(v)} for k, v in sorted(total.per_label.items())},
+            "pairs": {name: {"f1_exact": f1(c.exact), "f1_unlabelled": f1(c.unlabelled)} for name, c in pairs.items()}}
+
+
 def _spans(answer: Annotation, name: str) -> list[dict]:
     return [s for s in answer.spans if s.get("field") == name]
 
 
+def _items(spec: FieldSpec, answer: Annotation) -> list:
+    """What one answer says in a span field (its spans) or a relation field (its relations' keys)."""
+    if spec.kind == SPANS:
+        return _spans(answer, spec.name)
+    return relation_keys(spec, answer.data.get(spec.name), answer.spans)
+
+
 def _compare_task(fields: tuple[FieldSpec, ...], answers: dict[str, Annotation],
-                  span_pairs: dict[str, dict[str, SpanCounts]]) -> float:
-    """Add the task's spans to the pair counts; return its disagreement (0 to 1, the mean over pairs and fields)."""
+                  pair_counts: dict[str, dict[str, SpanCounts | RelationCounts]]) -> float:
+    """Add the task's spans and relations to the pair counts; return its disagreement (0 to 1, the mean over
+    pairs and fields)."""
     scores = []
     for a, b in itertools.combinations(sorted(answers), 2):
         for spec in fields:
-            if spec.kind == SPANS:
-                sa, sb = _spans(answers[a], spec.name), _spans(answers[b], spec.name)
-                counts = span_pairs[spec.name].setdefault(_pair_name(a, b), SpanCounts())
-                kept = len(counts.add(sb, sa).kept)
+            if spec.kind in (SPANS, RELATIONS):
+                sa, sb = _items(spec, answers[a]), _items(spec, answers[b])
+                counts = pair_counts[spec.name].setdefault(
+                    _pair_name(a, b), SpanCounts() if spec.kind == SPANS else RelationCounts())
+                found = counts.add(sb, sa)
+                kept = found if isinstance(found, int) else len(found.kept)
                 scores.append(1 - 2 * kept / (len(sa) + len(sb)) if sa or sb else 0.0)
             elif spec.codec.metric == "choice":
                 scores.append(float(_choice(answers[a].data.get(spec.name)) != _choice(answers[b].data.get(spec.name))))
@@ -143,7 +167,7 @@ def agreement(fields: tuple[FieldSpec, ...], annotations: Iterable[Annotation | 
     """
     choice_specs = [spec for spec in fields if spec.kind != SPANS and spec.codec.metric == "choice"]
     tables: dict[str, dict[str, dict[int, str]]] = {spec.name: {} for spec in choice_specs}
-    span_pairs: dict[str, dict[str, SpanCounts]] = {spec.name: {} for spec in fields}
+    span_pairs: dict[str, dict[str, SpanCounts | RelationCounts]] = {spec.name: {} for spec in fields}
     tasks, annotators, scores = [], set(), []
     for task_id, answers in _tasks(annotations):
         if len(answers) < 2:
@@ -158,7 +182,9 @@ def agreement(fields: tuple[FieldSpec, ...], annotations: Iterable[Annotation | 
     out_fields = {}
     for spec in fields:
         if spec.kind == SPANS:
-            out_fields[spec.name] = _span_report(span_pairs[spec.name])
+            out_fields[spec.name] = _span_report(span_pairs[spec.name])  # type: ignore[arg-type]
+        elif spec.kind == RELATIONS:
+            out_fields[spec.name] = _relation_report(span_pairs[spec.name])  # type: ignore[arg-type]
         elif spec.name in tables:
             out_fields[spec.name] = _choice_field(tables[spec.name], tasks)
     worst = sorted(scores, key=lambda x: (-x[0], x[1]))
