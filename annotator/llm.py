@@ -10,6 +10,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -156,15 +157,6 @@ class LLMClient:
 
     _async: tuple[asyncio.AbstractEventLoop, openai.AsyncOpenAI] | None = field(default=None, repr=False)
 
-    def __post_init__(self) -> None:
-        # The SDK's own retries are off: tenacity below is the only retry loop. Requests go through the
-        # client's generic post (documented for raw requests) rather than chat.completions.create: create()
-        # walks the request through its TypedDict transform and builds pydantic models of the reply, which
-        # doubled the client's CPU per request; auth, timeout and the error classes are the same, and the
-        # raw reply keeps the rate-limit headers.
-        self._client = openai.OpenAI(base_url=self.base_url, api_key=self.api_key or "not-needed",
-                                     max_retries=0, timeout=self.timeout)
-
     @property
     def server(self) -> str:
         """The server's identity as stored with drafts and cache entries (no credentials)."""
@@ -180,10 +172,18 @@ class LLMClient:
         """A short hash of `run_settings()`."""
         return hashlib.sha256(json.dumps(self.run_settings(), sort_keys=True).encode()).hexdigest()[:16]
 
-    @property
+    @cached_property
     def sdk(self) -> openai.OpenAI:
-        """The underlying `openai` client, for the Batch API (its own retries are off)."""
-        return self._client
+        """The synchronous `openai` client (for `send`, the Batch API), made on first use.
+
+        The SDK's own retries are off: tenacity is the only retry loop. Requests go through the client's
+        generic post (documented for raw requests) rather than chat.completions.create: create() walks the
+        request through its TypedDict transform and builds pydantic models of the reply, which doubled the
+        client's CPU per request; auth, timeout and the error classes are the same, and the raw reply keeps
+        the rate-limit headers.
+        """
+        return openai.OpenAI(base_url=self.base_url, api_key=self.api_key or "not-needed", max_retries=0,
+                             timeout=self.timeout)
 
     def cache_key(self, params: dict[str, Any]) -> str:
         """The cache key of a request to this server: two servers never share answers."""
@@ -289,7 +289,7 @@ class LLMClient:
         info: RateInfo | None = None
         try:
             started = time.perf_counter()
-            response = self._client.post("/chat/completions", body=params, cast_to=httpx.Response)
+            response = self.sdk.post("/chat/completions", body=params, cast_to=httpx.Response)
             completion, info = read_reply(response, started)
         except (openai.APIConnectionError, openai.APIStatusError) as exc:
             info = self._reply_seen(exc)
@@ -309,7 +309,7 @@ class LLMClient:
         info: RateInfo | None = None
         try:
             started = time.perf_counter()
-            response = await self._async_sdk().post("/chat/completions", body=params, cast_to=httpx.Response)
+            response = await self.async_sdk().post("/chat/completions", body=params, cast_to=httpx.Response)
             completion, info = read_reply(response, started)
         except (openai.APIConnectionError, openai.APIStatusError) as exc:
             info = self._reply_seen(exc)
@@ -320,8 +320,8 @@ class LLMClient:
         self._reply_seen(None)
         return completion
 
-    def _async_sdk(self) -> openai.AsyncOpenAI:
-        """The async `openai` client of the running event loop, made on first use.
+    def async_sdk(self) -> openai.AsyncOpenAI:
+        """The async `openai` client of the running event loop (for `asend`), made on first use.
 
         Its HTTP transport is aiohttp (`openai[aiohttp]`): at 64 requests in flight it costs about a
         third less CPU per request than the default httpx one (BENCHMARKS.md).
@@ -349,7 +349,7 @@ class LLMClient:
     def list_models(self) -> list[str]:
         """Model ids the server offers."""
         try:
-            return [m.id for m in self._client.models.list()]
+            return [m.id for m in self.sdk.models.list()]
         except openai.APIConnectionError as exc:
             raise LLMError(
                 f"cannot reach the LLM server at {self.server} ({exc}); start it or fix --base-url"

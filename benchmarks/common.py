@@ -204,17 +204,15 @@ def call_loop(fn, n: int, concurrency: int) -> float:
     return n / (time.perf_counter() - started)
 
 
-def sdk_loop(base_url: str, body: dict, n: int, concurrency: int) -> tuple[float, float]:
-    """The `openai` client alone, as annotate sets it up (AsyncOpenAI over aiohttp, one event loop):
-    `n` chat requests with the same body, `concurrency` at a time; (requests/s, CPU ms a request)."""
+def sdk_loop(client, body: dict, n: int, concurrency: int) -> tuple[float, float]:
+    """The `openai` client alone, as annotate sets it up (`LLMClient.async_sdk`: AsyncOpenAI over aiohttp, one
+    event loop): `n` chat requests with the same body, `concurrency` at a time; (requests/s, CPU ms a request)."""
     import asyncio
 
     import httpx
-    import openai
 
     async def main() -> tuple[float, float]:
-        sdk = openai.AsyncOpenAI(base_url=base_url, api_key="bench", max_retries=0,
-                                 http_client=openai.DefaultAioHttpClient())
+        sdk = client.async_sdk()
         left = [n]
 
         async def worker() -> None:
@@ -226,7 +224,7 @@ def sdk_loop(base_url: str, body: dict, n: int, concurrency: int) -> tuple[float
         started, cpu = time.perf_counter(), time.process_time()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
-        await sdk.close()
+        await client.aclose()
         return n / seconds, cpu / n * 1000
 
     return asyncio.run(main())

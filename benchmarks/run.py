@@ -135,11 +135,11 @@ def bench_overhead(ctx: Context) -> None:
         job = next(pending_jobs(db, SCHEMA, PROMPT, MODEL, client.run_key))
         params = client.params("json_schema", messages_of(job), SCHEMA.llm_json_schema())
         body = json.dumps(params).encode()
-        sdk_loop(stub.base_url, params, min(300, n), conc)  # warm-up
+        sdk_loop(client, params, min(300, n), conc)  # warm-up
         # The VM's speed drifts by a third within minutes: the client alone and annotate take turns,
         # each pair measured back to back, and the median pair is reported.
         for turn in range(OVERHEAD_TURNS):
-            edge, client_ms = sdk_loop(stub.base_url, params, n, conc)
+            edge, client_ms = sdk_loop(client, params, n, conc)
             db = db if turn == 0 else fresh_db(ctx.tmp, f"overhead{turn}", n)
             cpu = time.process_time()
             seconds, report = timed_annotate(db, stub.base_url, conc)
@@ -193,8 +193,9 @@ def bench_concurrency(ctx: Context) -> None:
     with StubProcess(latency=s.latency) as stub:
         sentence_id, text = first["db"].execute("SELECT id, text FROM sentences LIMIT 1").fetchone()
         messages = messages_of(Job(sentence_id, text, None))
-        params = client_for(stub.base_url).params("json_schema", messages, SCHEMA.llm_json_schema())
-        alone, alone_ms = sdk_loop(stub.base_url, params, s.concurrency_n, s.concurrency)
+        client = client_for(stub.base_url)
+        params = client.params("json_schema", messages, SCHEMA.llm_json_schema())
+        alone, alone_ms = sdk_loop(client, params, s.concurrency_n, s.concurrency)
     details = {k: v for k, v in first.items() if k not in ("db", "data")}
     details.update(client_alone_per_s=alone, client_alone_ratio=alone / ideal, client_alone_cpu_ms=alone_ms,
                    annotate_cpu_ms=first["cpu_ms"])
