@@ -26,18 +26,33 @@ def _print_login(info) -> None:
     out.print(f"Label Studio: {info.url}\n  login:    {info.email}\n  password: {info.password}", highlight=False)
 
 
+UPGRADE_HELP = ("Re-create the environment from the lock shipped with annotator when the installed "
+                "packages differ from it (nothing to do when they match).")
+
+
+def _install(service, title: str, upgrade: bool) -> None:
+    """Install <service>'s environment from its lock; say where it is and whether it matches."""
+    path = with_spinner(title, lambda say: service.ensure_installed(progress=say, upgrade=upgrade))
+    differences = service.drift()
+    out.print(f"{service.name} environment: {path} "
+              f"({'differs from' if differences else 'matches'} {service.lock_file.name})", highlight=False)
+    if differences:
+        warn(service.drift_hint(differences))
+
+
 @labelstudio.command("install")
-def labelstudio_install() -> None:
-    """Create Label Studio's own virtual environment (about 2 minutes, once).
+@click.option("--upgrade", is_flag=True, help=UPGRADE_HELP)
+def labelstudio_install(upgrade: bool) -> None:
+    """Create Label Studio's own virtual environment from its lock (about 2 minutes, once).
 
     \b
-    Example:
+    Examples:
       annotator labelstudio install
+      annotator labelstudio install --upgrade   # after an upgrade of annotator, or a failed start
     """
     from ..services.labelstudio import LabelStudioServer
 
-    path = with_spinner("Installing Label Studio", lambda say: LabelStudioServer().ensure_installed(progress=say))
-    out.print(f"Label Studio environment: {path}", highlight=False)
+    _install(LabelStudioServer(), "Installing Label Studio", upgrade)
 
 
 @labelstudio.command("start")
@@ -50,8 +65,11 @@ def labelstudio_start() -> None:
     """
     from ..services.labelstudio import LabelStudioServer
 
-    info = with_spinner("Starting Label Studio", lambda say: LabelStudioServer().start(progress=say))
+    server = LabelStudioServer()
+    info = with_spinner("Starting Label Studio", lambda say: server.start(progress=say))
     _print_login(info)
+    if server.drift_at_start:
+        warn(server.drift_hint(server.drift_at_start))
 
 
 @labelstudio.command("stop")
@@ -95,17 +113,18 @@ def llm() -> None:
 
 
 @llm.command("install")
-def llm_install() -> None:
-    """Build the embedded LLM server's environment (llama-cpp-python from source: several minutes, once).
+@click.option("--upgrade", is_flag=True, help=UPGRADE_HELP)
+def llm_install(upgrade: bool) -> None:
+    """Build the embedded LLM server's environment from its lock (llama-cpp-python from source: several minutes, once).
 
     \b
-    Example:
+    Examples:
       annotator llm install
+      annotator llm install --upgrade   # after an upgrade of annotator, or a failed start
     """
     from ..services.llamacpp import LocalLLMServer
 
-    path = with_spinner("Installing the embedded LLM", lambda say: LocalLLMServer().ensure_installed(progress=say))
-    out.print(f"LLM environment: {path}", highlight=False)
+    _install(LocalLLMServer(), "Installing the embedded LLM", upgrade)
 
 
 @llm.command("start")
@@ -118,8 +137,11 @@ def llm_start() -> None:
     """
     from ..services.llamacpp import LocalLLMServer
 
-    info = with_spinner("Starting the embedded LLM", lambda say: LocalLLMServer().start(progress=say))
+    server = LocalLLMServer()
+    info = with_spinner("Starting the embedded LLM", lambda say: server.start(progress=say))
     out.print(f"LLM server: {info.url} (model {info.model}, pid {info.pid})", highlight=False)
+    if server.drift_at_start:
+        warn(server.drift_hint(server.drift_at_start))
     warn(SMOLLM_WARNING)
 
 

@@ -17,6 +17,7 @@ from ..settings import home
 from .procs import (
     free_port,
     http_ok,
+    log_tail,
     logs_dir,
     pid_alive,
     port_is_free,
@@ -24,7 +25,9 @@ from .procs import (
     stop_pid,
     wait_http,
 )
-from .venv import ensure_venv
+from .venv import drift, ensure_venv, summarize
+
+CONSTRAINTS_DIR = Path(__file__).with_name("constraints")
 
 Progress = Callable[[str], None]
 
@@ -77,6 +80,7 @@ class ManagedService:
         self.default_location = base_dir is None
         self.base_dir = Path(base_dir) if base_dir is not None else home() / self.slug
         self.port = port
+        self.drift_at_start: list[str] = []  # how the environment differed from its lock at the last start
 
     # subclasses -------------------------------------------------------------
     @property
@@ -85,6 +89,7 @@ class ManagedService:
 
     requirements: list[list[str]] = []
     install_check = "bin/python"
+    cli_group = "service"  # `annotator <cli_group> install --upgrade` re-creates the environment
 
     def _command(self, port: int) -> list[str]:
         raise NotImplementedError
@@ -104,9 +109,26 @@ class ManagedService:
         digest = hashlib.sha1(str(self.base_dir.resolve()).encode()).hexdigest()[:8]
         return logs_dir() / f"{self.slug}-{digest}.log"
 
-    def ensure_installed(self, progress: Progress | None = None) -> Path:
-        """Install the service's virtual environment (``venv_dir``) if missing; return its path."""
-        return ensure_venv(self.venv_dir, self.requirements, self.install_check, progress)
+    @property
+    def lock_file(self) -> Path:
+        """The constraints file shipped with the package that pins every package of the environment."""
+        return CONSTRAINTS_DIR / f"{self.slug}.txt"
+
+    @property
+    def upgrade_command(self) -> str:
+        return f"annotator {self.cli_group} install --upgrade"
+
+    def ensure_installed(self, progress: Progress | None = None, upgrade: bool = False) -> Path:
+        """Install the service's virtual environment (``venv_dir``) from its lock if missing.
+
+        With ``upgrade``, an environment that differs from the lock is re-created from it.
+        """
+        return ensure_venv(self.venv_dir, self.requirements, self.install_check, progress,
+                           lock_file=self.lock_file, recreate=upgrade)
+
+    def drift(self) -> list[str]:
+        """How the installed environment differs from the lock (empty: it matches)."""
+        return drift(self.venv_dir, self.lock_file)
 
     def stop(self) -> bool:
         """Stop the recorded process (whole process group). True if one was running."""
@@ -152,6 +174,7 @@ class ManagedService:
                 )
             return state
         self.ensure_installed(progress)
+        differences = self.drift_at_start = self.drift()
         port = self._pick_port()
         log_path = self.log_path
         proc = start_process(self._command(port), log_path, self._env(), cwd=self.base_dir)
@@ -166,11 +189,31 @@ class ManagedService:
                     log_path=log_path,
                     name=self.name,
                 )
+            except ServiceError as exc:
+                stop_pid(proc.pid)
+                ServiceState.clear(self.state_file)
+                if not differences:
+                    raise
+                raise ServiceError(self._failed_start(log_path, differences)) from exc
             except BaseException:
                 stop_pid(proc.pid)
                 ServiceState.clear(self.state_file)
                 raise
         return state
+
+    def drift_hint(self, differences: list[str]) -> str:
+        return (
+            f"its environment {self.venv_dir} differs from the lock shipped with annotator "
+            f"({summarize(differences)}): run `{self.upgrade_command}` to re-create it from the lock"
+        )
+
+    def _failed_start(self, log_path: Path, differences: list[str]) -> str:
+        """One line for a start that failed in an environment that drifted from its lock."""
+        tail = log_tail(log_path, lines=3)
+        return (
+            f"{self.name} did not start (read the log {log_path}); {self.drift_hint(differences)}"
+            + (f"; last log lines: {tail}" if tail else "")
+        )
 
     def _pick_port(self) -> int:
         """The configured port if it is free (else an error), or any free port."""

@@ -52,8 +52,12 @@ class LabelStudioServer(ManagedService):
     slug = "labelstudio"
     health_path = "/health"
     start_timeout = 300.0
-    requirements = [[f"label-studio=={LABEL_STUDIO_VERSION}"]]
+    # Installed with the lock (constraints/labelstudio.txt). The bounds here are known breaks that a
+    # refresh of the lock must keep: Label Studio 1.23.2 asks for sentry-sdk>=2.16 with no upper bound,
+    # and exits at start-up with sentry-sdk 3 ("Unknown option 'send_default_pii'").
+    requirements = [[f"label-studio=={LABEL_STUDIO_VERSION}", "sentry-sdk<3"]]
     install_check = "bin/label-studio"
+    cli_group = "labelstudio"
 
     @property
     def data_dir(self) -> Path:

