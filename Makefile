@@ -2,7 +2,7 @@
 PYTHON ?= python3
 PIP := $(PYTHON) -m pip
 
-.PHONY: install install-dev system-deps services demo test lint bench
+.PHONY: install install-dev system-deps services locks demo test lint bench
 
 install:
 	$(PIP) install -q -e .
@@ -18,10 +18,17 @@ system-deps:
 		$$SUDO apt-get update -q && $$SUDO apt-get install -y -q chromium fonts-noto-color-emoji; \
 	fi
 
-# Label Studio and the embedded llama.cpp server, each in its own virtual environment.
+# Label Studio and the embedded llama.cpp server, each in its own virtual environment installed from the
+# lock shipped in the package; an environment that differs from its lock is re-created, so what the tests
+# run is what a new machine gets.
 services: install
-	$(PYTHON) -m annotator labelstudio install
-	$(PYTHON) -m annotator llm install
+	$(PYTHON) -m annotator labelstudio install --upgrade
+	$(PYTHON) -m annotator llm install --upgrade
+
+# Refresh the locks: the newest versions the services' requirements allow, their tests, then the new pins.
+locks: install-dev
+	$(PYTHON) -m annotator.services.relock labelstudio
+	$(PYTHON) -m annotator.services.relock llm
 
 demo: install
 	$(PYTHON) -m annotator demo
