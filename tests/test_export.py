@@ -332,7 +332,7 @@ def test_user_errors_are_one_line(db, tmp_path) -> None:
         export(db, KINDS, "jsonl", tmp_path / "g.jsonl")
     (tmp_path / "busy").mkdir()
     (tmp_path / "busy" / "notes.txt").write_text("x")
-    with pytest.raises(InputError, match="other files in it"):
+    with pytest.raises(InputError, match="did not write"):
         export(db, NEWS, "hf", tmp_path / "busy")
 
 

@@ -53,7 +53,8 @@ def _warnings(report) -> list[str]:
 @click.command("export")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), required=True, help="Output format.")
 @click.option("--out", "out_path", type=click.Path(), required=True,
-              help="File to write (a folder for --format hf); replaced whole.")
+              help="File to write (a folder for --format hf), replaced whole; a symlink is written through, "
+                   "a device or FIFO written in place, - is standard output.")
 @click.option("--project", "-p", "project_name", default=None, help="Label Studio project title (default: all).")
 @click.option("--url", default=None, help="Label Studio URL, when one project name is on several servers.")
 @schema_option("Schema the gold was made with.")
@@ -102,11 +103,12 @@ def export_command(fmt: str, out_path: str, project_name: str | None, url: str |
                         include_drafts=include_drafts, expand=expand,
                         progress=lambda description, done, total: bars.update(description, description, done,
                                                                               total))
+    results = console if out_path == "-" else out  # standard output carries the export itself
     if as_json:
-        click.echo(json.dumps(report.as_dict(), ensure_ascii=False))
+        click.echo(json.dumps(report.as_dict(), ensure_ascii=False), err=out_path == "-")
         return
     for line in _summary(report):
-        out.print(escape(line), highlight=False, soft_wrap=True)
+        results.print(escape(line), highlight=False, soft_wrap=True)
     for line in _warnings(report):
         console.print(f"[yellow]{escape(line)}[/]", highlight=False, soft_wrap=True)
     if report.without_draft and include_drafts:

@@ -23,7 +23,7 @@ from typing import Any
 from ..kinds import BOOL, CHOICE, CHOICES, FieldSpec, label_str
 from ..kinds.relations import ends_of
 from ..schema import Schema
-from .output import replacing_file, require
+from .output import binary_file, require
 from .report import ExportReport, Records
 from .tokens import (
     align,
@@ -112,8 +112,9 @@ def write_spacy(records: Records, out: Path, schema: Schema, level: str, expand:
     for record in records(report, "Writing spaCy docs"):
         add(make_doc(nlp, schema, record, level, ents, expand, report))
     doc_bin.store_user_data = True
-    with replacing_file(out) as tmp:
-        doc_bin.to_disk(tmp)
+    data = doc_bin.to_bytes()
+    with binary_file(out) as fh:
+        fh.write(data)
 
 
 def _doc_bin(doc_bin_class: Any) -> tuple[Any, Callable[[Any], None]]:
