@@ -118,6 +118,7 @@ class BatchReport(RunReport):
     created: list[str] = field(default_factory=list)  # provider ids of the batches this run created
     resumed: list[str] = field(default_factory=list)  # provider ids of batches left running before, finished now
     failed_requests: int = 0  # requests a batch did not answer (errors, expiry)
+    unknown_lines: list[str] = field(default_factory=list)  # custom_ids of result lines naming no request: ignored
     online_reasks: int = 0
 
 
@@ -263,6 +264,7 @@ class _BatchRun:
         results = (read_result(line) for file_id in (state.output_file_id, state.error_file_id) if file_id
                    for line in self.api.results(file_id))
         leftover = f"the batch {state.status} before this request ran" + (f" ({state.error})" if state.error else "")
-        _, failed = store.store_results(self.db, local_id, results, leftover)
+        _, failed, unknown = store.store_results(self.db, local_id, results, leftover)
         self.report.failed_requests += failed
+        self.report.unknown_lines += unknown
         store.update(self.db, local_id, store.BatchStep.FETCHED, state)

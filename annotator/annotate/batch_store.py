@@ -71,21 +71,28 @@ def unfinished(db: sqlite_utils.Database, scope: str) -> list[dict]:
 
 
 def store_results(db: sqlite_utils.Database, local_id: str, results: Iterable[tuple[str | None, str | None, str | None]],
-                  leftover: str) -> tuple[int, int]:
-    """Keep each (custom_id, answer, error); requests with neither get `leftover` as their error. (answered, failed)."""
+                  leftover: str) -> tuple[int, int, list[str]]:
+    """Keep each (custom_id, answer, error); requests with neither get `leftover` as their error.
+
+    (answered, failed, the custom_ids of lines that name no request of the batch: ignored).
+    """
     answered = failed = 0
+    unknown: list[str] = []
     with db.atomic():
         for custom_id, answer, error in results:
             if custom_id is None:
                 continue
-            db.execute("UPDATE batch_requests SET response = ?, error = ? WHERE batch_id = ? AND custom_id = ?",
-                       [answer, None if answer else error, local_id, custom_id])
+            cursor = db.execute("UPDATE batch_requests SET response = ?, error = ? WHERE batch_id = ? AND custom_id = ?",
+                                [answer, None if answer else error, local_id, custom_id])
+            if cursor.rowcount == 0:
+                unknown.append(str(custom_id))
+                continue
             answered += answer is not None
             failed += answer is None
         cursor = db.execute("UPDATE batch_requests SET error = ? WHERE batch_id = ? AND response IS NULL "
                             "AND error IS NULL", [leftover, local_id])
         failed += cursor.rowcount
-    return answered, failed
+    return answered, failed, unknown
 
 
 def finish_fetched(db: sqlite_utils.Database, scope: str) -> None:

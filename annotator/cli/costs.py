@@ -81,3 +81,7 @@ def print_batch_report(report: BatchReport) -> None:
     if report.failed_requests:
         out.print(f"{report.failed_requests} request(s) were not answered by their batch (errors or expiry).",
                   highlight=False)
+    if report.unknown_lines:
+        n, shown = len(report.unknown_lines), ", ".join(report.unknown_lines[:3])
+        out.print(f"{n} result line{'' if n == 1 else 's'} named no request of this run's batches ({shown}"
+                  f"{', ...' if n > 3 else ''}) and {'was' if n == 1 else 'were'} ignored.", highlight=False)
