@@ -37,6 +37,16 @@ def _span_table(name: str, field: dict) -> Table:
     return table
 
 
+def _relation_table(name: str, field: dict) -> Table:
+    table = Table("label", "TP", "FP", "FN", "precision", "recall", "F1", title=f"{name} (relations)",
+                  title_justify="left")
+    rows = [("(all)", field["exact"]), ("(both ends, any label)", field["unlabelled"]), *field["per_label"].items()]
+    for label, f in rows:
+        table.add_row(label, str(f["tp"]), str(f["fp"]), str(f["fn"]), _fmt(f["precision"]), _fmt(f["recall"]),
+                      _fmt(f["f1"]))
+    return table
+
+
 def _choice_table(name: str, field: dict) -> Table:
     classes = sorted({*field["confusion"], *(d for row in field["confusion"].values() for d in row)})
     table = Table("gold \\ draft", *classes, title=f"{name}: accuracy {_fmt(field['accuracy'])} over {field['n']}",
@@ -58,6 +68,8 @@ def _print_group(group: dict) -> None:
     for name, field in group["fields"].items():
         if field["kind"] == "spans":
             out.print(_span_table(name, field))
+        elif field["kind"] == "relations":
+            out.print(_relation_table(name, field))
         elif field["kind"] == "choice":
             out.print(_choice_table(name, field))
         elif field["kind"] == "choices":
