@@ -1,0 +1,42 @@
+"""Confidence of drafts, field by field, and which drafts may skip review: pure numbers in and out.
+
+    metrics.py      how well a confidence separates right drafts from wrong ones:
+                    auroc, ece (equal-count bins), brier, reliability (the diagram's bins)
+    calibration.py  raw signal -> probability of being right: signal_to_unit puts a signal
+                    on [0, 1], fit_isotonic fits a CalibrationMap (plain JSON, applied with
+                    numpy alone), cross_fit gives out-of-sample probabilities on the gold,
+                    evaluate_field compares the signal before and after
+    routing.py      a threshold with a risk bound: choose_threshold (fixed-sequence testing
+                    with Clopper-Pearson bounds), clopper_pearson_upper / _interval,
+                    gold_needed (how much gold a guarantee takes at a given error rate)
+
+Nothing here reads SQLite or speaks HTTP. scikit-learn and scipy are optional
+(`pip install 'annotator[calibrate]'`), imported only by the functions that fit,
+score or bound; applying a stored CalibrationMap needs neither.
+"""
+
+from __future__ import annotations
+
+from .calibration import (
+    MIN_ITEMS,
+    CalibrationMap,
+    cross_fit,
+    evaluate_field,
+    fit_isotonic,
+    signal_to_unit,
+)
+from .metrics import auroc, brier, ece, reliability
+from .routing import (
+    Choice,
+    choose_threshold,
+    clopper_pearson_interval,
+    clopper_pearson_upper,
+    gold_needed,
+    min_testable,
+)
+
+__all__ = [
+    "MIN_ITEMS", "CalibrationMap", "Choice", "auroc", "brier", "choose_threshold", "clopper_pearson_interval",
+    "clopper_pearson_upper", "cross_fit", "ece", "evaluate_field", "fit_isotonic", "gold_needed",
+    "min_testable", "reliability", "signal_to_unit",
+]
