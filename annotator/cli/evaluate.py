@@ -177,12 +177,19 @@ def agreement_command(db_file: str | None, schema_ref: str, project_name: str | 
 
 
 def _print_agreement(report: dict) -> None:
-    out.print(f"{report['tasks']} tasks with two or more annotators: {', '.join(report['annotators']) or 'none'}",
+    if not report["tasks"]:
+        out.print("No task has answers from two or more annotators: there is no agreement figure (n/a). Have a "
+                  "second annotator label some of the same tasks, pull, then run again.", highlight=False)
+        return
+    out.print(f"{report['tasks']} tasks with two or more annotators: {', '.join(report['annotators'])}",
               highlight=False)
     for name, field in report["fields"].items():
         if field["kind"] == "choice":
             kappas = ", ".join(f"{pair} {_fmt(k)}" for pair, k in field["kappa"].items()) or "no shared task"
             out.print(f"{name}: alpha {_fmt(field['alpha'])}; kappa {kappas}", highlight=False)
+        elif field.get("nothing_marked"):
+            what = "relations" if field["kind"] == "relations" else "spans"
+            out.print(f"{name}: no {what} on either side (full agreement)", highlight=False)
         elif field["kind"] == "relations":
             table = Table("label", "F1 exact", title=f"{name} (relations)", title_justify="left")
             table.add_row("(all)", _fmt(field["f1_exact"]))

@@ -6,7 +6,9 @@ the tasks both annotated. Span fields: F1 between each pair of annotators, exact
 and overlap, micro-averaged (matches summed over all shared tasks, then F1),
 overall and per label. Relation fields: the same F1, a relation matching when both
 ends (offsets and labels) and its label are the same (exact) or both ends are
-(unlabelled). A figure that is undefined (one value only, no shared task) is null.
+(unlabelled). When neither annotator of a pair marked anything in a field they agree
+fully: F1 1.0 (and `nothing_marked` says so). A figure that is undefined (one value
+only, no task with two annotators) is null.
 """
 
 from __future__ import annotations
@@ -98,27 +100,32 @@ def _merge(parts: list[SpanCounts]) -> SpanCounts:
     return total
 
 
-def _span_report(pairs: dict[str, SpanCounts]) -> dict:
-    total = _merge(list(pairs.values()))
+def _f1(counts: list[int], paired: bool) -> float | None:
+    """F1 between annotators: None with no pair to compare, 1.0 when neither side marked anything."""
+    if not paired:
+        return None
+    return 1.0 if not any(counts) else prf(*counts)["f1"]
 
-    def f1(c: list[int]) -> float:
-        return prf(*c)["f1"]
-    return {"kind": "spans", "f1_exact": f1(total.exact), "f1_overlap": f1(total.overlap),
-            "per_label": {k: {"f1_exact": f1(total.per_label[k]), "f1_overlap": f1(total.per_label_overlap[k])}
-                          for k in sorted(total.per_label)},
-            "pairs": {name: {"f1_exact": f1(c.exact), "f1_overlap": f1(c.overlap)} for name, c in pairs.items()}}
+
+def _span_report(pairs: dict[str, SpanCounts]) -> dict:
+    total, paired = _merge(list(pairs.values())), bool(pairs)
+    return {"kind": "spans", "f1_exact": _f1(total.exact, paired), "f1_overlap": _f1(total.overlap, paired),
+            "nothing_marked": paired and not any(total.exact),
+            "per_label": {k: {"f1_exact": _f1(total.per_label[k], True),
+                              "f1_overlap": _f1(total.per_label_overlap[k], True)} for k in sorted(total.per_label)},
+            "pairs": {name: {"f1_exact": _f1(c.exact, True), "f1_overlap": _f1(c.overlap, True)}
+                      for name, c in pairs.items()}}
 
 
 def _relation_report(pairs: dict[str, RelationCounts]) -> dict:
-    total = RelationCounts()
+    total, paired = RelationCounts(), bool(pairs)
     for counts in pairs.values():
         total.merge(counts)
-
-    def f1(c: list[int]) -> float:
-        return prf(*c)["f1"]
-    return {"kind": "relations", "f1_exact": f1(total.exact), "f1_unlabelled": f1(total.unlabelled),
-            "per_label": {k: {"f1_exact": f1(v)} for k, v in sorted(total.per_label.items())},
-            "pairs": {name: {"f1_exact": f1(c.exact), "f1_unlabelled": f1(c.unlabelled)} for name, c in pairs.items()}}
+    return {"kind": "relations", "f1_exact": _f1(total.exact, paired), "f1_unlabelled": _f1(total.unlabelled, paired),
+            "nothing_marked": paired and not any(total.exact),
+            "per_label": {k: {"f1_exact": _f1(v, True)} for k, v in sorted(total.per_label.items())},
+            "pairs": {name: {"f1_exact": _f1(c.exact, True), "f1_unlabelled": _f1(c.unlabelled, True)}
+                      for name, c in pairs.items()}}
 
 
 def _spans(answer: Annotation, name: str) -> list[dict]:
