@@ -87,6 +87,19 @@ def _print_group(group: dict) -> None:
         out.print(table)
 
 
+def _check_annotator(db, schema, annotator: str, project_name: str | None, url: str | None) -> None:
+    """InputError when `annotator` has no gold of the schema, naming those who have some."""
+    from ..evaluate.load import annotators
+
+    names = annotators(db, schema, project=project_name, url=url)
+    if annotator in names:
+        return
+    scope = f"project {project_name!r}" if project_name else "any project"
+    who = (f"annotators with gold of schema {schema.name}: {', '.join(names)}; pass one of them to --annotator"
+           if names else f"nobody has gold of schema {schema.name} there yet: pull first")
+    raise InputError(f"no gold from annotator {annotator!r} in {scope}; {who}")
+
+
 @click.command("eval")
 @_project_options
 @click.option("--annotator", default=None, help="Only this annotator's annotations (email or user id).")
@@ -116,6 +129,8 @@ def eval_command(db_file: str | None, schema_ref: str, project_name: str | None,
 
     schema = load_schema(schema_ref)
     db = open_database(db_file)
+    if annotator is not None:
+        _check_annotator(db, schema, annotator, project_name, url)
     counts = EvalInput()
     report = evaluate(schema.fields, eval_pairs(db, schema, project=project_name, url=url, annotator=annotator,
                                                 gold=gold, counts=counts))

@@ -154,6 +154,18 @@ def eval_pairs(db: sqlite_utils.Database, schema: Schema, *, project: str | None
                            g["lead_time"], g["annotator"])
 
 
+def annotators(db: sqlite_utils.Database, schema: Schema, *, project: str | None = None,
+               url: str | None = None) -> list[str]:
+    """Who has gold (submitted, not deleted) of `schema` in the projects named, sorted."""
+    ids = [p.id for p in projects(db, project, url)]
+    if not ids:
+        return []
+    rows = db.query(f"SELECT DISTINCT annotator FROM gold WHERE project_id IN ({','.join('?' * len(ids))}) "
+                    "AND status = ? AND schema_hash = ? AND annotator IS NOT NULL ORDER BY annotator",
+                    [*ids, GoldStatus.OK.value, schema.hash])
+    return [r["annotator"] for r in rows]
+
+
 def agreement_annotations(db: sqlite_utils.Database, schema: Schema, *, project: str | None = None,
                           url: str | None = None) -> Iterator[tuple[ProjectRow, Iterator[dict[str, Annotation]]]]:
     """Each project, with its tasks' answers by annotator streamed task by task (the newest answer of each
