@@ -103,6 +103,25 @@ def _is_transient(exc: BaseException) -> bool:
     return False
 
 
+def _no_connection(exc: openai.APIConnectionError) -> bool:
+    """Whether no connection to the server was made (refused, reset, unknown host), not a slow answer.
+
+    httpx reports a refused connection as APIConnectionError; aiohttp's transport reports it as
+    APITimeoutError, whose cause is the refusal (aiohttp.ClientConnectorError, an OSError). A genuine
+    timeout, on either transport, is a TimeoutError (an OSError too) or no OSError at all.
+    """
+    if not isinstance(exc, openai.APITimeoutError):
+        return True
+    seen: set[int] = set()
+    link: BaseException | None = exc
+    while link is not None and id(link) not in seen:
+        seen.add(id(link))
+        if isinstance(link, OSError) and not isinstance(link, TimeoutError):
+            return True
+        link = link.__cause__ or link.__context__
+    return False
+
+
 def _retry_after(exc: BaseException | None) -> float | None:
     """Seconds the server asked us to wait (Retry-After / retry-after-ms), if any."""
     return retry_after(exc.response.headers) if isinstance(exc, openai.APIStatusError) else None
@@ -251,7 +270,7 @@ class LLMClient:
                 return TransportFailed(f"HTTP {exc.status_code} after {self.max_retries + 1} attempts: {msg}")
             return TransportFailed(f"HTTP {exc.status_code}: {msg}")
         if isinstance(exc, openai.APIConnectionError):
-            kind = "timeout" if isinstance(exc, openai.APITimeoutError) else "connection error"
+            kind = "connection error" if _no_connection(exc) else "timeout"
             return TransportFailed(f"{kind} after {self.max_retries + 1} attempts: {exc}")
         if isinstance(exc, NotACompletion):
             return TransportFailed(f"{exc} after {self.max_retries + 1} attempts")
@@ -272,7 +291,7 @@ class LLMClient:
         """After a request: track connection errors in a row; what an error reply said about rate limits."""
         with self._lock:
             if isinstance(exc, openai.APIConnectionError):
-                if not isinstance(exc, openai.APITimeoutError):
+                if _no_connection(exc):
                     self._unreachable += 1
                     if self._unreachable >= self.unreachable_after:
                         raise self._unreachable_error() from exc

@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fakes import news_responder  # noqa: E402
@@ -75,9 +77,10 @@ def test_retry_invalid_asks_again_without_the_cache(tmp_path) -> None:
     assert statuses(db) == {"ok": 11} and db["llm_cache"].count == 11
 
 
-def test_unreachable_server_fails_fast_with_one_line(tmp_path) -> None:
+@pytest.mark.parametrize("userinfo", ["user:hunter2@", ""], ids=["httpx", "aiohttp"])
+def test_unreachable_server_fails_fast_with_one_line(tmp_path, userinfo: str) -> None:
     env = cli_env(tmp_path)
-    env["OPENAI_BASE_URL"] = "http://user:hunter2@127.0.0.1:1/v1"
+    env["OPENAI_BASE_URL"] = f"http://{userinfo}127.0.0.1:1/v1"
     r = run_cli("annotate", env=env)
     assert r.returncode == 1 and "Traceback" not in r.stderr and "hunter2" not in r.stderr + r.stdout
     (line,) = [x for x in r.stderr.splitlines() if x.startswith("Error:")]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from pathlib import Path
 
+import openai
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -32,6 +34,44 @@ def test_unreachable_server_stops_after_five_connection_errors() -> None:
     assert str(err.value) == ("cannot reach the LLM at http://127.0.0.1:1/v1 (5 connection errors in a row); "
                               "start the server or fix --base-url / OPENAI_BASE_URL")
     assert "secret" not in str(err.value)
+
+
+# aiohttp takes a plain URL; credentials in the URL keep httpx (aiohttp refuses them next to the key's header).
+TRANSPORTS = pytest.mark.parametrize("userinfo, aiohttp", [("", True), ("user:secret@", False)],
+                                     ids=["aiohttp", "httpx"])
+
+
+def _asend(llm: LLMClient) -> tuple[BaseException, bool]:
+    """What `asend` raised, and whether the async client it used runs on aiohttp."""
+    async def go() -> tuple[BaseException, bool]:
+        try:
+            await llm.asend(llm.params("prompt", MESSAGES, SCHEMA))
+        except Exception as exc:  # noqa: BLE001 - the caller checks the type
+            return exc, isinstance(llm.async_sdk()._client, openai.DefaultAioHttpClient)
+        finally:
+            await llm.aclose()
+        raise AssertionError("the request did not fail")
+    return asyncio.run(go())
+
+
+@TRANSPORTS
+def test_unreachable_server_stops_the_async_client_on_either_transport(userinfo: str, aiohttp: bool) -> None:
+    # aiohttp reports a refused connection as APITimeoutError; it is still a connection error.
+    llm = client(f"http://{userinfo}127.0.0.1:1/v1", max_retries=8)
+    error, on_aiohttp = _asend(llm)
+    assert on_aiohttp is aiohttp
+    assert isinstance(error, FatalLLMError) and llm.calls == 5
+    assert str(error).startswith("cannot reach the LLM at http://127.0.0.1:1/v1 (5 connection errors in a row)")
+
+
+@TRANSPORTS
+def test_a_live_server_slower_than_the_timeout_is_a_timeout_not_unreachable(userinfo: str, aiohttp: bool) -> None:
+    with StubLLM(latency=3) as stub:
+        llm = client(stub.base_url.replace("http://", f"http://{userinfo}"), timeout=0.3, max_retries=5)
+        error, on_aiohttp = _asend(llm)
+    assert on_aiohttp is aiohttp
+    assert isinstance(error, TransportFailed) and str(error).startswith("timeout after 6 attempts")
+    assert llm.calls == 6 and llm._unreachable == 0
 
 
 def test_a_reply_resets_the_count_of_connection_errors() -> None:
