@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import sqlite_utils
 
-from ..ingest import DocInput, ingest, split_sentences
+from ..ingest import MAX_SENTENCE_CHARS, DocInput, ingest, split_sentences
 from ..labelstudio.projects import Project
 from ..store import content_id, now
 from .protocol import task_text
@@ -62,12 +62,17 @@ def match_known(tasks: Sequence[Mapping], by_id: Mapping[str, Mapping],
 
 
 def one_sentence_problem(task_id: int, text: str) -> str | None:
-    """Why a task's text cannot be drafted as one sentence, or None."""
-    n = len(split_sentences(text))
-    if n == 1:
-        return None
-    return (f"task {task_id}: its text is {n} sentences and the tool drafts one sentence per task; import one "
-            f"sentence per task, or ingest the document and push it")
+    """Why a task's text cannot be drafted as one sentence (several, or one too long), or None."""
+    spans = split_sentences(text)
+    if len(spans) != 1:
+        return (f"task {task_id}: its text is {len(spans)} sentences and the tool drafts one sentence per task; "
+                f"import one sentence per task, or ingest the document and push it")
+    ((start, end),) = spans
+    if end - start > MAX_SENTENCE_CHARS:
+        return (f"task {task_id}: its text is one sentence of {end - start:,} characters, over the "
+                f"{MAX_SENTENCE_CHARS:,} a sentence may have to be drafted; split it into shorter tasks in "
+                "Label Studio")
+    return None
 
 
 # --------------------------------------------------------------------------- edge
