@@ -201,3 +201,30 @@ def test_bad_drafts_never_reach_label_studio():
     bad = [{"field": "entities", "label": "LOCATION", "text": "Kharkiv", "start": 0, "end": 7}]
     with pytest.raises(ValueError, match="does not match"):
         draft_to_result(NEWS, sentence, {"event_type": "none", "attribution": "asserted"}, bad)
+
+
+def test_display_names_sent_through_the_api_are_read_as_the_stored_values():
+    """The labeling config shows `Battle` and stores `battle`: an annotation made through the API with either is
+    the same gold, stored as the alias; a value that is neither stays an error."""
+    sentence = "Police in Lagos arrested 12 protesters."
+
+    def item(name: str, kind: str, value: dict) -> dict:
+        return {"id": name, "from_name": name, "to_name": "text", "type": kind, "value": value}
+
+    by_name = [item("event_type", "choices", {"choices": ["Battle"]}),
+               item("attribution", "choices", {"choices": ["Claimed"]}),
+               item("entities", "labels", {"start": 0, "end": 6, "labels": ["Armed group"]})]
+    by_alias = [item("event_type", "choices", {"choices": ["battle"]}),
+                item("attribution", "choices", {"choices": ["claimed"]}),
+                item("entities", "labels", {"start": 0, "end": 6, "labels": ["ARMED_GROUP"]})]
+    gold, spans, errors = result_to_gold(NEWS, sentence, by_name)
+    assert errors == []
+    assert (gold["event_type"], gold["attribution"], gold["entities"]) == (
+        "battle", "claimed", [{"text": "Police", "label": "ARMED_GROUP"}])
+    assert spans == [{"field": "entities", "label": "ARMED_GROUP", "text": "Police", "start": 0, "end": 6}]
+    assert result_to_gold(NEWS, sentence, by_alias) == (gold, spans, [])
+    schema = all_kinds()  # yes/no shown as Yes and No, stored as true and false
+    urgent = [item("urgent", "choices", {"choices": ["Yes"]})]
+    assert result_to_gold(schema, sentence, urgent)[0]["urgent"] is True
+    _, _, errors = result_to_gold(NEWS, sentence, [item("event_type", "choices", {"choices": ["BATTLE"]})])
+    assert any("['BATTLE'] not among" in e for e in errors)

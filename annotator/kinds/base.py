@@ -65,6 +65,14 @@ class FieldSpec:
         """A label's name for people; the stored value stays `label`."""
         return self.label_names.get(label) or readable(label)
 
+    def stored(self, value: str) -> str | None:
+        """The label a value from Label Studio means: the label itself (the config's alias), or the label whose
+        display name it is (what an annotation made through the API may hold); None when it is neither."""
+        if value in self.labels:
+            return value
+        named = [label for label in self.labels if self.display(label) == value]
+        return named[0] if len(named) == 1 else None
+
 
 def readable(value: str) -> str:
     """A machine name in words ("ARMED_GROUP" -> "Armed group"; ORG stays); other text is kept as written."""

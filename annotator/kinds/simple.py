@@ -34,16 +34,17 @@ def _choice_control(spec: FieldSpec, to_name: str, multiple: bool) -> ET.Element
 
 
 def _choices_of(spec: FieldSpec, values: list[dict]) -> list[str]:
-    """Every choice string in the result values; unknown ones are a DecodeError."""
+    """Every choice in the result values as its stored label (a display name is read as its label); unknown ones
+    are a DecodeError."""
     out: list[str] = []
     for value in values:
         choices = value.get("choices")
         if not isinstance(choices, list) or not all(isinstance(c, str) for c in choices):
             raise DecodeError("value.choices is not a list of strings")
-        unknown = [c for c in choices if c not in spec.labels]
+        unknown = [c for c in choices if spec.stored(c) is None]
         if unknown:
             raise DecodeError(f"{unknown} not among the field's values {list(spec.labels)}")
-        out.extend(choices)
+        out.extend(spec.stored(c) for c in choices)  # type: ignore[misc]
     return out
 
 

@@ -282,9 +282,10 @@ def _read_span(spec: FieldSpec, sentence: str, value: dict, where: str, out: lis
     if not isinstance(labels, list) or not labels:
         return [f"{where}: span {sentence[start:end]!r} has no label"]
     errors = []
-    for label in labels:
-        if label not in spec.labels:
-            errors.append(f"{where}: label {label!r} is not among the field's labels {list(spec.labels)}")
+    for given in labels:
+        label = spec.stored(given) if isinstance(given, str) else None  # a display name is read as its label
+        if label is None:
+            errors.append(f"{where}: label {given!r} is not among the field's labels {list(spec.labels)}")
             continue
         out.append({"field": spec.name, "label": label, "text": sentence[start:end], "start": start, "end": end})
     return errors
