@@ -6,7 +6,8 @@ random faults), so a batch answers what the online endpoint would. Knobs, attrib
 many requests: the rest go to the error file as batch_expired), `fail` (the whole batch
 fails validation), `create_delay` (the batch exists at once but the reply to POST
 /v1/batches waits that long: a client killed meanwhile never hears its id), `refuse` (404
-everywhere: a server without the Batch API).
+everywhere: a server without the Batch API), `bad_lines` ({n: text}: line n of the output
+file, counted from 0, is that text instead; a callable is given the line and returns it).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import itertools
 import json
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 Answer = tuple[int, Any, str]  # status, body (bytes or JSON-able), content type
@@ -49,6 +51,7 @@ class BatchAPI:
         self.fail = False
         self.create_delay = 0.0
         self.refuse = False  # answer 404 everywhere, like a server without the Batch API
+        self.bad_lines: dict[int, str | Callable[[str], str]] = {}  # output lines replaced (garbled)
         self._ids = itertools.count(1)
         self._lock = threading.RLock()
 
@@ -141,10 +144,14 @@ class BatchAPI:
         self._finish(batch, out, err, expired)
 
     def _finish(self, batch: dict[str, Any], out: list[dict], err: list[dict], expired: bool) -> None:
-        def jsonl(records: list[dict]) -> bytes:
-            return "".join(json.dumps(r) + "\n" for r in records).encode()
-        output = self._new_file(jsonl(out), "batch_output", "output.jsonl")["id"] if out else None
-        errors = self._new_file(jsonl(err), "batch_output", "errors.jsonl")["id"] if err else None
+        def jsonl(records: list[dict], bad: dict[int, str | Callable[[str], str]]) -> bytes:
+            lines = [json.dumps(r) for r in records]
+            for n, text in bad.items():
+                if n < len(lines):
+                    lines[n] = text(lines[n]) if callable(text) else text
+            return "".join(line + "\n" for line in lines).encode()
+        output = self._new_file(jsonl(out, self.bad_lines), "batch_output", "output.jsonl")["id"] if out else None
+        errors = self._new_file(jsonl(err, {}), "batch_output", "errors.jsonl")["id"] if err else None
         with self._lock:
             batch.update(output_file_id=output, error_file_id=errors,
                          status="expired" if expired else "completed")

@@ -126,6 +126,31 @@ def test_a_batch_that_fails_as_a_whole_fails_its_drafts_with_the_reason(tmp_path
                       "(invalid_request: the stub was told to fail this batch)")
 
 
+def test_unreadable_result_lines_fail_their_requests_and_every_other_answer_is_stored(tmp_path) -> None:
+    with StubLLM(responder=news_responder) as stub:
+        env = {**cli_env(tmp_path, stub), "COLUMNS": "200"}
+        # Not JSON, not an object, cut off half-way, a custom_id that is not a string: 4 of the 11 lines.
+        stub.batch.bad_lines = {0: "{not json", 3: "[1, 2]", 5: lambda line: line[:len(line) // 2],
+                                7: '{"custom_id": ["x"], "response": null}'}
+        first = run_cli("annotate", "--batch", "--poll-interval", "0.05", env=env)
+        assert first.returncode == 1 and "Traceback" not in first.stderr, first.stderr  # 4 failed: exit 1
+        said = [x for x in first.stdout.splitlines() if "could not be read" in x]
+        assert said == ["4 result lines could not be read; their requests failed and are asked again on the "
+                        "next run."]
+        db = open_db(env["ANNOTATOR_DB"])
+        assert statuses(db) == {"ok": 7, "failed": 4}
+        assert [r["state"] for r in db.query("SELECT state FROM batches")] == ["done"]
+        errors = {r["error"] for r in db.query("SELECT error FROM drafts WHERE status = 'failed'")}
+        assert errors == {"transport: batch: no readable result for this request (4 result lines could not "
+                          "be read)"}
+        stub.batch.bad_lines = {}
+        again = run_cli("annotate", "--batch", "--poll-interval", "0.05", env=env)
+        assert again.returncode == 0, again.stderr
+        # The four are asked again in a second batch; the seven stored answers are not paid twice.
+        assert stub.batch.created == 2 and stub.counts == {"ok": 15}
+    assert statuses(db) == {"ok": 11}
+
+
 def start_cli(env: dict) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "annotator", "annotate", "--batch", "--poll-interval", "0.05"],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

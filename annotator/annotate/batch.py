@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,7 +37,7 @@ from .batch_api import (
     BatchAPI,
     BatchRefused,
     BatchState,
-    read_result,
+    read_result_line,
     request_line,
 )
 from .cache import CacheReader
@@ -119,6 +119,7 @@ class BatchReport(RunReport):
     resumed: list[str] = field(default_factory=list)  # provider ids of batches left running before, finished now
     failed_requests: int = 0  # requests a batch did not answer (errors, expiry)
     unknown_lines: list[str] = field(default_factory=list)  # custom_ids of result lines naming no request: ignored
+    unreadable_lines: int = 0  # result lines that could not be read (not JSON, no custom_id): their requests fail
     online_reasks: int = 0
 
 
@@ -261,10 +262,27 @@ class _BatchRun:
     def _fetch(self, local_id: str, state: BatchState) -> None:
         """Store every answer and error of an ended batch (requests it never ran get its end as their error)."""
         self.hooks.phase(f"Fetching the results of batch {state.provider_id} ({state.status})")
-        results = (read_result(line) for file_id in (state.output_file_id, state.error_file_id) if file_id
-                   for line in self.api.results(file_id))
-        leftover = f"the batch {state.status} before this request ran" + (f" ({state.error})" if state.error else "")
-        _, failed, unknown = store.store_results(self.db, local_id, results, leftover)
+        unreadable = 0
+
+        def results() -> Iterator[tuple[str | None, str | None, str | None]]:
+            nonlocal unreadable
+            for file_id in (state.output_file_id, state.error_file_id):
+                for text in self.api.results(file_id) if file_id else ():
+                    result = read_result_line(text)
+                    if result is None:
+                        unreadable += 1
+                    else:
+                        yield result
+
+        def leftover() -> str:
+            """Why a request the results did not answer failed (asked once every line is read)."""
+            if unreadable:
+                return (f"no readable result for this request ({unreadable} result line"
+                        f"{'' if unreadable == 1 else 's'} could not be read)")
+            return f"the batch {state.status} before this request ran" + (f" ({state.error})" if state.error else "")
+
+        _, failed, unknown = store.store_results(self.db, local_id, results(), leftover)
         self.report.failed_requests += failed
         self.report.unknown_lines += unknown
+        self.report.unreadable_lines += unreadable
         store.update(self.db, local_id, store.BatchStep.FETCHED, state)

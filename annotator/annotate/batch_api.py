@@ -57,6 +57,18 @@ def request_line(custom_id: str, params: dict[str, Any]) -> str:
                       ensure_ascii=False, separators=(",", ":"))
 
 
+def read_result_line(text: str) -> tuple[str, str | None, str | None] | None:
+    """`read_result` of one line of text; None when the line cannot be read (not a JSON object, or it names
+    no request: its custom_id is not a string)."""
+    try:
+        line = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(line, dict) or not isinstance(line.get("custom_id"), str):
+        return None
+    return read_result(line)  # type: ignore[return-value]
+
+
 def read_result(line: dict[str, Any]) -> tuple[str | None, str | None, str | None]:
     """(custom_id, the answer as a cache blob, why it failed) from one line of an output or error file."""
     custom_id = line.get("custom_id")
@@ -138,13 +150,13 @@ class BatchAPI:
         found = self._call("list batches", search)
         return batch_state(found) if found is not None else None
 
-    def results(self, file_id: str) -> Iterator[dict[str, Any]]:
-        """The lines of an output or error file, read as they stream in."""
+    def results(self, file_id: str) -> Iterator[str]:
+        """The lines of an output or error file, as text, read as they stream in (blank lines skipped)."""
         try:
             with self.sdk.files.with_streaming_response.content(file_id) as response:
                 for line in response.iter_lines():
                     if line.strip():
-                        yield json.loads(line)
+                        yield line
         except (openai.APIStatusError, openai.APIConnectionError) as exc:
             raise self._error(f"read the results in file {file_id}", exc) from exc
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from enum import StrEnum
 
 import sqlite_utils
@@ -71,8 +71,9 @@ def unfinished(db: sqlite_utils.Database, scope: str) -> list[dict]:
 
 
 def store_results(db: sqlite_utils.Database, local_id: str, results: Iterable[tuple[str | None, str | None, str | None]],
-                  leftover: str) -> tuple[int, int, list[str]]:
-    """Keep each (custom_id, answer, error); requests with neither get `leftover` as their error.
+                  leftover: Callable[[], str]) -> tuple[int, int, list[str]]:
+    """Keep each (custom_id, answer, error); requests with neither get `leftover()` (asked once every result
+    is read) as their error.
 
     (answered, failed, the custom_ids of lines that name no request of the batch: ignored).
     """
@@ -90,7 +91,7 @@ def store_results(db: sqlite_utils.Database, local_id: str, results: Iterable[tu
             answered += answer is not None
             failed += answer is None
         cursor = db.execute("UPDATE batch_requests SET error = ? WHERE batch_id = ? AND response IS NULL "
-                            "AND error IS NULL", [leftover, local_id])
+                            "AND error IS NULL", [leftover(), local_id])
         failed += cursor.rowcount
     return answered, failed, unknown
 

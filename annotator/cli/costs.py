@@ -81,6 +81,11 @@ def print_batch_report(report: BatchReport) -> None:
     if report.failed_requests:
         out.print(f"{report.failed_requests} request(s) were not answered by their batch (errors or expiry).",
                   highlight=False)
+    if report.unreadable_lines:
+        n = report.unreadable_lines
+        whose = "its request failed and is" if n == 1 else "their requests failed and are"
+        out.print(f"{n} result line{'' if n == 1 else 's'} could not be read; {whose} asked again on the next run.",
+                  highlight=False)
     if report.unknown_lines:
         n, shown = len(report.unknown_lines), ", ".join(report.unknown_lines[:3])
         out.print(f"{n} result line{'' if n == 1 else 's'} named no request of this run's batches ({shown}"
