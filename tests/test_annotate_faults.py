@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -17,6 +18,8 @@ from stub_llm import INVALID_CONTENT, StubLLM  # noqa: E402
 from test_annotate import ARTICLE, PROMPT, SCHEMA, cli_env, client_for, run_cli  # noqa: E402
 
 from annotator.annotate import annotate  # noqa: E402
+from annotator.annotate.drafter import Outcome  # noqa: E402
+from annotator.annotate.writes import DRAFT_COLUMNS, DraftWriter  # noqa: E402
 from annotator.ingest import ingest, read_inputs  # noqa: E402
 from annotator.store import open_db  # noqa: E402
 
@@ -85,6 +88,42 @@ def test_unreachable_server_fails_fast_with_one_line(tmp_path, userinfo: str) ->
     assert r.returncode == 1 and "Traceback" not in r.stderr and "hunter2" not in r.stderr + r.stdout
     (line,) = [x for x in r.stderr.splitlines() if x.startswith("Error:")]
     assert line.startswith("Error: cannot reach the LLM at http://127.0.0.1:1/v1 (5 connection errors in a row)")
+
+
+def test_drafts_kept_while_another_writer_replays_the_side_file_are_never_lost(tmp_path) -> None:
+    sentence = fresh_db(tmp_path).execute("SELECT id FROM sentences LIMIT 1").fetchone()[0]
+    done = threading.Event()
+
+    def outcome(n: int) -> Outcome:
+        row = {c: None for c in DRAFT_COLUMNS} | {
+            "id": f"d{n}", "sentence_id": sentence, "schema_name": "s", "schema_hash": "h", "prompt_version": "p",
+            "model": f"m{n}", "run_key": "", "status": "ok", "data": "{}", "spans": "[]", "n_dropped": 0,
+            "attempts": 1, "prompt_tokens": 1, "completion_tokens": 1, "latency_ms": 0, "cached": 0,
+            "created_at": "t"}
+        return Outcome(row, [])
+
+    def keep(first: int) -> None:  # what a writer does while the database is locked
+        writer = DraftWriter(open_db(tmp_path / "a.db"))
+        for n in range(first, first + 100):
+            writer._spill(outcome(n))
+
+    def replay() -> None:
+        writer = DraftWriter(open_db(tmp_path / "a.db"))
+        while not done.is_set():
+            writer.replay()
+
+    replayer = threading.Thread(target=replay)
+    replayer.start()
+    keepers = [threading.Thread(target=keep, args=(first,)) for first in (0, 100, 200, 300)]
+    for thread in keepers:
+        thread.start()
+    for thread in keepers:
+        thread.join()
+    done.set()
+    replayer.join()
+    db = open_db(tmp_path / "a.db")
+    DraftWriter(db).replay()
+    assert db["drafts"].count == 400
 
 
 def _start(env: dict, *args: str) -> subprocess.Popen:

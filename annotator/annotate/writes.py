@@ -4,15 +4,21 @@ When another process holds the database's write lock past the busy timeout, the
 finished drafts go to a side file next to the database (`<db>.unsaved.jsonl`,
 appended and flushed one by one) instead of being dropped; they are written into
 the database at the end of the run if it is free by then, else by the next
-`annotate`, before it decides what is still to draft.
+`annotate`, `annotate --batch` or `serve` /predict (`DraftWriter.replay`), before
+it decides what is still to draft. While the database stays locked, serve answers
+from the side file itself (`unsaved_outcomes`). The side file is `flock`ed while
+it is appended to or replayed: an answer kept by one process while another
+replays is never read half or removed unread.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import sqlite3
 from pathlib import Path
+from typing import IO
 
 import sqlite_utils
 
@@ -48,9 +54,45 @@ class DatabaseBusy(AnnotatorError):
     """Drafts could not be written because another process kept the database locked."""
 
 
-def _is_busy(exc: sqlite3.OperationalError) -> bool:
+def is_busy(exc: sqlite3.OperationalError) -> bool:
+    """Whether SQLite failed because another connection kept the database locked."""
     text = str(exc).lower()
     return "locked" in text or "busy" in text
+
+
+def unsaved_file(db: sqlite_utils.Database) -> Path | None:
+    """The side file of the database's drafts kept while it was locked (None for an in-memory database)."""
+    database = db_file(db)
+    return Path(f"{database}.unsaved.jsonl") if database else None
+
+
+def _open_locked(path: Path, mode: str) -> IO[str] | None:
+    """The side file opened in `mode` ("a" creates it, "r" does not: None) and `flock`ed; close to unlock.
+
+    A file replayed and removed while we waited for its lock is opened again (the new one).
+    """
+    while True:
+        try:
+            fh = path.open(mode, encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            if os.stat(path).st_ino == os.fstat(fh.fileno()).st_ino:
+                return fh
+        except FileNotFoundError:
+            pass
+        fh.close()
+
+
+def unsaved_outcomes(path: Path | None) -> list[Outcome]:
+    """The drafts kept in the side file (not yet in the database)."""
+    fh = _open_locked(path, "r") if path is not None else None
+    if fh is None:
+        return []
+    with fh:
+        return [Outcome(item["row"], item["cache_entries"])
+                for item in (json.loads(x) for x in fh.read().splitlines() if x.strip())]
 
 
 def _write(db: sqlite_utils.Database, outcome: Outcome) -> None:
@@ -72,8 +114,7 @@ class DraftWriter:
 
     def __init__(self, db: sqlite_utils.Database) -> None:
         self.db = db
-        database = db_file(db)
-        self.spill_file = Path(f"{database}.unsaved.jsonl") if database else None
+        self.spill_file = unsaved_file(db)
         self.spilled = 0
         self._pending: list[Outcome] = []
 
@@ -85,7 +126,7 @@ class DraftWriter:
                 self._pending.append(outcome)
                 return
             except sqlite3.OperationalError as exc:
-                if not _is_busy(exc) or self.spill_file is None:
+                if not is_busy(exc) or self.spill_file is None:
                     raise
                 self._rollback_to_spill()
         self._spill(outcome)
@@ -98,7 +139,7 @@ class DraftWriter:
             self.db.conn.commit()
             self._pending.clear()
         except sqlite3.OperationalError as exc:
-            if not _is_busy(exc) or self.spill_file is None:
+            if not is_busy(exc) or self.spill_file is None:
                 raise
             self._rollback_to_spill()
 
@@ -113,26 +154,36 @@ class DraftWriter:
     def _spill(self, outcome: Outcome) -> None:
         assert self.spill_file is not None
         line = json.dumps({"row": outcome.row, "cache_entries": outcome.cache_entries}, ensure_ascii=False)
-        with self.spill_file.open("a", encoding="utf-8") as fh:
+        fh = _open_locked(self.spill_file, "a")
+        assert fh is not None  # "a" creates the file
+        with fh:
             fh.write(line + "\n")
             fh.flush()
             os.fsync(fh.fileno())
         self.spilled += 1
 
     def replay(self) -> int:
-        """Write the drafts kept in the side file into the database; how many. DatabaseBusy if still locked."""
-        if self.spill_file is None or not self.spill_file.exists():
+        """Write the drafts kept in the side file into the database; how many. DatabaseBusy if still locked.
+
+        The one way kept drafts reach the database: `annotate`, `annotate --batch` and serve's /predict
+        call it before they ask the LLM anything.
+        """
+        fh = _open_locked(self.spill_file, "r") if self.spill_file is not None else None
+        if fh is None:
             return 0
-        lines = [json.loads(x) for x in self.spill_file.read_text(encoding="utf-8").splitlines() if x.strip()]
-        try:
-            for item in lines:
-                write_outcome(self.db, Outcome(item["row"], item["cache_entries"]))
-        except sqlite3.OperationalError as exc:
-            if not _is_busy(exc):
-                raise
-            raise DatabaseBusy(
-                f"the database is locked by another process; {len(lines)} paid answers are kept in "
-                f"{self.spill_file} and will be stored by the next `annotator annotate`") from exc
-        self.spill_file.unlink()
+        with fh:  # the lock is held until the file is gone: nothing is appended meanwhile and lost
+            lines = [json.loads(x) for x in fh.read().splitlines() if x.strip()]
+            try:
+                for item in lines:
+                    write_outcome(self.db, Outcome(item["row"], item["cache_entries"]))
+            except sqlite3.OperationalError as exc:
+                if not is_busy(exc):
+                    raise
+                raise DatabaseBusy(
+                    f"the database is locked by another process; {len(lines)} paid answers are kept in "
+                    f"{self.spill_file} and will be stored by the next `annotator annotate` or `annotator "
+                    "serve`") from exc
+            assert self.spill_file is not None
+            self.spill_file.unlink()
         self.spilled = 0
         return len(lines)

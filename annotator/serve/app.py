@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import sqlite3
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -22,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ..annotate.writes import is_busy
 from ..errors import AnnotatorError, InputError
 from .protocol import TOKEN_HEADER, ProtocolError, basic_auth_ok, parse_json, token_ok
 from .service import Service
@@ -40,7 +42,8 @@ def _refused(request: Request, why: str) -> Response:
 
 
 def _guarded(service: Service, handler: Handler, *, webhook: bool = False) -> Handler:
-    """The handler behind authentication; ProtocolError -> 400, other failures -> 500, each as one line."""
+    """The handler behind authentication; ProtocolError -> 400, a database locked by another process -> 503,
+    other failures -> 500, each as one line."""
     secret, user = service.credentials.secret, service.credentials.user
 
     async def guarded(request: Request) -> Response:
@@ -57,6 +60,11 @@ def _guarded(service: Service, handler: Handler, *, webhook: bool = False) -> Ha
             log.error("%s %s failed: %s", request.method, request.url.path, exc)
             return JSONResponse({"error": str(exc)}, status_code=500)
         except Exception as exc:
+            if isinstance(exc, sqlite3.OperationalError) and is_busy(exc):
+                log.warning("%s %s: the database is locked by another process (%s); answered 503",
+                            request.method, request.url.path, exc)
+                return JSONResponse({"error": "the database is locked by another process; try again"},
+                                    status_code=503)
             log.exception("%s %s failed (%s)", request.method, request.url.path, type(exc).__name__)
             return JSONResponse({"error": f"internal error ({type(exc).__name__}); see the serve log"},
                                 status_code=500)
@@ -87,8 +95,11 @@ def build_app(service: Service) -> Starlette:
         unanswered = f", {len(report.unanswered)} without a prediction (first: {report.unanswered[0]})" \
             if report.unanswered else ""
         late = f", {report.late} still drafting (answered next time)" if report.late else ""
-        log.info("predict: %d tasks, %d from stored drafts, %d drafted now%s%s in %.2f s", report.tasks,
-                 report.stored, report.drafted, late, unanswered, report.seconds)
+        locked = f"; the database is locked by another process: {', '.join(report.locked)}" \
+            if report.locked else ""
+        log.log(logging.WARNING if locked else logging.INFO,
+                "predict: %d tasks, %d from stored drafts, %d drafted now%s%s in %.2f s%s", report.tasks,
+                report.stored, report.drafted, late, unanswered, report.seconds, locked)
         return JSONResponse(answer)
 
     async def webhook(request: Request) -> Response:

@@ -11,6 +11,7 @@ so Label Studio never asks again for a task that already shows it.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -25,7 +26,7 @@ from ..annotate.cache import CacheReader
 from ..annotate.drafter import Drafter, ModeResolver
 from ..annotate.jobs import Job
 from ..annotate.run import record_schema, remembered_mode
-from ..annotate.writes import DraftWriter
+from ..annotate.writes import DatabaseBusy, DraftWriter, is_busy, unsaved_file, unsaved_outcomes
 from ..context import DocumentSentences
 from ..labelstudio.config import label_config
 from ..labelstudio.predictions import model_version_of
@@ -54,6 +55,7 @@ class PredictReport:
     late: int = 0  # still drafting at the deadline (stored when done, answered next time)
     unanswered: list[str] = field(default_factory=list)  # why a task got no prediction
     seconds: float = 0.0
+    locked: list[str] = field(default_factory=list)  # what a database locked by another process held back
 
 
 def best_drafts(rows: Sequence[Mapping], run_key: str) -> dict[str, Mapping]:
@@ -119,13 +121,40 @@ class Predictor:
         report = PredictReport(tasks=len(tasks))
         found = self.sentences.resolve(db, tasks)
         drafts = self._stored(db, [t.sentence_id for t in found if t.sentence_id])
+        missing = [t for t in found if t.sentence_id and t.sentence_id not in drafts]
+        if missing:  # answers kept aside while the database was locked are never paid again
+            drafts.update(self._unsaved(db, [t.sentence_id for t in missing if t.sentence_id], report))
+            missing = [t for t in missing if t.sentence_id not in drafts]
         report.stored = sum(1 for t in found if t.sentence_id in drafts)
-        drafts.update(self._draft_missing(db, [t for t in found if t.sentence_id and t.sentence_id not in drafts],
-                                          started, report))
+        drafts.update(self._draft_missing(db, missing, started, report))
         results = [self._answer(interface, task, drafts.get(task.sentence_id or ""), report) for task in found]
-        self._record(db, found, drafts, results)
+        self._record(db, found, drafts, results, report)
         report.seconds = time.monotonic() - started
         return {"results": results}, report
+
+    def _unsaved(self, db: sqlite_utils.Database, sentence_ids: list[str], report: PredictReport
+                 ) -> dict[str, Mapping]:
+        """The drafts of these sentences kept in the side file: stored first if the database is free again,
+        else read from the file (the database stays locked)."""
+        path = unsaved_file(db)
+        if path is None or not path.exists():
+            return {}
+        try:
+            replayed = DraftWriter(db).replay()
+        except DatabaseBusy:
+            wanted = set(sentence_ids)
+            rows = [o.row for o in unsaved_outcomes(path) if o.row["sentence_id"] in wanted and self._ours(o.row)]
+            report.locked.append(f"answers kept in {path} are stored when it is free")
+            return dict(best_drafts(rows, self.client.run_key))
+        if replayed:
+            log.info("stored %d paid answers kept in %s while the database was locked", replayed, path)
+        return self._stored(db, sentence_ids)
+
+    def _ours(self, row: Mapping) -> bool:
+        """Whether a draft row answers for this schema, prompt, model and run settings (as `_stored` selects)."""
+        return (row["schema_hash"] == self.schema.hash and row["prompt_version"] == self.prompt.version
+                and row["model"] == self.client.model and row["run_key"] in (self.client.run_key, "")
+                and row["status"] in (DraftStatus.OK, DraftStatus.INVALID))
 
     def _stored(self, db: sqlite_utils.Database, sentence_ids: list[str]) -> dict[str, Mapping]:
         """The ok or invalid drafts already stored for these sentences (this model, prompt and schema)."""
@@ -166,7 +195,11 @@ class Predictor:
             else:
                 finished.append(sid)
         report.drafted = len(finished)
-        return self._stored(db, finished)  # as committed (a row keeps the id it was first written with)
+        stored = self._stored(db, finished)  # as committed (a row keeps the id it was first written with)
+        kept = [sid for sid in finished if sid not in stored]  # the database was locked: kept in the side file
+        if kept:
+            report.locked.append(f"{len(kept)} new draft(s) kept in {unsaved_file(db)}")
+        return {**stored, **{sid: futures[sid].result() for sid in kept}}
 
     def _submit(self, job: Job) -> Future:
         """The draft of this sentence in flight, started if none is."""
@@ -212,18 +245,23 @@ class Predictor:
         return prediction
 
     def _record(self, db: sqlite_utils.Database, found: list[TaskSentence], drafts: Mapping[str, Mapping],
-                results: list) -> None:
+                results: list, report: PredictReport) -> None:
         """Record the predictions sent on recorded tasks (push then never sends them again)."""
         stamp = now()
         sent = [(self.project.id, drafts[t.sentence_id]["id"], t.task_id, self.model_version, stamp,
-                 self.project.id, t.task_id, t.sentence_id)
+                 self.project.id, t.task_id, t.sentence_id, drafts[t.sentence_id]["id"])
                 for t, r in zip(found, results, strict=True) if r and t.sentence_id]
-        with db.atomic():
-            db.conn.executemany(
-                "INSERT OR IGNORE INTO predictions (project_id, draft_id, task_id, model_version, pushed_at) "
-                "SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM tasks WHERE project_id = ? AND task_id = ? "
-                "AND sentence_id = ?)", sent)
-        record_predict(db, self.project.id, len(found))
+        try:  # a draft still in the side file is recorded by a later ask, once it is stored
+            with db.atomic():
+                db.conn.executemany(
+                    "INSERT OR IGNORE INTO predictions (project_id, draft_id, task_id, model_version, pushed_at) "
+                    "SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM tasks WHERE project_id = ? AND task_id = ? "
+                    "AND sentence_id = ?) AND EXISTS (SELECT 1 FROM drafts WHERE id = ?)", sent)
+            record_predict(db, self.project.id, len(found))
+        except sqlite3.OperationalError as exc:
+            if not is_busy(exc):
+                raise
+            report.locked.append("the predictions sent are not recorded")
 
     def close(self) -> None:
         """Stop drafting: nothing more is sent; drafts in flight are abandoned."""

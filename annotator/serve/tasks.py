@@ -10,11 +10,13 @@ tool drafts sentences, so a task whose text is several sentences gets no draft.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import sqlite_utils
 
+from ..annotate.writes import is_busy
 from ..ingest import MAX_SENTENCE_CHARS, DocInput, ingest, split_sentences
 from ..labelstudio.projects import Project
 from ..store import content_id, now
@@ -111,7 +113,13 @@ class TaskSentences:
         if problem:
             return TaskSentence(task_id, text, problem=problem)
         origin = f"{self.project.link}/data?task={task_id}"
-        report = ingest(db, [DocInput(text=text, origin=origin, source="labelstudio")])
+        try:
+            report = ingest(db, [DocInput(text=text, origin=origin, source="labelstudio")])
+        except sqlite3.OperationalError as exc:
+            if not is_busy(exc):
+                raise
+            return TaskSentence(task_id, text, problem=f"task {task_id}: the database is locked by another "
+                                                       "process, so its text cannot be stored yet (asked again later)")
         if report.problems:
             return TaskSentence(task_id, text, problem=f"task {task_id}: {report.problems[0].message}")
         rows = list(db.query(f"SELECT {_SENTENCE_COLUMNS} FROM sentences s WHERE s.document_id = ? ORDER BY s.idx",
@@ -126,7 +134,11 @@ class TaskSentences:
         if not found:
             return
         stamp = now()
-        with db.atomic():
-            db.conn.executemany(
-                "INSERT OR IGNORE INTO tasks (project_id, sentence_id, task_id, pushed_at) VALUES (?, ?, ?, ?)",
-                [(self.project.id, t.sentence_id, t.task_id, stamp) for t in found])
+        try:
+            with db.atomic():
+                db.conn.executemany(
+                    "INSERT OR IGNORE INTO tasks (project_id, sentence_id, task_id, pushed_at) VALUES (?, ?, ?, ?)",
+                    [(self.project.id, t.sentence_id, t.task_id, stamp) for t in found])
+        except sqlite3.OperationalError as exc:  # locked by another process: recorded by a later ask
+            if not is_busy(exc):
+                raise

@@ -1,0 +1,100 @@
+"""/predict in-process (Starlette's TestClient on the app, a real Predictor, the stub LLM; no Label Studio):
+a database another process keeps locked, and malformed tasks among good ones."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+from starlette.testclient import TestClient
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from fakes import news_responder  # noqa: E402
+from stub_llm import StubLLM  # noqa: E402
+from test_serve import CREDS, XML, predictor_for  # noqa: E402, F401  (fixture)
+
+from annotator.ingest import DocInput, ingest  # noqa: E402
+from annotator.serve.app import build_app  # noqa: E402
+from annotator.serve.predict import Predictor  # noqa: E402
+from annotator.store import open_db  # noqa: E402
+
+AUTH = {"Authorization": "Basic " + base64.b64encode(f"{CREDS.user}:{CREDS.secret}".encode()).decode()}
+HOLD_LOCK = ("import sqlite3, sys\n"
+             "conn = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+             "conn.execute('BEGIN EXCLUSIVE')\n"
+             "print('locked', flush=True)\n"
+             "sys.stdin.read()\n")
+
+
+def app_of(predictor: Predictor) -> TestClient:
+    """The serve app around a predictor (authentication as configured by CREDS)."""
+    service = types.SimpleNamespace(credentials=CREDS, predictor=predictor, model_version=predictor.model_version)
+    return TestClient(build_app(service))  # type: ignore[arg-type]
+
+
+def predict(app: TestClient, *tasks: dict) -> tuple[int, list]:
+    r = app.post("/predict", json={"tasks": list(tasks), "project": "5.1700000000", "label_config": XML},
+                 headers=AUTH)
+    return r.status_code, r.json().get("results") if r.status_code == 200 else r.json()
+
+
+def stored_sentence(db_file: str, text: str) -> str:
+    """Store `text` as a document of one sentence; its sentence id."""
+    db = open_db(db_file)
+    ingest(db, [DocInput(text=text, origin="test", source="labelstudio")])
+    (sid,) = db.execute("SELECT id FROM sentences WHERE text = ?", [text]).fetchone()
+    db.close()
+    return sid
+
+
+class LockedByAnotherProcess:
+    """Another process holding the database's write lock (BEGIN EXCLUSIVE) until released."""
+
+    def __init__(self, db_file: str) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, db_file], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True)
+        assert self.proc.stdout is not None and self.proc.stdout.readline() == "locked\n"
+
+    def release(self) -> None:
+        if self.proc.poll() is None:
+            assert self.proc.stdin is not None
+            self.proc.stdin.close()
+            self.proc.wait(timeout=10)
+
+
+def test_a_paid_answer_is_never_lost_nor_paid_again_while_another_process_locks_the_database(
+        predictor_for, monkeypatch, caplog) -> None:  # noqa: F811
+    monkeypatch.setenv("ANNOTATOR_BUSY_TIMEOUT", "0.3")
+    caplog.set_level(logging.INFO, logger="annotator.serve")
+    text = "Rebels shelled Kherson on Sunday."
+    with StubLLM(responder=news_responder) as stub:
+        predictor, db_file = predictor_for(stub, budget=30)
+        sid = stored_sentence(db_file, text)
+        known = {"id": 1, "data": {"text": text, "sentence_id": sid}}
+        new = {"id": 2, "data": {"text": "Troops left Mali."}}  # imported by hand: its text is to be stored
+        spill = Path(f"{db_file}.unsaved.jsonl")
+        app = app_of(predictor)
+        lock = LockedByAnotherProcess(db_file)
+        try:
+            status, results = predict(app, known, new)
+            assert status == 200 and results[0]["result"] and results[1] == []
+            assert stub.calls == 1 and spill.exists()  # paid once, kept aside
+            status, results = predict(app, known)  # answered from the side file: not paid again
+            assert status == 200 and results[0]["result"] and stub.calls == 1
+        finally:
+            lock.release()
+        status, results = predict(app, known)  # the side file is stored first
+        assert status == 200 and results[0]["model_version"] == predictor.model_version
+        assert stub.calls == 1 and not spill.exists()
+    db = open_db(db_file)
+    assert db.execute("SELECT status FROM drafts").fetchall() == [("ok",)] and db["llm_cache"].count == 1
+    db.close()
+    assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"
+    locked = [r.getMessage() for r in caplog.records if "locked by another process" in r.getMessage()]
+    assert len(locked) == 2  # one line for each of the two asks while it was locked
+    assert "task 2: the database is locked by another process" in locked[0]
