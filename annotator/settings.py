@@ -26,6 +26,7 @@ ENV_OPENAI_KEY = "OPENAI_API_KEY"
 ENV_OPENAI_URL = "OPENAI_BASE_URL"
 ENV_LS_URL = "LABEL_STUDIO_URL"
 ENV_LS_KEY = "LABEL_STUDIO_API_KEY"
+ENV_LS_DATABASE = "ANNOTATOR_LABELSTUDIO_DATABASE"
 
 
 def env(name: str) -> str | None:
@@ -99,6 +100,11 @@ class LabelStudioSettings:
 def labelstudio_settings(url: str | None = None) -> LabelStudioSettings:
     """Label Studio settings from the flag, then LABEL_STUDIO_URL / LABEL_STUDIO_API_KEY."""
     return LabelStudioSettings(first(url, env(ENV_LS_URL)), env(ENV_LS_KEY))
+
+
+def labelstudio_database(flag: str | None = None) -> str | None:
+    """The managed Label Studio's PostgreSQL URL: flag, then ANNOTATOR_LABELSTUDIO_DATABASE (None: as before)."""
+    return first(flag, env(ENV_LS_DATABASE))
 
 
 def home() -> Path:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ..connect import SMOLLM_WARNING
-from ..settings import db_path, redact_url
+from ..settings import ENV_LS_DATABASE, db_path, labelstudio_database, redact_url
 from .ui import StageBars, console, db_option, out, warn, with_spinner
 
 DEMO_PROJECT = "annotator demo"
@@ -23,7 +23,8 @@ def labelstudio() -> None:
 
 def _print_login(info) -> None:
     """URL and login of the managed Label Studio (the password is generated and kept in a 600 file)."""
-    out.print(f"Label Studio: {info.url}\n  login:    {info.email}\n  password: {info.password}", highlight=False)
+    out.print(f"Label Studio: {info.url}\n  login:    {info.email}\n  password: {info.password}"
+              f"\n  database: {info.database}", highlight=False)
 
 
 UPGRADE_HELP = ("Re-create the environment from the lock shipped with annotator when the installed "
@@ -56,16 +57,21 @@ def labelstudio_install(upgrade: bool) -> None:
 
 
 @labelstudio.command("start")
-def labelstudio_start() -> None:
+@click.option("--database", "database", metavar="URL",
+              help=f"Run on this PostgreSQL database (postgresql://USER:PASSWORD@HOST:PORT/DB; or set "
+                   f"{ENV_LS_DATABASE}). Remembered: later starts use it again. Default: SQLite in the data dir.")
+def labelstudio_start(database: str | None) -> None:
     """Install if needed, then start Label Studio on loopback and print the login.
 
     \b
-    Example:
+    Examples:
       annotator labelstudio start && annotator push --project "Conflict news"
+      annotator labelstudio start --database postgresql://ls:PASSWORD@db.internal:5432/labelstudio
     """
     from ..services.labelstudio import LabelStudioServer
 
-    server = LabelStudioServer()
+    server = LabelStudioServer(database=labelstudio_database(database))
+    server.check_database()  # a database that cannot be used is one line, before the spinner
     info = with_spinner("Starting Label Studio", lambda say: server.start(progress=say))
     _print_login(info)
     if server.drift_at_start:
@@ -87,7 +93,7 @@ def labelstudio_stop() -> None:
 
 @labelstudio.command("status")
 def labelstudio_status() -> None:
-    """Say whether the managed Label Studio runs, with its URL and login.
+    """Say whether the managed Label Studio runs, with its URL, login and database (never its password).
 
     \b
     Example:
@@ -95,9 +101,10 @@ def labelstudio_status() -> None:
     """
     from ..services.labelstudio import LabelStudioServer
 
-    info = LabelStudioServer().status()
+    server = LabelStudioServer()
+    info = server.status()
     if info is None:
-        out.print("not running")
+        out.print(f"not running\n  database: {server.database_label()}", highlight=False)
     else:
         _print_login(info)
 

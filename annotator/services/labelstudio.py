@@ -4,7 +4,8 @@ Facts this relies on (see LABEL_STUDIO.md): the server pins an old openai so it
 never shares the project's environment; legacy tokens only work when
 LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN is set as the data dir is first created; a
 taken port makes it silently move to port+1; stray PORT/HOST/USERNAME/PASSWORD
-variables are read, so it gets a clean environment.
+variables are read, so it gets a clean environment. It runs on SQLite in its data dir, or
+on a PostgreSQL database (labelstudio_db.py).
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from pathlib import Path
 import httpx
 
 from ..errors import ServiceError
-from ..settings import config_dir, write_secret_file
+from ..settings import config_dir, labelstudio_database, write_secret_file
+from . import labelstudio_db
 from .base import ManagedService, Progress, ServiceState
 from .procs import base_env
 
@@ -36,6 +38,7 @@ class ServerInfo:
     pid: int | None = None
     port: int | None = None
     log_path: Path | None = None
+    database: str = ""  # sqlite (path) or postgresql://user@host:port/db: never the password
 
 
 class LabelStudioServer(ManagedService):
@@ -46,6 +49,11 @@ class LabelStudioServer(ManagedService):
     location, else in ``base_dir/"credentials.json"`` (mode 600 either way).
     ``ensure_installed`` creates ``home()/"labelstudio-venv"`` with label-studio if
     missing (about 2 min).
+
+    ``database`` is a PostgreSQL URL to run on (read here: a bad one fails at once); without it
+    the server runs on ANNOTATOR_LABELSTUDIO_DATABASE for the default location, else on the
+    database its data dir was started on (SQLite unless one was given). The database is
+    remembered beside the data dir.
     """
 
     name = "Label Studio"
@@ -58,6 +66,11 @@ class LabelStudioServer(ManagedService):
     requirements = [[f"label-studio=={LABEL_STUDIO_VERSION}", "sentry-sdk<3"]]
     install_check = "bin/label-studio"
     cli_group = "labelstudio"
+
+    def __init__(self, base_dir: Path | None = None, port: int | None = None, database: str | None = None):
+        super().__init__(base_dir=base_dir, port=port)
+        self.wanted_database = labelstudio_db.PostgresDatabase.parse(database) if database else None
+        self._database: labelstudio_db.PostgresDatabase | None = None
 
     @property
     def data_dir(self) -> Path:
@@ -73,9 +86,13 @@ class LabelStudioServer(ManagedService):
         """Return the running server, starting it first if needed.
 
         With ``wait`` it blocks until /health answers (up to 180 s; a new data dir
-        runs migrations) and checks that the token is accepted.
+        runs migrations) and checks that the token is accepted. A PostgreSQL database is checked
+        first: a database other than the data dir's, or one that cannot be reached, is an error.
         """
+        database = self._prepare_database(progress)
         state = self._launch(wait=wait, progress=progress)
+        if database is not None:
+            labelstudio_db.remember(self.base_dir, database)
         info = self._info(state)
         if wait:
             self._check_token(info)
@@ -86,7 +103,31 @@ class LabelStudioServer(ManagedService):
         state = self._running()
         return None if state is None else self._info(state)
 
+    def database_label(self) -> str:
+        """The database the data dir runs on, printable: ``sqlite (path)`` or the URL without password."""
+        database = self._database or labelstudio_db.remembered(self.base_dir)
+        return labelstudio_db.sqlite_label(self.data_dir) if database is None else database.label
+
     # internals ----------------------------------------------------------------
+    def check_database(self) -> labelstudio_db.PostgresDatabase | None:
+        """The PostgreSQL database to start on (None: SQLite); an error if it is not the data dir's,
+        or if nothing answers at its address while no server runs."""
+        wanted = self.wanted_database
+        if wanted is None and self.default_location and labelstudio_database():
+            wanted = labelstudio_db.PostgresDatabase.parse(labelstudio_database())  # type: ignore[arg-type]
+        database = self._database = labelstudio_db.resolve(self.base_dir, self.data_dir, wanted)
+        if database is not None and self._alive_state() is None:
+            database.check_reachable()
+        return database
+
+    def _prepare_database(self, progress: Progress | None) -> labelstudio_db.PostgresDatabase | None:
+        """`check_database`, then a login with Label Studio's own driver before a new process starts."""
+        database = self.check_database()
+        if database is not None and self._alive_state() is None:
+            self.ensure_installed(progress)
+            database.check_login(self.venv_dir / "bin" / "python")
+        return database
+
     def _credentials(self) -> dict[str, str]:
         """Read the credentials, generating them on first use."""
         path = self.credentials_file
@@ -134,6 +175,8 @@ class LabelStudioServer(ManagedService):
                 "ML_BLOCK_LOCAL_IP": "false",
             }
         )
+        if self._database is not None:
+            env.update(self._database.env())
         return env
 
     def _info(self, state: ServiceState) -> ServerInfo:
@@ -146,6 +189,7 @@ class LabelStudioServer(ManagedService):
             pid=state.pid,
             port=state.port,
             log_path=Path(state.log_path),
+            database=self.database_label(),
         )
 
     def _check_token(self, info: ServerInfo) -> None:
