@@ -173,6 +173,10 @@ class LabelStudioServer(ManagedService):
                 # Loopback webhooks and a loopback ML backend (`annotator serve`) are refused otherwise.
                 "SSRF_PROTECTION_ENABLED": "false",
                 "ML_BLOCK_LOCAL_IP": "false",
+                # No crash reports to Label Studio's Sentry: they carry the frames' variables, such as the
+                # database settings with their password.
+                "SENTRY_DSN": "",
+                "FRONTEND_SENTRY_DSN": "",
             }
         )
         if self._database is not None:
