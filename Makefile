@@ -11,11 +11,13 @@ install-dev:
 	$(PIP) install -q -e '.[dev]'
 
 # Debian's Chromium for the browser test (Playwright drives /usr/bin/chromium; it never downloads a browser),
-# and a colour emoji font so emoji in sentences render on the annotator's page and in its screenshots.
+# a colour emoji font so emoji in sentences render on the annotator's page and in its screenshots, and
+# Debian's PostgreSQL for the tests of Label Studio on PostgreSQL (they make their own cluster with initdb).
 system-deps:
-	@if [ ! -x /usr/bin/chromium ] || [ ! -e /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ]; then \
+	@if [ ! -x /usr/bin/chromium ] || [ ! -e /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] \
+		|| ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get update -q && $$SUDO apt-get install -y -q chromium fonts-noto-color-emoji; \
+		$$SUDO apt-get update -q && $$SUDO apt-get install -y -q chromium fonts-noto-color-emoji postgresql; \
 	fi
 
 # Label Studio and the embedded llama.cpp server, each in its own virtual environment installed from the
