@@ -102,6 +102,27 @@ def serve(project_name: str, schema_ref: str, prompt_ref: str | None, model: str
     run(service, sock, backend_url=_backend_url(backend_url, host, port) if register else None)
 
 
+def _served_project(db, ls, schema, project_name: str, ls_url: str, backend_url: str, credentials):
+    """The existing project `connect` names, once `annotator serve` at `backend_url` takes it (nothing is
+    created or changed before); InputError naming what serve serves otherwise."""
+    from ..labelstudio.config import label_config
+    from ..labelstudio.projects import NoProject, ensure_project
+    from ..serve.register import served_project, setup_refusal
+
+    xml = label_config(schema)
+    try:
+        project, _, _ = ensure_project(db, ls, schema, project_name, ls_url, create=False)
+    except NoProject as exc:
+        said = served_project(backend_url, credentials, xml)
+        raise NoProject(f"no project {project_name!r} on {ls_url}, and connect creates none; `annotator serve` at "
+                        f"{backend_url} says: {said}; pass that title to --project") from exc
+    refusal = setup_refusal(backend_url, credentials, project.ls_id, xml)
+    if refusal is not None:
+        raise InputError(f"`annotator serve` at {backend_url} refuses project {project.name!r} (id "
+                         f"{project.ls_id}): {refusal}")
+    return project
+
+
 @click.command()
 @click.option("--project", "-p", "project_name", required=True, help="Label Studio project title.")
 @schema_option("Schema the project was built from.")
@@ -112,6 +133,8 @@ def serve(project_name: str, schema_ref: str, prompt_ref: str | None, model: str
 def connect(project_name: str, schema_ref: str, url: str | None, backend_url: str, db_file: str | None) -> None:
     """Connect a project to a running `annotator serve`: ML backend and webhook.
 
+    The project must exist (serve, push or you made it) and be the one serve
+    serves: connect creates none, and changes nothing when serve refuses it.
     Re-running changes nothing. `annotator serve --register` does the same
     when it starts.
 
@@ -122,7 +145,6 @@ def connect(project_name: str, schema_ref: str, url: str | None, backend_url: st
     """
     from ..connect import resolve_labelstudio
     from ..labelstudio.api import connect as ls_connect
-    from ..labelstudio.projects import ensure_project
     from ..schema import load_schema
     from ..serve.credentials import load_credentials
     from ..serve.register import Wanted, ask_model_version, register
@@ -136,7 +158,7 @@ def connect(project_name: str, schema_ref: str, url: str | None, backend_url: st
     db = open_database(db_file)
     server = resolve_labelstudio(url)
     ls = ls_connect(server.url or "", server.api_key or "")
-    project, _, _ = ensure_project(db, ls, schema, project_name, server.url or "")
+    project = _served_project(db, ls, schema, project_name, server.url or "", backend_url, credentials)
     plan = register(db, ls, project, Wanted(backend_url, f"{backend_url}/webhook", credentials, version),
                     schema)
     for note in plan.notes:

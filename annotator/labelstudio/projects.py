@@ -141,9 +141,15 @@ def update_config(db: sqlite_utils.Database, ls: LabelStudio, project: Project, 
     return "labeling config updated (its annotations stay valid)"
 
 
+class NoProject(InputError):
+    """No project of that title on the server, and none may be created."""
+
+
 def ensure_project(db: sqlite_utils.Database, ls: LabelStudio, schema: Schema, name: str,
-                   url: str) -> tuple[Project, Any, bool]:
+                   url: str, *, create: bool = True) -> tuple[Project, Any, bool]:
     """The recorded project (checked on the server), or a new or adopted one: (project, server view, created).
+
+    With `create` False a project missing on the server is NoProject, never made.
 
     A project of the same title already on the server is adopted (push then
     reconciles its tasks) when its labeling config holds the same fields and labels
@@ -172,6 +178,8 @@ def ensure_project(db: sqlite_utils.Database, ls: LabelStudio, schema: Schema, n
                 f"config; choose another project name"
             )
         created = False
+    elif not create:
+        raise NoProject(f"no project {name!r} on {url}; check --project (its title in Label Studio)")
     else:
         with calling(url, f"creating project {name!r}"):
             data = ls.projects.create(title=name, label_config=xml, description=f"annotator: schema {schema.name}",

@@ -128,6 +128,29 @@ def ask_model_version(backend_url: str, credentials: Credentials) -> str:
                              f"{response.status_code}); check --backend-url") from exc
 
 
+def setup_refusal(backend_url: str, credentials: Credentials, ls_id: int, label_config: str) -> str | None:
+    """What `annotator serve` answers the /setup Label Studio sends when a backend is connected to project
+    `ls_id`: None when it takes the project, else its refusal (another project, another labeling config)."""
+    try:
+        response = httpx.post(f"{backend_url}/setup", auth=(credentials.user, credentials.secret), timeout=30,
+                              json={"project": str(ls_id), "schema": label_config})
+    except httpx.HTTPError as exc:
+        raise AnnotatorError(f"no `annotator serve` answers at {backend_url} ({type(exc).__name__}); start "
+                             "`annotator serve --project NAME` first, or pass its address with --backend-url") from exc
+    if response.status_code == 200:
+        return None
+    try:
+        return str(response.json()["error"])
+    except (ValueError, KeyError, TypeError):
+        return f"HTTP {response.status_code}"
+
+
+def served_project(backend_url: str, credentials: Credentials, label_config: str) -> str:
+    """What `annotator serve` says it serves, in its words (its refusal of a /setup naming no real project)."""
+    said = setup_refusal(backend_url, credentials, 0, label_config) or "it takes any project"
+    return said.split(", not project")[0].split(";")[0]
+
+
 def _explain(exc: LabelStudioError, wanted: Wanted, what: str) -> LabelStudioError:
     """A clearer line for the refusals Label Studio gives a backend or webhook it cannot call."""
     cause = exc.__cause__
