@@ -4,6 +4,7 @@ a database another process keeps locked, and malformed tasks among good ones."""
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import subprocess
 import sys
@@ -98,3 +99,32 @@ def test_a_paid_answer_is_never_lost_nor_paid_again_while_another_process_locks_
     locked = [r.getMessage() for r in caplog.records if "locked by another process" in r.getMessage()]
     assert len(locked) == 2  # one line for each of the two asks while it was locked
     assert "task 2: the database is locked by another process" in locked[0]
+
+
+def test_a_malformed_task_is_skipped_with_its_reason_and_the_others_are_predicted(predictor_for, caplog) -> None:  # noqa: F811
+    caplog.set_level(logging.INFO, logger="annotator.serve")
+    first = {"id": 1, "data": {"text": "Rebels shelled Kherson on Sunday."}}
+    last = {"id": 9, "data": {"text": "Troops left Mali."}}
+    malformed = [{"id": 2, "data": ["Troops left Mali."]},  # data a list
+                 {"id": 3, "data": {"text": "Troops \ud800 left Gao."}},  # a lone surrogate (sent escaped)
+                 {"id": 2 ** 63, "data": {"text": "Troops left Timbuktu."}},  # over SQLite's integers
+                 {"id": True, "data": {"text": "Troops left Kidal."}},  # a boolean is no task id
+                 "task 5"]  # not a task at all
+    tasks = [first, *malformed, last]
+    with StubLLM(responder=news_responder) as stub:
+        predictor, _ = predictor_for(stub, budget=30)
+        app = app_of(predictor)
+        raw = json.dumps({"tasks": tasks, "project": "5.1700000000", "label_config": XML})  # ASCII: \ud800 escaped
+        r = app.post("/predict", content=raw.encode(), headers={**AUTH, "Content-Type": "application/json"})
+        assert r.status_code == 200, r.text
+        results = r.json()["results"]
+        assert len(results) == 7 and results[1:6] == [[]] * 5  # one entry per task, in task order
+        assert results[0]["result"] and results[6]["result"]
+        assert stub.calls == 2  # the two good texts; nothing drafted for the malformed ones
+    assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"
+    (line,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("predict:")]
+    assert "5 malformed tasks skipped" in line
+    for reason in ("task 2: its data is a list, not an object", "task 3: its data holds text that is not valid "
+                   "Unicode (a lone surrogate)", "task #4: its id 9223372036854775808 is not a task id",
+                   "task #5: its id True is not a task id", "task #6 is a str, not a task"):
+        assert reason in line, reason

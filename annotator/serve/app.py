@@ -95,11 +95,14 @@ def build_app(service: Service) -> Starlette:
         unanswered = f", {len(report.unanswered)} without a prediction (first: {report.unanswered[0]})" \
             if report.unanswered else ""
         late = f", {report.late} still drafting (answered next time)" if report.late else ""
+        n = len(report.skipped)
+        skipped = f", {n} malformed task{'' if n == 1 else 's'} skipped ({'; '.join(report.skipped[:10])}" \
+            f"{'; ...' if n > 10 else ''})" if n else ""
         locked = f"; the database is locked by another process: {', '.join(report.locked)}" \
             if report.locked else ""
-        log.log(logging.WARNING if locked else logging.INFO,
-                "predict: %d tasks, %d from stored drafts, %d drafted now%s%s in %.2f s%s", report.tasks,
-                report.stored, report.drafted, late, unanswered, report.seconds, locked)
+        log.log(logging.WARNING if locked or skipped else logging.INFO,
+                "predict: %d tasks, %d from stored drafts, %d drafted now%s%s%s in %.2f s%s", report.tasks,
+                report.stored, report.drafted, late, unanswered, skipped, report.seconds, locked)
         return JSONResponse(answer)
 
     async def webhook(request: Request) -> Response:

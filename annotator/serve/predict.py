@@ -35,7 +35,14 @@ from ..llm import LLMClient, Stopped
 from ..prompts import Prompt, register_prompt
 from ..schema import Schema
 from ..store import DraftStatus, now
-from .protocol import ProtocolError, config_problem, ls_project_id, predict_tasks, prediction_item
+from .protocol import (
+    ProtocolError,
+    config_problem,
+    ls_project_id,
+    predict_tasks,
+    prediction_item,
+    task_problem,
+)
 from .state import record_predict
 from .tasks import TaskSentence, TaskSentences
 
@@ -54,6 +61,7 @@ class PredictReport:
     drafted: int = 0  # drafted during this request
     late: int = 0  # still drafting at the deadline (stored when done, answered next time)
     unanswered: list[str] = field(default_factory=list)  # why a task got no prediction
+    skipped: list[str] = field(default_factory=list)  # why a malformed task was not looked at
     seconds: float = 0.0
     locked: list[str] = field(default_factory=list)  # what a database locked by another process held back
 
@@ -112,13 +120,23 @@ class Predictor:
     # ------------------------------------------------------------------ /predict
 
     def predict(self, body: Any) -> tuple[dict, PredictReport]:
-        """The /predict answer (one entry per task, in order) and what it took."""
+        """The /predict answer (one entry per task, in order; none for a malformed task) and what it took."""
         started = time.monotonic()
-        tasks = predict_tasks(body)
+        sent = predict_tasks(body)
         self.check_project(body.get("project"))
         interface = self.interface(body.get("label_config"))
+        report = PredictReport(tasks=len(sent))
+        problems = [task_problem(task, n) for n, task in enumerate(sent)]
+        report.skipped = [p for p in problems if p is not None]
+        tasks = [task for task, problem in zip(sent, problems, strict=True) if problem is None]
+        answers = iter(self._predict(tasks, interface, started, report) if tasks else [])
+        report.seconds = time.monotonic() - started
+        return {"results": [[] if problem else next(answers) for problem in problems]}, report
+
+    def _predict(self, tasks: list[dict], interface: LabelInterface, started: float, report: PredictReport
+                 ) -> list:
+        """The answer to each well-formed task, in order."""
         db = self.db()
-        report = PredictReport(tasks=len(tasks))
         found = self.sentences.resolve(db, tasks)
         drafts = self._stored(db, [t.sentence_id for t in found if t.sentence_id])
         missing = [t for t in found if t.sentence_id and t.sentence_id not in drafts]
@@ -129,8 +147,7 @@ class Predictor:
         drafts.update(self._draft_missing(db, missing, started, report))
         results = [self._answer(interface, task, drafts.get(task.sentence_id or ""), report) for task in found]
         self._record(db, found, drafts, results, report)
-        report.seconds = time.monotonic() - started
-        return {"results": results}, report
+        return results
 
     def _unsaved(self, db: sqlite_utils.Database, sentence_ids: list[str], report: PredictReport
                  ) -> dict[str, Mapping]:

@@ -71,12 +71,36 @@ def ls_project_id(value: Any) -> int:
     return int(text)
 
 
-def predict_tasks(body: Any) -> list[dict]:
-    """The tasks of a /predict request."""
+def predict_tasks(body: Any) -> list[Any]:
+    """The tasks of a /predict request, as sent (`task_problem` says which of them cannot be answered)."""
     tasks = body.get("tasks") if isinstance(body, dict) else None
-    if not isinstance(tasks, list) or not all(isinstance(t, dict) and isinstance(t.get("id"), int) for t in tasks):
+    if not isinstance(tasks, list):
         raise ProtocolError("a /predict request needs `tasks`, a list of tasks with ids")
     return tasks
+
+
+def task_problem(task: Any, position: int) -> str | None:
+    """Why the task at `position` (from 0) of a /predict cannot be answered (one line), or None.
+
+    A task is an object whose id is an integer SQLite can store (below 2^63) and whose data is an object
+    of text that UTF-8 can hold (JSON escapes can carry lone surrogates, which it cannot).
+    """
+    where = f"task #{position + 1}"
+    if not isinstance(task, dict):
+        return f"{where} is a {type(task).__name__}, not a task"
+    task_id = task.get("id")
+    if isinstance(task_id, bool) or not isinstance(task_id, int) or not -2 ** 63 <= task_id < 2 ** 63:
+        return f"{where}: its id {ascii(task_id)[:40]} is not a task id (an integer below 2^63)"
+    data = task.get("data")
+    if not isinstance(data, dict):
+        return f"task {task_id}: its data is a {type(data).__name__}, not an object"
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return f"task {task_id}: its data holds text that is not valid Unicode (a lone surrogate)"
+    except (TypeError, ValueError) as exc:  # not JSON data: cannot come from a parsed body, but say so
+        return f"task {task_id}: its data is not JSON ({exc})"
+    return None
 
 
 def parse_json(raw: bytes) -> Any:
