@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 from urllib.parse import urlparse
 
 import pytest
@@ -12,8 +13,20 @@ from annotator.services.llamacpp import LocalLLMServer
 
 
 @pytest.fixture(scope="session")
-def labelstudio(tmp_path_factory):
+def labelstudio(request):
     """A Label Studio server for the session (ServerInfo: url, token, email, password...).
+
+    On SQLite (`labelstudio_sqlite`), or on PostgreSQL (`labelstudio_pg`) for the modules of
+    POSTGRES_TOO, which run on both. Each server starts once for the whole session.
+    """
+    if getattr(request, "param", "sqlite") == "postgresql":
+        return request.getfixturevalue("labelstudio_pg")
+    return request.getfixturevalue("labelstudio_sqlite")
+
+
+@pytest.fixture(scope="session")
+def labelstudio_sqlite(tmp_path_factory):
+    """A Label Studio server on SQLite for the session (ServerInfo: url, token, email, password...).
 
     Uses LABEL_STUDIO_URL / LABEL_STUDIO_API_KEY when both are set; otherwise starts a
     managed server on a fresh data dir (so the legacy token works) and stops it at the end.
@@ -51,3 +64,44 @@ def llama_server():
     finally:
         if not already_running:
             server.stop()
+
+
+# --------------------------------------------------------------------------- PostgreSQL
+
+POSTGRES_TOO = ("test_ls_roundtrip.py", "test_serve.py", "test_page_browser.py")  # also run on PostgreSQL
+
+
+def pytest_generate_tests(metafunc):
+    """The tests of POSTGRES_TOO that use `labelstudio` run once per database: [sqlite] and [postgresql]."""
+    if "labelstudio" in metafunc.fixturenames and metafunc.definition.path.name in POSTGRES_TOO:
+        metafunc.parametrize(
+            "labelstudio", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
+        )
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A PostgreSQL server for the session on a free loopback port (tests/pg_cluster.py), stopped at the end."""
+    from pg_cluster import PostgresCluster
+
+    cluster = PostgresCluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def labelstudio_pg_url(postgres) -> str:
+    """The URL (with its password) of the database `labelstudio_pg` runs on."""
+    return postgres.create_database("labelstudio", "ls_user", "pg pass:" + secrets.token_hex(8))
+
+
+@pytest.fixture(scope="session")
+def labelstudio_pg(tmp_path_factory, labelstudio_pg_url):
+    """A managed Label Studio on the `postgres` server for the session (ServerInfo, base dir in tmp)."""
+    server = LabelStudioServer(base_dir=tmp_path_factory.mktemp("ls-pg"), database=labelstudio_pg_url)
+    try:
+        yield server.start()
+    finally:
+        server.stop()
