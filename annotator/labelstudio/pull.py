@@ -26,7 +26,7 @@ from ..errors import LabelStudioError
 from ..locks import hold
 from ..schema import Schema
 from ..store import GoldStatus, content_id, dumps, now
-from .api import Progress, iso_time, normalize_url, shift_time, task_pages
+from .api import Progress, calling, id_range_query, iso_time, normalize_url, shift_time, task_pages
 from .convert import result_to_gold
 from .projects import Project, check_schema, project_scope, recorded_project, server_project
 
@@ -242,6 +242,36 @@ def _mark_gone(db: sqlite_utils.Database, project: Project, seen: set[int]) -> i
             db["gold"].upsert_all([{**r, "status": GoldStatus.DELETED.value, "pulled_at": stamp} for r in gone],
                                   pk="id")
     return len(gone)
+
+
+def _annotation_gone(ls: LabelStudio, project: Project, annotation_id: int) -> bool:
+    with calling(project.url, f"checking that annotation {annotation_id} of project {project.name!r} is deleted"):
+        try:
+            ls.annotations.get(id=annotation_id, request_options={"max_retries": 0})
+        except ApiError as exc:
+            if exc.status_code != 404:
+                raise
+            return True
+    return False
+
+
+def gone_from_server(ls: LabelStudio, project: Project, annotation_ids: Iterable[int],
+                     task_ids: Iterable[int]) -> tuple[set[int], set[int]]:
+    """Which of these annotations and tasks Label Studio no longer has: (annotations, tasks).
+
+    A deletion webhook is a hint, Label Studio the authority: an annotation is gone when
+    its GET answers 404; the tasks are looked up in one listing (opening a task would
+    ask the ML backend for a prediction). Any other failure is a LabelStudioError, so
+    nothing is marked on a guess.
+    """
+    annotations = {a for a in sorted(set(annotation_ids)) if _annotation_gone(ls, project, a)}
+    tasks = sorted(set(task_ids))
+    listed: set[int] = set()
+    if tasks:
+        for page in task_pages(ls, url=project.url, ls_project_id=project.ls_id, query=id_range_query(tasks),
+                               include="id", doing=f"checking which tasks of project {project.name!r} are deleted"):
+            listed.update(t["id"] for t in page)
+    return annotations, set(tasks) - listed
 
 
 def pull(db: sqlite_utils.Database, ls: LabelStudio, schema: Schema, project_name: str, *, url: str,

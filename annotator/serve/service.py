@@ -150,7 +150,7 @@ class Service:
         if self._pull_client is None:
             self._pull_client = connect(self.options.ls_url, self.options.ls_key)
         with hold(db, project_scope(self.project), f"pulling project {self.project.name!r}"):
-            marked = apply_deletions(db, self.project, work)
+            marked = apply_deletions(db, self._pull_client, self.project, work)
             report = pull(db, self._pull_client, self.options.schema, self.project.name, url=self.url,
                           full=full) if work.pull else None
         if report is not None and (report.written or full):

@@ -8,7 +8,9 @@ skipping and deleting an annotation all move. A webhook that never arrived
 full pull `serve` makes when it starts, which also notices tasks deleted while it
 was down. While it runs, a TASKS_DELETED webhook marks the gold of those tasks
 deleted at once (an incremental pull cannot see a task that is gone), and
-ANNOTATIONS_DELETED marks its annotations, both through `deletion_writes`.
+ANNOTATIONS_DELETED marks its annotations, both through `deletion_writes` and
+only once Label Studio confirms they are gone (`gone_from_server`): a webhook
+alone never marks live gold deleted.
 
 Pulls take the project's lock (`hold`); when another process holds it, the work
 waits and is tried again a moment later, never dropped.
@@ -23,12 +25,14 @@ from collections.abc import Callable
 from dataclasses import replace
 
 import sqlite_utils
+from label_studio_sdk import LabelStudio
 
 from ..errors import AnnotatorError
 from ..labelstudio.projects import Project
 from ..labelstudio.projects import project_scope as labelstudio_scope
+from ..labelstudio.pull import gone_from_server
 from ..locks import Busy
-from ..store import now
+from ..store import GoldStatus, now
 from .protocol import SyncWork, deletion_writes
 
 log = logging.getLogger("annotator.serve")
@@ -48,17 +52,24 @@ def project_scope(project: Project) -> str:
     return labelstudio_scope(project.url, project.name)
 
 
-def apply_deletions(db: sqlite_utils.Database, project: Project, work: SyncWork) -> int:
-    """Mark deleted the gold of annotations and tasks the webhooks said are gone; how many rows."""
+def apply_deletions(db: sqlite_utils.Database, ls: LabelStudio, project: Project, work: SyncWork) -> int:
+    """Mark deleted the gold of annotations and tasks the webhooks said are gone and Label Studio confirms are
+    gone (`gone_from_server`); how many rows."""
     ids = sorted(work.annotations_deleted)
     tasks = sorted(work.tasks_deleted)
     if not ids and not tasks:
         return 0
     clauses = [f"annotation_id IN ({','.join('?' * len(ids))})"] if ids else []
     clauses += [f"task_id IN ({','.join('?' * len(tasks))})"] if tasks else []
-    stored = list(db.query(f"SELECT * FROM gold WHERE project_id = ? AND ({' OR '.join(clauses)})",
-                           [project.id, *ids, *tasks]))
-    writes = deletion_writes(stored, work, now())
+    stored = list(db.query(f"SELECT * FROM gold WHERE project_id = ? AND status != ? AND ({' OR '.join(clauses)})",
+                           [project.id, GoldStatus.DELETED.value, *ids, *tasks]))
+    if not stored:
+        return 0
+    gone_annotations, gone_tasks = gone_from_server(
+        ls, project, {r["annotation_id"] for r in stored if r["annotation_id"] in work.annotations_deleted},
+        {r["task_id"] for r in stored if r["task_id"] in work.tasks_deleted})
+    confirmed = replace(work, annotations_deleted=frozenset(gone_annotations), tasks_deleted=frozenset(gone_tasks))
+    writes = deletion_writes(stored, confirmed, now())
     if writes:
         with db.atomic():
             db["gold"].upsert_all(writes, pk="id")
