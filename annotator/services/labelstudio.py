@@ -108,18 +108,18 @@ class LabelStudioServer(ManagedService):
         database = self._database or labelstudio_db.remembered(self.base_dir)
         return labelstudio_db.sqlite_label(self.data_dir) if database is None else database.label
 
-    # internals ----------------------------------------------------------------
     def check_database(self) -> labelstudio_db.PostgresDatabase | None:
         """The PostgreSQL database to start on (None: SQLite); an error if it is not the data dir's,
         or if nothing answers at its address while no server runs."""
-        wanted = self.wanted_database
-        if wanted is None and self.default_location and labelstudio_database():
-            wanted = labelstudio_db.PostgresDatabase.parse(labelstudio_database())  # type: ignore[arg-type]
+        wanted, from_env = self.wanted_database, labelstudio_database() if self.default_location else None
+        if wanted is None and from_env:
+            wanted = labelstudio_db.PostgresDatabase.parse(from_env)
         database = self._database = labelstudio_db.resolve(self.base_dir, self.data_dir, wanted)
         if database is not None and self._alive_state() is None:
             database.check_reachable()
         return database
 
+    # internals ----------------------------------------------------------------
     def _prepare_database(self, progress: Progress | None) -> labelstudio_db.PostgresDatabase | None:
         """`check_database`, then a login with Label Studio's own driver before a new process starts."""
         database = self.check_database()
