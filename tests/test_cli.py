@@ -377,3 +377,15 @@ def test_a_database_another_process_keeps_write_locked_stops_with_one_line(tmp_p
                                               "for over 0.5 s; wait for it to finish, then run again (nothing was lost)")
     again = run("ingest", str(data_file("sample_article.txt")), env={"ANNOTATOR_DB": str(db_file)})
     assert again.exit_code == 0 and open_db(db_file)["documents"].count == 1
+
+
+def test_ingest_max_sentence_chars_is_the_flag_its_refusal_names(tmp_path):
+    source = tmp_path / "long.txt"
+    source.write_text("A" * 40 + " long sentence without a stop", encoding="utf-8")  # 69 characters
+    db = str(tmp_path / "a.db")
+    refused = run("ingest", str(source), "--db", db, "--max-sentence-chars", "50")
+    assert refused.exit_code == 1
+    assert "sentence 1 has 69 characters, over the limit of 50" in refused.output
+    assert "pass --max-sentence-chars 69 to take it whole" in refused.output
+    taken = run("ingest", str(source), "--db", db, "--max-sentence-chars", "69")
+    assert taken.exit_code == 0 and "1 new documents" in taken.output

@@ -15,7 +15,7 @@ def test_a_sentence_over_the_limit_is_refused_with_a_fix_serve_can_take(tmp_path
     assert len(text) == 3516 > MAX_SENTENCE_CHARS
     (found,) = TaskSentences(project).resolve(db, [{"id": 5, "data": {"text": text}}])
     assert found.sentence is None
-    # Neither serve nor `annotator ingest` has a --max-sentence-chars option: the fix is in Label Studio.
+    # serve has no --max-sentence-chars option (a task comes from Label Studio as it is): the fix is there.
     assert found.problem == ("task 5: its text is one sentence of 3,516 characters, over the 3,000 a sentence may "
                              "have to be drafted; split it into shorter tasks in Label Studio")
     assert db["documents"].count == 0 and db["tasks"].count == 0

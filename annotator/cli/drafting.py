@@ -33,8 +33,10 @@ if TYPE_CHECKING:
               help="Your own boilerplate patterns: one regular expression a line, matched against whole sentences, "
                    "case-insensitive; stored sentences are marked again by them too "
                    "[env ANNOTATOR_BOILERPLATE_PATTERNS].")
+@click.option("--max-sentence-chars", type=click.IntRange(1), default=3000, show_default=True,
+              help="Refuse a document with a sentence longer than this (a text that was never split, say).")
 @db_option
-def ingest(paths: tuple[str, ...], patterns: str | None, db_file: str | None) -> None:
+def ingest(paths: tuple[str, ...], patterns: str | None, max_sentence_chars: int, db_file: str | None) -> None:
     """Split documents into sentences and store them.
 
     PATHS are .txt files (one document each; a headline first line is its own
@@ -49,6 +51,7 @@ def ingest(paths: tuple[str, ...], patterns: str | None, db_file: str | None) ->
       annotator ingest corpus/ feed.jsonl
       cat wire.jsonl | annotator ingest -
       annotator ingest corpus/ --boilerplate-patterns my_patterns.txt   # e.g. a line: Photo: .*
+      annotator ingest legal.txt --max-sentence-chars 8000
     """
     from ..boilerplate import classifier
     from ..ingest import ingest as run_ingest
@@ -58,7 +61,8 @@ def ingest(paths: tuple[str, ...], patterns: str | None, db_file: str | None) ->
     db = open_database(db_file)
     with progress_bar() as bar:
         task = bar.add_task("Ingesting", total=None)
-        report = run_ingest(db, read_inputs(paths), progress=lambda: bar.advance(task), boilerplate=is_boilerplate)
+        report = run_ingest(db, read_inputs(paths), progress=lambda: bar.advance(task), boilerplate=is_boilerplate,
+                            max_sentence_chars=max_sentence_chars)
     for problem in report.problems:
         error(str(problem))
     marked = f" ({report.boilerplate_new} boilerplate, kept but not drafted)" if report.boilerplate_new else ""
