@@ -1,7 +1,9 @@
 """Where an export goes: a dataset folder only replaces what export wrote; symlinks, devices, FIFOs and `-`.
 
-Everything runs on the real file system (as root in the test machine: /dev/null and
-/dev/full are written to, and checked to still be character devices afterwards).
+Everything runs on the real file system. Devices are real character devices: as root, the
+test makes its own null and full nodes (the kernel's 1:3 and 1:7) in a temporary folder, so a
+regression replaces those and never the machine's /dev/null; without root it writes to /dev,
+which a regression could not replace anyway.
 """
 
 from __future__ import annotations
@@ -136,26 +138,41 @@ def test_export_to_a_fifo_streams_into_it(db, tmp_path, fmt) -> None:
     assert stat.S_ISFIFO(os.stat(fifo).st_mode)
 
 
+@pytest.fixture
+def devices(tmp_path) -> dict[str, str]:
+    """Paths of a null and a full character device: nodes of the test's own as root, else /dev's."""
+    made = {}
+    for name, minor in (("null", 3), ("full", 7)):
+        node = tmp_path / "dev" / name
+        node.parent.mkdir(exist_ok=True)
+        try:
+            os.mknod(node, 0o666 | stat.S_IFCHR, os.makedev(1, minor))
+            made[name] = str(node)
+        except PermissionError:
+            made[name] = f"/dev/{name}"
+    return made
+
+
 @pytest.mark.parametrize("fmt", [*TEXT_FORMATS, "spacy"])
-def test_export_to_dev_null_keeps_the_device(db, fmt) -> None:
+def test_export_to_dev_null_keeps_the_device(db, fmt, devices) -> None:
     try:
-        report = export(db, NEWS, fmt, "/dev/null")
+        report = export(db, NEWS, fmt, devices["null"])
         assert report.sentences == 4
     finally:
-        assert_char_device("/dev/null")
+        assert_char_device(devices["null"])
 
 
-def test_export_to_dev_full_is_one_error_line_and_keeps_the_device(db, tmp_path) -> None:
+def test_export_to_dev_full_is_one_error_line_and_keeps_the_device(db, tmp_path, devices) -> None:
     try:
         for fmt in (*TEXT_FORMATS, "spacy"):
             with pytest.raises(AnnotatorError, match="No space left on device"):
-                export(db, NEWS, fmt, "/dev/full")
+                export(db, NEWS, fmt, devices["full"])
         result = subprocess.run([sys.executable, "-m", "annotator", "export", "--format", "jsonl", "--out",
-                                 "/dev/full", "--db", str(tmp_path / "annotator.db")],
+                                 devices["full"], "--db", str(tmp_path / "annotator.db")],
                                 capture_output=True, text=True, timeout=120)
     finally:
-        assert_char_device("/dev/full")
-        assert_char_device("/dev/null")
+        assert_char_device(devices["full"])
+        assert_char_device(devices["null"])
     assert result.returncode != 0
     errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
     assert len(errors) == 1 and "No space left on device" in errors[0], result.stderr
