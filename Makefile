@@ -35,8 +35,10 @@ locks: install-dev
 demo: install
 	$(PYTHON) -m annotator demo
 
+# Every test: the in-process ones and those that need Label Studio, llama.cpp, Chromium, PostgreSQL
+# or the package index (a plain `pytest` runs the in-process ones only).
 test: install-dev system-deps services
-	$(PYTHON) -m pytest
+	$(PYTHON) -m pytest --all
 
 lint: install-dev
 	ruff check annotator tests schemas benchmarks

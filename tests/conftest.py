@@ -1,4 +1,10 @@
-"""Shared pytest fixtures."""
+"""Shared pytest fixtures, and which tests a plain `pytest` runs.
+
+A plain `pytest` runs the in-process tests only. Tests that need a real Label Studio,
+the llama.cpp server, Chromium or the package index carry a marker (a test that uses the
+`labelstudio` or `llama_server` fixture gets its marker here) and run with `--all`,
+which `make test` passes, or when chosen with `-m`.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,32 @@ import pytest
 
 from annotator.services.labelstudio import LabelStudioServer, ServerInfo
 from annotator.services.llamacpp import LocalLLMServer
+
+SERVICE_MARKERS = ("labelstudio", "llamacpp", "browser", "install", "postgres")
+FIXTURE_MARKERS = {"labelstudio": "labelstudio", "llama_server": "llamacpp"}
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--all", action="store_true",
+        help="also run the tests that need Label Studio, llama.cpp, Chromium or the package index "
+             "(make test passes it)",
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        for fixture, marker in FIXTURE_MARKERS.items():
+            if fixture in getattr(item, "fixturenames", ()):
+                item.add_marker(marker)
+    if config.getoption("--all") or config.getoption("markexpr"):
+        return
+    kept, left = [], []
+    for item in items:
+        (left if any(item.get_closest_marker(m) for m in SERVICE_MARKERS) else kept).append(item)
+    if left:
+        config.hook.pytest_deselected(items=left)
+        items[:] = kept
 
 
 @pytest.fixture(scope="session")
