@@ -18,7 +18,8 @@ from annotator.services.labelstudio import LabelStudioServer, ServerInfo
 from annotator.services.llamacpp import LocalLLMServer
 
 SERVICE_MARKERS = ("labelstudio", "llamacpp", "browser", "install", "postgres")
-FIXTURE_MARKERS = {"labelstudio": "labelstudio", "llama_server": "llamacpp"}
+FIXTURE_MARKERS = {"labelstudio": "labelstudio", "labelstudio_sqlite": "labelstudio", "labelstudio_pg": "postgres",
+                   "postgres": "postgres", "llama_server": "llamacpp"}
 
 
 def pytest_addoption(parser):
