@@ -132,9 +132,14 @@ def labelstudio_pg_url(postgres) -> str:
 
 @pytest.fixture(scope="session")
 def labelstudio_pg(tmp_path_factory, labelstudio_pg_url):
-    """A managed Label Studio on the `postgres` server for the session (ServerInfo, base dir in tmp)."""
+    """A managed Label Studio on the `postgres` server for the session (ServerInfo, base dir in tmp).
+
+    At the end its log, written by every test that used it, must not hold the database password.
+    """
     server = LabelStudioServer(base_dir=tmp_path_factory.mktemp("ls-pg"), database=labelstudio_pg_url)
     try:
         yield server.start()
     finally:
         server.stop()
+    password = server.wanted_database.password
+    assert password not in server.log_path.read_text(errors="replace"), f"{server.log_path} holds the password"
