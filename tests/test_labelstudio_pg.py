@@ -234,11 +234,11 @@ def collected(*args: str, files: tuple[str, ...] = ("test_ls_roundtrip.py", "tes
 
 
 @pytest.mark.postgres
-def test_the_round_trip_serve_and_page_tests_run_on_both_databases_and_only_marked_tests_need_postgresql():
+def test_the_round_trip_serve_and_page_tests_run_on_both_databases_and_a_plain_run_needs_no_postgresql():
     on_sqlite = [item for item in collected("-m", "labelstudio") if item.endswith("[sqlite]")]
     assert {item.split("::")[0] for item in on_sqlite} == {
         "tests/test_ls_roundtrip.py", "tests/test_serve.py", "tests/test_page_browser.py"}
     assert collected("-m", "postgres") == [item.replace("[sqlite]", "[postgresql]") for item in on_sqlite]
-    plain = collected("-m", "not postgres", files=("test_labelstudio_pg.py",))
+    plain = collected(files=("test_labelstudio_pg.py",))  # a plain `pytest`: no PostgreSQL needed
     needs_postgresql = ("project_table", "the_cli_starts", "wrong_password", "create_tables", "both_databases")
     assert len(plain) == 11 and not [item for item in plain if any(name in item for name in needs_postgresql)]
