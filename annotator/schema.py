@@ -33,6 +33,8 @@ class Schema:
     name: str
     model: type[BaseModel]
     fields: tuple[FieldSpec, ...]
+    ref: str = ""
+    """What `load_schema` loads it from again: a built-in name, an absolute .py path, or module:Model."""
 
     @functools.cached_property
     def json_schema(self) -> dict[str, Any]:
@@ -158,11 +160,11 @@ def load_schema(ref: str = "news_events") -> Schema:
         if not path.is_file():
             raise InputError(f"schema file {ref} not found; check the path")
         model = _model_from_module(_load_file(path), str(path))
-        return Schema(path.stem, model, describe(model))
+        return Schema(path.stem, model, describe(model), str(path.resolve()))
     builtin = resource_dir("schemas") / f"{ref}.py"
     if builtin.is_file():
         model = _model_from_module(_load_file(builtin), ref)
-        return Schema(ref, model, describe(model))
+        return Schema(ref, model, describe(model), ref)
     if "." in ref or ":" in ref:
         mod_path, _, attr = ref.partition(":")
         try:
@@ -176,7 +178,7 @@ def load_schema(ref: str = "news_events") -> Schema:
         model = getattr(module, attr) if attr else _model_from_module(module, ref)
         if not (isinstance(model, type) and issubclass(model, BaseModel)):
             raise InputError(f"{ref} is not a pydantic model class")
-        return Schema(attr or mod_path.rsplit(".", 1)[-1], model, describe(model))
+        return Schema(attr or mod_path.rsplit(".", 1)[-1], model, describe(model), ref)
     raise InputError(
         f"unknown schema {ref!r}; built-in schemas: {', '.join(available())}, or pass a .py file or module:Model"
     )

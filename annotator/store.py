@@ -190,6 +190,16 @@ def _m007_batches(db: sqlite_utils.Database) -> None:
     db["batch_requests"].create_index(["custom_id"])
 
 
+def _m008_schema_ref(db: sqlite_utils.Database) -> None:
+    """Where a project's schema loads from (a built-in name, an absolute .py path, or module:Model).
+
+    Commands that name a project load its schema from here when --schema is not given.
+    Projects recorded before keep NULL: a built-in schema of their `schema_name`
+    serves them when its hash is theirs.
+    """
+    db["projects"].add_column("schema_ref", str)
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_core", _m001_core),
     ("002_labelstudio", _m002_labelstudio),
@@ -198,6 +208,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("005_serve", _m005_serve),
     ("006_boilerplate", _m006_boilerplate),
     ("007_batches", _m007_batches),
+    ("008_schema_ref", _m008_schema_ref),
 ]
 
 

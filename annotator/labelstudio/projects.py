@@ -2,11 +2,15 @@
 
 `projects.id` is `content_id("project", url, ls_id)` (migration 003): the key that
 `tasks`, `predictions` and `gold` rows carry in `project_id`. `ls_id` is the
-server's own number, used for every SDK call and in the project's link.
+server's own number, used for every SDK call and in the project's link. A project
+keeps the schema it was made with (`schema_name`, `schema_hash`, and `schema_ref`
+to load it again): `project_schema` gives every command that names a project that
+schema when no --schema is given.
 """
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +19,8 @@ from label_studio_sdk import LabelStudio
 from label_studio_sdk.core.api_error import ApiError
 
 from ..errors import InputError, LabelStudioError
-from ..schema import Schema
+from ..schema import Schema, load_schema
+from ..settings import DEFAULT_SCHEMA
 from ..store import content_id, now
 from .api import calling, normalize_url, one_line, server_time
 from .config import config_fields, label_config
@@ -34,6 +39,8 @@ class Project:
     model_version: str | None
     pull_watermark: str | None
     blind_fraction: float = 0.0
+    schema_ref: str | None = None
+    """Where the schema loads from (None for a project recorded before migration 008)."""
 
     @property
     def link(self) -> str:
@@ -49,11 +56,12 @@ def project_key(url: str, ls_id: int) -> str:
 def recorded_project(db: sqlite_utils.Database, project_name: str, *, url: str) -> Project | None:
     """The project recorded for (url, name), or None."""
     rows = list(db.query("SELECT * FROM projects WHERE url = ? AND name = ?", [normalize_url(url), project_name]))
-    if not rows:
-        return None
-    r = rows[0]
+    return _project(rows[0]) if rows else None
+
+
+def _project(r: dict) -> Project:
     return Project(r["id"], r["ls_id"], r["url"], r["name"], r["schema_name"], r["schema_hash"],
-                   r["model_version"], r["pull_watermark"], r.get("blind_fraction") or 0.0)
+                   r["model_version"], r["pull_watermark"], r.get("blind_fraction") or 0.0, r.get("schema_ref"))
 
 
 def project_scope(url: str, project_name: str) -> str:
@@ -68,12 +76,91 @@ def first_task_id(db: sqlite_utils.Database, project_id: str) -> int | None:
 
 
 def check_schema(project: Project, schema: Schema) -> None:
-    """Refuse to use a project made for another schema."""
+    """Refuse to use a project made with another schema (InputError naming the --schema to pass)."""
     if project.schema_hash != schema.hash:
-        raise LabelStudioError(
-            f"project {project.name!r} on {project.url} was made for schema {project.schema_name} "
-            f"({project.schema_hash}), not {schema.name} ({schema.hash}); use another project name for this schema"
+        raise InputError(
+            f"project {project.name!r} on {project.url} was made with schema {project.schema_name} "
+            f"({project.schema_hash}), not {schema.name} ({schema.hash}); leave --schema out or pass "
+            f"--schema {shlex.quote(project.schema_ref or project.schema_name)}"
         )
+
+
+def project_schema(db: sqlite_utils.Database, project_name: str | None, url: str | None,
+                   schema_ref: str | None) -> Schema:
+    """The schema a command works with: the one `schema_ref` names, else the project's, else the default.
+
+    The project is the one recorded for (url, name); with no url (eval, agreement,
+    export without --url), every server's project of that name, which must share
+    one schema. Its schema loads from the reference it was made with, or, for a
+    project recorded before migration 008, from the built-in schema of its name when
+    the hash is the project's. A given `schema_ref` must be the project's schema
+    (`check_schema`); the project keeps it as its reference when its own no longer
+    loads. No project named or recorded: `schema_ref`, else the built-in default.
+    """
+    made = [p for p in _records(db, project_name, url) if p.schema_hash] if project_name else []
+    if not made:
+        return load_schema(schema_ref or DEFAULT_SCHEMA)
+    if schema_ref is None:
+        return _recorded_schema(made)
+    schema = load_schema(schema_ref)
+    same = [p for p in made if p.schema_hash == schema.hash]
+    if not same:
+        if made[0].schema_ref == schema.ref:
+            raise InputError(_edited(made[0], schema))
+        check_schema(made[0], schema)
+    for project in same:
+        if schema.ref and project.schema_ref != schema.ref and _reload(project) is None:
+            db["projects"].update(project.id, {"schema_ref": schema.ref})
+    return schema
+
+
+def _records(db: sqlite_utils.Database, name: str, url: str | None) -> list[Project]:
+    """The project recorded for (url, name), or with no url every server's project of that name."""
+    if url is not None:
+        return [p for p in [recorded_project(db, name, url=url)] if p is not None]
+    return [_project(r) for r in db.query("SELECT * FROM projects WHERE name = ? ORDER BY url", [name])]
+
+
+def _reload(project: Project) -> Schema | None:
+    """The project's schema loaded from its reference, when that still gives the project's hash."""
+    try:
+        schema = load_schema(project.schema_ref or project.schema_name)
+    except InputError:
+        return None
+    return schema if schema.hash == project.schema_hash else None
+
+
+def _recorded_schema(made: list[Project]) -> Schema:
+    """The schema the projects were made with (one line saying what to do when it cannot be loaded)."""
+    first = made[0]
+    if len({p.schema_hash for p in made}) > 1:
+        where = ", ".join(f"{p.schema_name} ({p.schema_hash}) on {p.url}" for p in made)
+        raise InputError(f"project {first.name!r} is recorded on several servers with different schemas ({where}); "
+                         f"pass --url to pick one")
+    project = next((p for p in made if p.schema_ref), first)
+    said = f"project {project.name!r} on {project.url} was made with schema {project.schema_name}"
+    ref = project.schema_ref or project.schema_name
+    try:
+        schema = load_schema(ref)
+    except InputError as exc:
+        if project.schema_ref is None:
+            raise InputError(f"{said} ({project.schema_hash}), which is not a built-in schema, and this database "
+                             f"does not record where it came from; pass --schema with its .py file or module:Model "
+                             f"once (the project keeps it)") from exc
+        cause = str(exc).rsplit("; ", 1)[0]
+        raise InputError(f"{said} from {ref}, which no longer loads ({cause}); put it back, or pass --schema with "
+                         f"where it is now (the project keeps it)") from exc
+    if schema.hash != project.schema_hash:
+        raise InputError(_edited(project, schema))
+    return schema
+
+
+def _edited(project: Project, schema: Schema) -> str:
+    """The line for a project whose schema reference now gives another schema."""
+    which = schema.ref if project.schema_ref else f"the built-in schema {schema.ref}"
+    return (f"project {project.name!r} on {project.url} was made with schema {project.schema_name} "
+            f"({project.schema_hash}), but {which} now gives {schema.hash} (edited since); put the schema back as "
+            f"it was, or push to a new project name for the edited one")
 
 
 def server_project(ls: LabelStudio, project: Project, doing: str) -> tuple[Any, str | None]:
@@ -196,7 +283,8 @@ def ensure_project(db: sqlite_utils.Database, ls: LabelStudio, schema: Schema, n
         )
     db["projects"].insert({
         "id": project_key(url, data.id), "ls_id": data.id, "name": name, "url": url,
-        "schema_name": schema.name, "schema_hash": schema.hash, "label_config": xml, "model_version": None,
+        "schema_name": schema.name, "schema_hash": schema.hash, "schema_ref": schema.ref or None,
+        "label_config": xml, "model_version": None,
         "created_at": now(), "pull_watermark": None, "pulled_at": None,
     })
     return recorded_project(db, name, url=url), data, created  # type: ignore[return-value]
