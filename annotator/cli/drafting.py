@@ -19,6 +19,7 @@ from .ui import (
     open_database,
     out,
     progress_bar,
+    refuse_given,
     schema_option,
     warn,
 )
@@ -75,7 +76,7 @@ def ingest(paths: tuple[str, ...], patterns: str | None, max_sentence_chars: int
 
 
 @click.command()
-@schema_option("Schema: built-in name, .py file, or module:Model.")
+@schema_option("Schema: built-in name, .py file, or module:Model.", project_flag="--examples-from")
 @click.option("--prompt", "prompt_ref", default=None, help="Prompt version (e.g. news_events.v1) or .j2 file; default: newest for the schema.")
 @click.option("--model", default=None, help="Model name [env ANNOTATOR_MODEL].")
 @click.option("--base-url", default=None, help="OpenAI-compatible server URL [env OPENAI_BASE_URL]. The key comes from OPENAI_API_KEY.")
@@ -119,7 +120,7 @@ def ingest(paths: tuple[str, ...], patterns: str | None, max_sentence_chars: int
 @click.option("--fixed-concurrency", is_flag=True,
               help="Keep --concurrency requests in flight whatever the rate limits (default: adapt below it).")
 @db_option
-def annotate(schema_ref: str, prompt_ref: str | None, model: str | None, base_url: str | None, mode: str,
+def annotate(schema_ref: str | None, prompt_ref: str | None, model: str | None, base_url: str | None, mode: str,
              concurrency: int, limit: int | None, max_reasks: int, retries: int, timeout: float,
              temperature: float, max_tokens: int, retry_invalid: bool, examples_k: int | None,
              examples_from: str | None, redraft: bool, include_boilerplate: bool, context_before: int | None,
@@ -149,13 +150,14 @@ def annotate(schema_ref: str, prompt_ref: str | None, model: str | None, base_ur
     """
     from ..annotate import annotate as run_annotate
     from ..connect import SMOLLM_WARNING, resolve_llm
+    from ..labelstudio.projects import project_schema
     from ..llm import LLMClient
     from ..prompts import load_prompt
-    from ..schema import load_schema
 
-    schema = load_schema(schema_ref)
-    prompt = load_prompt(prompt_ref, schema.name)
+    refuse_out_of_mode(click.get_current_context(), estimate, batch)
     db = open_database(db_file)
+    schema = project_schema(db, examples_from, None, schema_ref)
+    prompt = load_prompt(prompt_ref, schema.name)
     selection = run_selection(db, schema, examples_k, examples_from, redraft, include_boilerplate, context_before,
                               context_after)
     if estimate:
@@ -195,6 +197,24 @@ def annotate(schema_ref: str, prompt_ref: str | None, model: str | None, base_ur
             retry_invalid=retry_invalid, selection=selection, adaptive=not fixed_concurrency,
         )
     print_annotate_report(report)
+
+
+ONLINE_ONLY = ("concurrency", "fixed_concurrency")
+SENDING_ONLY = (*ONLINE_ONLY, "max_reasks", "retries", "timeout", "reask_online", "poll_interval")
+
+
+def refuse_out_of_mode(ctx: click.Context, estimate: bool, batch: bool) -> None:
+    """InputError for an annotate flag the user gave that the chosen mode (online, --batch, --estimate) ignores."""
+    if estimate:
+        refuse_given(ctx, SENDING_ONLY, "does not apply with --estimate (it sends nothing to the LLM)")
+    else:
+        refuse_given(ctx, ("price_in", "price_out", "price_cached_in"),
+                     "applies only with --estimate (it prices the estimate's tokens)", "add --estimate or leave it out")
+    if batch:
+        refuse_given(ctx, ONLINE_ONLY, "does not apply with --batch (the Batch API runs the requests)")
+    else:
+        refuse_given(ctx, ("reask_online", "poll_interval"), "applies only with --batch (it steers the Batch API run)",
+                     "add --batch or leave it out")
 
 
 def run_selection(db: Any, schema: Any, examples_k: int | None, examples_from: str | None, redraft: bool,

@@ -9,7 +9,7 @@ import click
 from rich.table import Table
 
 from ..errors import InputError
-from .ui import console, db_option, open_database, out, schema_option
+from .ui import console, db_option, open_database, out, refuse_given, schema_option
 
 
 def _fmt(value: float | None) -> str:
@@ -21,6 +21,18 @@ def _project_options(f):
     f = click.option("--project", "-p", "project_name", default=None, help="Label Studio project title (default: all).")(f)
     f = schema_option("Schema the gold was made with.")(f)
     return db_option(f)
+
+
+def gold_scope(db_file: str | None, schema_ref: str | None, project_name: str | None, url: str | None):
+    """(database, schema) for eval, agreement and export: the schema is --schema, else the project's, else the
+    default; --url without --project is an error (it picks the server of the project named)."""
+    from ..labelstudio.projects import project_schema
+
+    refuse_given(click.get_current_context(), () if project_name else ("url",),
+                 "applies only with --project (it picks which server's project of that name)",
+                 "add --project or leave it out")
+    db = open_database(db_file)
+    return db, project_schema(db, project_name, url, schema_ref)
 
 
 def _span_table(name: str, field: dict) -> Table:
@@ -109,7 +121,7 @@ def _check_annotator(db, schema, annotator: str, project_name: str | None, url: 
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
 @click.option("--html", "html_file", type=click.Path(dir_okay=False), default=None,
               help="Also write a self-contained HTML report to this file.")
-def eval_command(db_file: str | None, schema_ref: str, project_name: str | None, url: str | None,
+def eval_command(db_file: str | None, schema_ref: str | None, project_name: str | None, url: str | None,
                  annotator: str | None, gold: str, as_json: bool, html_file: str | None) -> None:
     """Score the drafts against the gold: per field, per label, and the correction effort.
 
@@ -125,10 +137,8 @@ def eval_command(db_file: str | None, schema_ref: str, project_name: str | None,
     """
     from ..evaluate.compare import evaluate
     from ..evaluate.load import EvalInput, eval_pairs
-    from ..schema import load_schema
 
-    schema = load_schema(schema_ref)
-    db = open_database(db_file)
+    db, schema = gold_scope(db_file, schema_ref, project_name, url)
     if annotator is not None:
         _check_annotator(db, schema, annotator, project_name, url)
     counts = EvalInput()
@@ -159,7 +169,7 @@ def eval_command(db_file: str | None, schema_ref: str, project_name: str | None,
 @click.option("--top", type=click.IntRange(0), default=10, show_default=True,
               help="How many of the most disputed tasks to list.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
-def agreement_command(db_file: str | None, schema_ref: str, project_name: str | None, url: str | None, top: int,
+def agreement_command(db_file: str | None, schema_ref: str | None, project_name: str | None, url: str | None, top: int,
                       as_json: bool) -> None:
     """How well annotators agree: Krippendorff's alpha and Cohen's kappa on choices, F1 on spans.
 
@@ -173,10 +183,8 @@ def agreement_command(db_file: str | None, schema_ref: str, project_name: str | 
     """
     from ..evaluate.agreement import agreement
     from ..evaluate.load import agreement_annotations
-    from ..schema import load_schema
 
-    schema = load_schema(schema_ref)
-    db = open_database(db_file)
+    db, schema = gold_scope(db_file, schema_ref, project_name, url)
     found = list(agreement_annotations(db, schema, project=project_name, url=url))
     if len(found) > 1:
         names = ", ".join(sorted({p.name for p, _ in found}))

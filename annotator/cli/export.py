@@ -7,7 +7,7 @@ import json
 import click
 from rich.markup import escape
 
-from .ui import StageBars, console, db_option, open_database, out, schema_option
+from .ui import StageBars, console, db_option, out, refuse_given, schema_option
 
 FORMATS = ("jsonl", "spacy", "conll", "hf", "labelstudio")
 GOLD_MODES = ("latest", "ground-truth", "majority")
@@ -50,6 +50,16 @@ def _warnings(report) -> list[str]:
     return found
 
 
+def _refuse_inapplicable(ctx: click.Context, fmt: str) -> None:
+    """InputError for a flag the format does not use."""
+    if fmt not in ("spacy", "conll"):
+        refuse_given(ctx, ("expand",), f"does not apply with --format {fmt} (only spacy and conll split the text "
+                                       "into tokens)")
+    if fmt == "conll":
+        refuse_given(ctx, ("level",), "does not apply with --format conll (CoNLL is written sentence by sentence)")
+        refuse_given(ctx, ("include_drafts",), "does not apply with --format conll (CoNLL has no place for drafts)")
+
+
 @click.command("export")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), required=True, help="Output format.")
 @click.option("--out", "out_path", type=click.Path(), required=True,
@@ -68,7 +78,7 @@ def _warnings(report) -> list[str]:
               help="spacy, conll: widen spans that are not on token boundaries instead of leaving them out.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
 @db_option
-def export_command(fmt: str, out_path: str, project_name: str | None, url: str | None, schema_ref: str,
+def export_command(fmt: str, out_path: str, project_name: str | None, url: str | None, schema_ref: str | None,
                    gold: str, level: str, include_drafts: bool, expand: bool, as_json: bool,
                    db_file: str | None) -> None:
     """Write the submitted gold as training data.
@@ -94,10 +104,10 @@ def export_command(fmt: str, out_path: str, project_name: str | None, url: str |
       annotator export --format labelstudio --out tasks.json --gold ground-truth
     """
     from ..export import export
-    from ..schema import load_schema
+    from .evaluate import gold_scope
 
-    schema = load_schema(schema_ref)
-    db = open_database(db_file)
+    _refuse_inapplicable(click.get_current_context(), fmt)
+    db, schema = gold_scope(db_file, schema_ref, project_name, url)
     with StageBars() as bars:
         report = export(db, schema, fmt, out_path, project=project_name, url=url, gold=gold, level=level,
                         include_drafts=include_drafts, expand=expand,

@@ -29,7 +29,7 @@ def project_options(f: Callable) -> Callable:
     """--project, --schema, --url shared by push, pull and sync."""
     f = click.option("--url", default=None, help="Label Studio URL [env LABEL_STUDIO_URL; default: the managed "
                      "server]. The key comes from LABEL_STUDIO_API_KEY.")(f)
-    f = schema_option("Schema the project was built from.")(f)
+    f = schema_option("Schema the project was made with: a built-in name, .py file, or module:Model.")(f)
     f = click.option("--project", "-p", "project_name", required=True, help="Label Studio project title.")(f)
     return db_option(f)
 
@@ -66,17 +66,21 @@ def print_pull_report(report: PullReport) -> None:
 
 
 class Session:
-    """What push, pull and sync need: the schema, the database, the server, a connected client."""
+    """What push, pull and sync need: the database, the server, the project's schema, a connected client.
 
-    def __init__(self, db_file: str | None, schema_ref: str, url: str | None) -> None:
+    The schema is `schema_ref`, else the one the project was made with, else the default
+    (`project_schema`); it is settled before the server is asked anything.
+    """
+
+    def __init__(self, db_file: str | None, schema_ref: str | None, url: str | None, project_name: str) -> None:
         from ..connect import resolve_labelstudio
         from ..labelstudio.api import connect
-        from ..schema import load_schema
+        from ..labelstudio.projects import project_schema
 
-        self.schema = load_schema(schema_ref)
         self.db = open_database(db_file)
         server = resolve_labelstudio(url)
         self.url: str = server.url or ""
+        self.schema = project_schema(self.db, project_name, self.url, schema_ref)
         self.ls = connect(self.url, server.api_key or "")
 
     def push(self, project_name: str, model: str | None = None, prompt_version: str | None = None,
@@ -116,29 +120,31 @@ class Session:
                    "(kept by the project for later pushes; a blind task never gets a prediction).")
 @click.option("--dedupe", is_flag=True, help="Delete duplicate tasks of a sentence that carry no annotation.")
 @click.option("--include-boilerplate", is_flag=True, help="Push drafts of boilerplate sentences too (copyright, bylines).")
-def push(db_file: str | None, project_name: str, schema_ref: str, url: str | None, model: str | None,
+def push(db_file: str | None, project_name: str, schema_ref: str | None, url: str | None, model: str | None,
          prompt_version: str | None, chunk_size: int, blind: float | None, dedupe: bool,
          include_boilerplate: bool) -> None:
     """Send sentences with drafts to Label Studio as tasks with predictions.
 
-    Creates the project on first use. A re-push adds nothing; newer drafts of
-    pushed sentences become new predictions on the same tasks. One push or pull
-    of a project runs at a time.
+    Creates the project on first use, for --schema (default news_events); every
+    later command that names the project takes that schema without --schema. A
+    re-push adds nothing; newer drafts of pushed sentences become new predictions
+    on the same tasks. One push or pull of a project runs at a time.
 
     \b
     Examples:
       annotator push --project "Conflict news"
       annotator push --project "Conflict news" --blind 0.1     # 10% of tasks without a draft
+      annotator push --project "Claims" --schema news_events_v2  # then: annotator pull -p "Claims"
       LABEL_STUDIO_URL=https://ls.example.org LABEL_STUDIO_API_KEY=... annotator push -p "Batch 3"
     """
-    Session(db_file, schema_ref, url).push(project_name, model, prompt_version, chunk_size, blind, dedupe,
-                                           include_boilerplate)
+    Session(db_file, schema_ref, url, project_name).push(project_name, model, prompt_version, chunk_size, blind,
+                                                         dedupe, include_boilerplate)
 
 
 @click.command()
 @project_options
 @click.option("--full", is_flag=True, help="Re-read every annotation instead of only what changed.")
-def pull(db_file: str | None, project_name: str, schema_ref: str, url: str | None, full: bool) -> None:
+def pull(db_file: str | None, project_name: str, schema_ref: str | None, url: str | None, full: bool) -> None:
     """Bring submitted annotations from Label Studio into the gold table.
 
     Incremental: only what changed since the last pull is written. Edited
@@ -149,19 +155,19 @@ def pull(db_file: str | None, project_name: str, schema_ref: str, url: str | Non
     Example:
       annotator pull --project "Conflict news"
     """
-    Session(db_file, schema_ref, url).pull(project_name, full)
+    Session(db_file, schema_ref, url, project_name).pull(project_name, full)
 
 
 @click.command()
 @project_options
-def sync(db_file: str | None, project_name: str, schema_ref: str, url: str | None) -> None:
+def sync(db_file: str | None, project_name: str, schema_ref: str | None, url: str | None) -> None:
     """Push new drafts, then pull new annotations.
 
     \b
     Example:
       annotator sync --project "Conflict news"
     """
-    session = Session(db_file, schema_ref, url)
+    session = Session(db_file, schema_ref, url, project_name)
     session.push(project_name)
     session.pull(project_name)
 

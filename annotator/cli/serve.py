@@ -8,7 +8,7 @@ import sys
 import click
 
 from ..errors import InputError
-from .ui import console, db_option, mode_option, out, schema_option, warn
+from .ui import console, db_option, mode_option, out, refuse_given, schema_option, warn
 
 DEFAULT_PORT = 9090
 
@@ -53,7 +53,7 @@ def _backend_url(backend_url: str | None, host: str, port: int) -> str:
               help="Seconds a /predict may spend drafting (Label Studio waits 100 s).")
 @click.option("--verbose", "-v", is_flag=True, help="Log every webhook.")
 @db_option
-def serve(project_name: str, schema_ref: str, prompt_ref: str | None, model: str | None, base_url: str | None,
+def serve(project_name: str, schema_ref: str | None, prompt_ref: str | None, model: str | None, base_url: str | None,
           mode: str, concurrency: int, timeout: float, url: str | None, host: str, port: int,
           backend_url: str | None, register: bool, pull_every: float, predict_budget: float, verbose: bool,
           db_file: str | None) -> None:
@@ -75,7 +75,6 @@ def serve(project_name: str, schema_ref: str, prompt_ref: str | None, model: str
     """
     from ..connect import SMOLLM_WARNING, resolve_labelstudio, resolve_llm
     from ..prompts import load_prompt
-    from ..schema import load_schema
     from ..serve.service import ServeOptions, Service
     from ..settings import db_path
 
@@ -85,12 +84,15 @@ def serve(project_name: str, schema_ref: str, prompt_ref: str | None, model: str
         raise InputError(f"`annotator serve` needs starlette and uvicorn ({exc}); install them with "
                          "pip install 'annotator[serve]'") from exc
     _logging(verbose)
-    schema = load_schema(schema_ref)
+    refuse_given(click.get_current_context(), () if register else ("backend_url",),
+                 "applies only with --register (it is the URL the project's ML backend and webhook are given)",
+                 "add --register or leave it out")
+    ls = resolve_labelstudio(url)
+    schema = _schema(db_file, project_name, ls.url or "", schema_ref)
     prompt = load_prompt(prompt_ref, schema.name)
     llm = resolve_llm(base_url, model)
     if llm.embedded:
         warn(SMOLLM_WARNING)
-    ls = resolve_labelstudio(url)
     sock = bind(host, port)
     port = sock.getsockname()[1]
     service = Service(ServeOptions(
@@ -100,6 +102,18 @@ def serve(project_name: str, schema_ref: str, prompt_ref: str | None, model: str
     console.print(f"Serving {service.describe()} on http://{host}:{port} (model version "
                   f"{service.model_version}). Ctrl-C stops.", highlight=False, soft_wrap=True)
     run(service, sock, backend_url=_backend_url(backend_url, host, port) if register else None)
+
+
+def _schema(db_file: str | None, project_name: str, ls_url: str, schema_ref: str | None):
+    """--schema, else the schema the project was made with, else the default (`project_schema`)."""
+    from ..labelstudio.projects import project_schema
+    from .ui import open_database
+
+    db = open_database(db_file)
+    try:
+        return project_schema(db, project_name, ls_url, schema_ref)
+    finally:
+        db.close()
 
 
 def _served_project(db, ls, schema, project_name: str, ls_url: str, backend_url: str, credentials):
@@ -130,7 +144,7 @@ def _served_project(db, ls, schema, project_name: str, ls_url: str, backend_url:
 @click.option("--backend-url", default=f"http://127.0.0.1:{DEFAULT_PORT}", show_default=True,
               help="Where `annotator serve` for this project answers (Label Studio calls it).")
 @db_option
-def connect(project_name: str, schema_ref: str, url: str | None, backend_url: str, db_file: str | None) -> None:
+def connect(project_name: str, schema_ref: str | None, url: str | None, backend_url: str, db_file: str | None) -> None:
     """Connect a project to a running `annotator serve`: ML backend and webhook.
 
     The project must exist (serve, push or you made it) and be the one serve
@@ -145,18 +159,18 @@ def connect(project_name: str, schema_ref: str, url: str | None, backend_url: st
     """
     from ..connect import resolve_labelstudio
     from ..labelstudio.api import connect as ls_connect
-    from ..schema import load_schema
+    from ..labelstudio.projects import project_schema
     from ..serve.credentials import load_credentials
     from ..serve.register import Wanted, ask_model_version, register
     from ..serve.state import live_state
     from .ui import open_database
 
-    schema = load_schema(schema_ref)
+    db = open_database(db_file)
+    server = resolve_labelstudio(url)
+    schema = project_schema(db, project_name, server.url or "", schema_ref)
     credentials = load_credentials()
     backend_url = backend_url.rstrip("/")
     version = ask_model_version(backend_url, credentials)
-    db = open_database(db_file)
-    server = resolve_labelstudio(url)
     ls = ls_connect(server.url or "", server.api_key or "")
     project = _served_project(db, ls, schema, project_name, server.url or "", backend_url, credentials)
     plan = register(db, ls, project, Wanted(backend_url, f"{backend_url}/webhook", credentials, version),

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import click
+from click.core import ParameterSource
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import (
@@ -105,9 +106,31 @@ def db_option(f: Callable) -> Callable:
                         help="SQLite database [env ANNOTATOR_DB; default ./annotator.db]")(f)
 
 
-def schema_option(help_text: str) -> Callable[[Callable], Callable]:
-    """--schema, defaulting to the built-in default schema."""
-    return click.option("--schema", "schema_ref", default=DEFAULT_SCHEMA, show_default=True, help=help_text)
+def schema_option(help_text: str, project_flag: str = "--project") -> Callable[[Callable], Callable]:
+    """--schema; None when not given: the schema of the project `project_flag` names, else the built-in default
+    (`labelstudio.projects.project_schema` decides)."""
+    return click.option("--schema", "schema_ref", default=None,
+                        help=f"{help_text} [default: the schema of the project {project_flag} names, else "
+                             f"{DEFAULT_SCHEMA}]")
+
+
+def given(ctx: click.Context, name: str) -> bool:
+    """Whether the user gave the parameter `name` (a default never counts)."""
+    return ctx.get_parameter_source(name) not in (None, ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP)
+
+
+def refuse_given(ctx: click.Context, names: tuple[str, ...], why: str, fix: str = "leave it out") -> None:
+    """InputError for the first parameter of `names` the user gave, in a mode it does not apply to.
+
+    `why` completes "--flag ...", e.g. "does not apply with --batch (the Batch API runs the requests)".
+    """
+    from ..errors import InputError
+
+    for name in names:
+        if given(ctx, name):
+            param = next(p for p in ctx.command.params if p.name == name)
+            flag = max((o for o in param.opts if o.startswith("--")), key=len, default=param.opts[0])
+            raise InputError(f"{flag} {why}; {fix}")
 
 
 def schema_argument(f: Callable) -> Callable:
