@@ -200,6 +200,16 @@ def _m008_schema_ref(db: sqlite_utils.Database) -> None:
     db["projects"].add_column("schema_ref", str)
 
 
+def _m009_signals(db: sqlite_utils.Database) -> None:
+    """Each draft's raw confidence signals (`confidence/signals.py`), and whether a model's server sends
+    log-probabilities (NULL: not known yet; 0: it refused them, so runs stop asking).
+
+    Drafts made before keep NULL signals: calibration reads their grounded share instead.
+    """
+    db["drafts"].add_column("signals", str)
+    db["llm_modes"].add_column("logprobs", int)
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_core", _m001_core),
     ("002_labelstudio", _m002_labelstudio),
@@ -209,6 +219,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("006_boilerplate", _m006_boilerplate),
     ("007_batches", _m007_batches),
     ("008_schema_ref", _m008_schema_ref),
+    ("009_signals", _m009_signals),
 ]
 
 
