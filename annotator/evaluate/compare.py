@@ -34,6 +34,11 @@ class Pair:
     blind: bool = False
     lead_time: float | None = None
     annotator: str | None = None
+    sentence_id: str | None = None
+    signals: dict | None = None
+    """The draft's stored confidence signals (None: made before they were stored)."""
+    grounded: float | None = None
+    """The draft's grounded share x first-attempt validity (`draft_score`)."""
 
     @classmethod
     def from_rows(cls, draft: dict, gold: dict, blind: bool, decoded: dict | None = None) -> Pair:
