@@ -6,7 +6,7 @@ from typing import Any
 
 import sqlite_utils
 
-from .serve.state import live_state
+from .backend.state import live_state
 from .store import DraftStatus, GoldStatus
 
 DUPLICATE_SPANS = """(

@@ -123,7 +123,7 @@ def test_status_tables_show_the_same_counts(known_db) -> None:
 
 
 def test_status_shows_the_live_state_serve_recorded(known_db) -> None:
-    from annotator.serve.state import record_webhooks
+    from annotator.backend.state import record_webhooks
 
     db = open_db(known_db)
     db["projects"].update("p-batch", {"pulled_at": "2026-01-02T03:04:09+00:00"})

@@ -27,18 +27,10 @@ import pytest
 import sqlite_utils
 from label_studio_sdk import LabelStudio
 
-from annotator.labelstudio.api import connect
-from annotator.labelstudio.config import label_config
-from annotator.labelstudio.predictions import model_version_of
-from annotator.labelstudio.projects import recorded_project
-from annotator.llm import LLMClient
-from annotator.locks import Busy
-from annotator.prompts import load_prompt
-from annotator.schema import load_schema
-from annotator.serve.app import bind
-from annotator.serve.credentials import Credentials
-from annotator.serve.predict import Predictor
-from annotator.serve.protocol import (
+from annotator.backend.app import bind
+from annotator.backend.credentials import Credentials
+from annotator.backend.predict import Predictor
+from annotator.backend.protocol import (
     SyncWork,
     basic_auth_ok,
     config_problem,
@@ -49,10 +41,18 @@ from annotator.serve.protocol import (
     token_ok,
     webhook_work,
 )
-from annotator.serve.register import Wanted, plan_registration
-from annotator.serve.service import Connections
-from annotator.serve.sync import Syncer
-from annotator.serve.tasks import match_known, one_sentence_problem
+from annotator.backend.register import Wanted, plan_registration
+from annotator.backend.service import Connections
+from annotator.backend.sync import Syncer
+from annotator.backend.tasks import match_known, one_sentence_problem
+from annotator.labelstudio.api import connect
+from annotator.labelstudio.config import label_config
+from annotator.labelstudio.predictions import model_version_of
+from annotator.labelstudio.projects import recorded_project
+from annotator.llm import LLMClient
+from annotator.locks import Busy
+from annotator.prompts import load_prompt
+from annotator.schema import load_schema
 from annotator.services.procs import free_port
 from annotator.store import open_db
 

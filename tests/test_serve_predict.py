@@ -19,9 +19,9 @@ from fakes import news_responder  # noqa: E402
 from stub_llm import StubLLM  # noqa: E402
 from test_serve import CREDS, XML, predictor_for  # noqa: E402, F401  (fixture)
 
+from annotator.backend.app import build_app  # noqa: E402
+from annotator.backend.predict import Predictor  # noqa: E402
 from annotator.ingest import DocInput, ingest  # noqa: E402
-from annotator.serve.app import build_app  # noqa: E402
-from annotator.serve.predict import Predictor  # noqa: E402
 from annotator.store import open_db  # noqa: E402
 
 AUTH = {"Authorization": "Basic " + base64.b64encode(f"{CREDS.user}:{CREDS.secret}".encode()).decode()}
@@ -71,7 +71,7 @@ class LockedByAnotherProcess:
 def test_a_paid_answer_is_never_lost_nor_paid_again_while_another_process_locks_the_database(
         predictor_for, monkeypatch, caplog) -> None:  # noqa: F811
     monkeypatch.setenv("ANNOTATOR_BUSY_TIMEOUT", "0.3")
-    caplog.set_level(logging.INFO, logger="annotator.serve")
+    caplog.set_level(logging.INFO, logger="annotator.backend")
     text = "Rebels shelled Kherson on Sunday."
     with StubLLM(responder=news_responder) as stub:
         predictor, db_file = predictor_for(stub, budget=30)
@@ -102,7 +102,7 @@ def test_a_paid_answer_is_never_lost_nor_paid_again_while_another_process_locks_
 
 
 def test_a_malformed_task_is_skipped_with_its_reason_and_the_others_are_predicted(predictor_for, caplog) -> None:  # noqa: F811
-    caplog.set_level(logging.INFO, logger="annotator.serve")
+    caplog.set_level(logging.INFO, logger="annotator.backend")
     first = {"id": 1, "data": {"text": "Rebels shelled Kherson on Sunday."}}
     last = {"id": 9, "data": {"text": "Troops left Mali."}}
     malformed = [{"id": 2, "data": ["Troops left Mali."]},  # data a list

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from annotator.backend.tasks import TaskSentences
 from annotator.ingest import MAX_SENTENCE_CHARS
 from annotator.labelstudio.projects import Project
-from annotator.serve.tasks import TaskSentences
 from annotator.store import open_db
 
 

@@ -15,7 +15,7 @@ DEFAULT_PORT = 9090
 
 def _logging(verbose: bool) -> None:
     """serve's log lines on stderr: time and message, never a header or a body."""
-    logger = logging.getLogger("annotator.serve")
+    logger = logging.getLogger("annotator.backend")
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", datefmt="%H:%M:%S"))
     logger.handlers[:] = [handler]
@@ -73,13 +73,13 @@ def serve(project_name: str, schema_ref: str | None, prompt_ref: str | None, mod
       annotator serve -p "Conflict news" --base-url http://localhost:8000/v1 --model qwen2.5-7b
       annotator serve -p "Batch 3" --host 0.0.0.0 --port 9090 --backend-url http://10.0.0.5:9090 --register
     """
+    from ..backend.service import ServeOptions, Service
     from ..connect import SMOLLM_WARNING, resolve_labelstudio, resolve_llm
     from ..prompts import load_prompt
-    from ..serve.service import ServeOptions, Service
     from ..settings import db_path
 
     try:
-        from ..serve.app import bind, run
+        from ..backend.app import bind, run
     except ImportError as exc:
         raise InputError(f"`annotator serve` needs starlette and uvicorn ({exc}); install them with "
                          "pip install 'annotator[serve]'") from exc
@@ -119,9 +119,9 @@ def _schema(db_file: str | None, project_name: str, ls_url: str, schema_ref: str
 def _served_project(db, ls, schema, project_name: str, ls_url: str, backend_url: str, credentials):
     """The existing project `connect` names, once `annotator serve` at `backend_url` takes it (nothing is
     created or changed before); InputError naming what serve serves otherwise."""
+    from ..backend.register import served_project, setup_refusal
     from ..labelstudio.config import label_config
     from ..labelstudio.projects import NoProject, ensure_project
-    from ..serve.register import served_project, setup_refusal
 
     xml = label_config(schema)
     try:
@@ -157,12 +157,12 @@ def connect(project_name: str, schema_ref: str | None, url: str | None, backend_
       annotator serve --project "Conflict news" &
       annotator connect --project "Conflict news"
     """
+    from ..backend.credentials import load_credentials
+    from ..backend.register import Wanted, ask_model_version, register
+    from ..backend.state import live_state
     from ..connect import resolve_labelstudio
     from ..labelstudio.api import connect as ls_connect
     from ..labelstudio.projects import project_schema
-    from ..serve.credentials import load_credentials
-    from ..serve.register import Wanted, ask_model_version, register
-    from ..serve.state import live_state
     from .ui import open_database
 
     db = open_database(db_file)

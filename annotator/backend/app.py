@@ -28,7 +28,7 @@ from ..errors import AnnotatorError, InputError
 from .protocol import TOKEN_HEADER, ProtocolError, basic_auth_ok, parse_json, token_ok
 from .service import Service
 
-log = logging.getLogger("annotator.serve")
+log = logging.getLogger("annotator.backend")
 
 Handler = Callable[[Request], Awaitable[Response]]
 

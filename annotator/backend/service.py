@@ -31,7 +31,7 @@ from .register import RegistrationPlan, Wanted, register
 from .state import ensure_link, record_webhooks
 from .sync import DEBOUNCE, PULL_EVERY, Syncer, apply_deletions, project_scope
 
-log = logging.getLogger("annotator.serve")
+log = logging.getLogger("annotator.backend")
 
 
 @dataclass(frozen=True)

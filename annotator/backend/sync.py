@@ -35,7 +35,7 @@ from ..locks import Busy
 from ..store import GoldStatus, now
 from .protocol import SyncWork, deletion_writes
 
-log = logging.getLogger("annotator.serve")
+log = logging.getLogger("annotator.backend")
 
 DEBOUNCE = 0.25
 """Seconds to wait after a webhook for others (a batch of submits becomes one pull)."""

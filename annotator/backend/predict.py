@@ -46,7 +46,7 @@ from .protocol import (
 from .state import record_predict
 from .tasks import TaskSentence, TaskSentences
 
-log = logging.getLogger("annotator.serve")
+log = logging.getLogger("annotator.backend")
 
 PREDICT_BUDGET = 90.0
 """Seconds a /predict may take: Label Studio gives up after 100 s (ML_TIMEOUT_PREDICT)."""
