@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import sqlite_utils
@@ -100,8 +100,9 @@ def _shown_draft_set(db: sqlite_utils.Database, project: ProjectRow, schema: Sch
 
 _GOLD_WITH_DRAFT = """
     SELECT g.task_id, g.annotation_id, g.updated_at, g.ground_truth, g.annotator, g.lead_time, g.data, g.spans,
-           coalesce(t.blind, 0) AS blind, d.id AS draft_id, d.model, d.prompt_version, d.schema_hash, d.status,
-           d.data AS draft_data, d.spans AS draft_spans
+           g.id AS gold_id, g.sentence_id, coalesce(t.blind, 0) AS blind, d.id AS draft_id, d.model,
+           d.prompt_version, d.schema_hash, d.status, d.data AS draft_data, d.spans AS draft_spans, d.n_dropped,
+           d.attempts, d.signals
     FROM gold g
     LEFT JOIN tasks t ON t.project_id = g.project_id AND t.task_id = g.task_id
     LEFT JOIN predictions p ON p.project_id = g.project_id AND p.ls_prediction_id = g.parent_prediction
@@ -112,6 +113,9 @@ _GOLD_WITH_DRAFT = """
     WHERE g.project_id = ? AND g.status = ? AND g.schema_hash = ? {annotator}
     ORDER BY g.task_id, g.annotation_id"""
 
+MODEL_ANNOTATOR = "model:"
+"""Gold rows whose annotator starts with this were accepted from the model, not made by a person."""
+
 
 @dataclass
 class EvalInput:
@@ -121,12 +125,16 @@ class EvalInput:
 
 
 def _task_rows(db: sqlite_utils.Database, schema: Schema, project: ProjectRow,
-               annotator: str | None) -> Iterator[list[dict]]:
-    """Each task's gold rows (status ok, the schema's) joined to the draft they started from, task by task."""
+               annotator: str | None, human: bool = False) -> Iterator[list[dict]]:
+    """Each task's gold rows (status ok, the schema's; with `human`, none accepted from the model) joined to the
+    draft they started from, task by task."""
     shown = _shown_draft_set(db, project, schema)  # None: any draft of the schema, the newest
     model, prompt, schema_hash = shown or (None, None, schema.hash)
     params = [schema_hash, model, prompt, model, project.id, GoldStatus.OK.value, schema.hash]
-    sql = _GOLD_WITH_DRAFT.format(annotator="AND g.annotator = ?" if annotator is not None else "")
+    where = "AND g.annotator = ?" if annotator is not None else ""
+    if human:
+        where += f" AND (g.annotator IS NULL OR substr(g.annotator, 1, {len(MODEL_ANNOTATOR)}) != '{MODEL_ANNOTATOR}')"
+    sql = _GOLD_WITH_DRAFT.format(annotator=where)
     cursor = db.execute(sql, [*params, *([annotator] if annotator is not None else [])])
     names = [c[0] for c in cursor.description]
     for _, rows in itertools.groupby((dict(zip(names, row, strict=True)) for row in cursor),
@@ -134,24 +142,51 @@ def _task_rows(db: sqlite_utils.Database, schema: Schema, project: ProjectRow,
         yield list(rows)
 
 
-def eval_pairs(db: sqlite_utils.Database, schema: Schema, *, project: str | None = None, url: str | None = None,
-               annotator: str | None = None, gold: str = "latest", counts: EvalInput | None = None) -> Iterator[Pair]:
-    """Pairs of gold and draft, one at a time; annotations without a draft are counted in `counts`."""
+def pair_rows(db: sqlite_utils.Database, schema: Schema, scope: Iterable[ProjectRow], *,
+              annotator: str | None = None, gold: str = "latest", human: bool = False,
+              counts: EvalInput | None = None) -> Iterator[tuple[dict, Pair]]:
+    """(gold row joined to its draft, the pair) one at a time; annotations without a draft are counted in `counts`.
+
+    With `human`, rows accepted from the model (annotator `model:...`) are left out before choosing."""
+    from ..labelstudio.predictions import draft_score
+
     counts = counts if counts is not None else EvalInput()
-    decoded: dict[str, tuple[dict, list]] = {}
-    for proj in projects(db, project, url):
-        for rows in _task_rows(db, schema, proj, annotator):
+    decoded: dict[str, tuple[dict, list, dict | None, float]] = {}
+    for proj in scope:
+        for rows in _task_rows(db, schema, proj, annotator, human):
             for g in choose(rows, gold):
                 if g["draft_id"] is None or g["status"] != DraftStatus.OK:
                     counts.missing += 1
                     continue
                 if g["draft_id"] not in decoded:
                     decoded.clear()  # a task's annotations share their draft: keep just the last one
-                    decoded[g["draft_id"]] = (json.loads(g["draft_data"] or "{}"), json.loads(g["draft_spans"] or "[]"))
-                draft_data, draft_spans = decoded[g["draft_id"]]
-                yield Pair(g["model"], g["prompt_version"], g["schema_hash"], draft_data, draft_spans,
-                           json.loads(g["data"] or "{}"), json.loads(g["spans"] or "[]"), bool(g["blind"]),
-                           g["lead_time"], g["annotator"])
+                    decoded[g["draft_id"]] = (json.loads(g["draft_data"] or "{}"), json.loads(g["draft_spans"] or "[]"),
+                                              _signals(g["signals"]), draft_score(
+                                                  {"spans": g["draft_spans"], "n_dropped": g["n_dropped"],
+                                                   "attempts": g["attempts"]}))
+                draft_data, draft_spans, signals, grounded = decoded[g["draft_id"]]
+                yield g, Pair(g["model"], g["prompt_version"], g["schema_hash"], draft_data, draft_spans,
+                              json.loads(g["data"] or "{}"), json.loads(g["spans"] or "[]"), bool(g["blind"]),
+                              g["lead_time"], g["annotator"], g["sentence_id"], signals, grounded)
+
+
+def _signals(text: str | None) -> dict | None:
+    """A draft's stored signals (None: made before signals were stored, or not an object)."""
+    try:
+        value = json.loads(text) if text else None
+    except json.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def eval_pairs(db: sqlite_utils.Database, schema: Schema, *, project: str | None = None, url: str | None = None,
+               annotator: str | None = None, gold: str = "latest", counts: EvalInput | None = None) -> Iterator[Pair]:
+    """Pairs of human gold and draft, one at a time; annotations without a draft are counted in `counts`.
+
+    Rows accepted from the model (annotator `model:...`) are never human gold: left out before choosing."""
+    for _, pair in pair_rows(db, schema, projects(db, project, url), annotator=annotator, gold=gold, human=True,
+                             counts=counts):
+        yield pair
 
 
 def annotators(db: sqlite_utils.Database, schema: Schema, *, project: str | None = None,
