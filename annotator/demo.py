@@ -15,7 +15,7 @@ from typing import Any
 import sqlite_utils
 
 from .annotate import RunReport, annotate
-from .connect import SMOLLM_WARNING, LLMTarget, resolve_labelstudio, resolve_llm
+from .endpoints import SMOLLM_WARNING, LLMTarget, resolve_labelstudio, resolve_llm
 from .ingest import ingest, read_inputs
 from .labelstudio.api import connect
 from .labelstudio.push import PushReport, push

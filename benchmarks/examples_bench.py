@@ -40,7 +40,7 @@ if str(ROOT) not in sys.path:
 
 from annotator.annotate import annotate  # noqa: E402
 from annotator.annotate.jobs import Selection  # noqa: E402
-from annotator.connect import resolve_llm  # noqa: E402
+from annotator.endpoints import resolve_llm  # noqa: E402
 from annotator.evaluate.compare import Pair, evaluate  # noqa: E402
 from annotator.examples import ExampleIndex  # noqa: E402
 from annotator.ingest import DocInput, ingest  # noqa: E402

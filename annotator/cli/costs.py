@@ -9,12 +9,12 @@ from .ui import console, out, progress_bar
 
 if TYPE_CHECKING:
     from ..annotate.batch import BatchReport
-    from ..connect import LLMTarget
+    from ..endpoints import LLMTarget
 
 
 def estimate_target(base_url: str | None, model: str | None) -> LLMTarget:
     """The LLM an estimate is for: as `annotate` resolves it, or OpenAI when only a model is named."""
-    from ..connect import LLMTarget, resolve_llm
+    from ..endpoints import LLMTarget, resolve_llm
     from ..errors import LLMError
     from ..settings import llm_settings
 

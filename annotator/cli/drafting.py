@@ -149,7 +149,7 @@ def annotate(schema_ref: str | None, prompt_ref: str | None, model: str | None, 
       OPENAI_API_KEY=sk-... annotator annotate --model gpt-4o-mini --batch                 # half price, 24 h
     """
     from ..annotate import annotate as run_annotate
-    from ..connect import SMOLLM_WARNING, resolve_llm
+    from ..endpoints import SMOLLM_WARNING, resolve_llm
     from ..labelstudio.projects import project_schema
     from ..llm import LLMClient
     from ..prompts import load_prompt

@@ -73,7 +73,7 @@ class Session:
     """
 
     def __init__(self, db_file: str | None, schema_ref: str | None, url: str | None, project_name: str) -> None:
-        from ..connect import resolve_labelstudio
+        from ..endpoints import resolve_labelstudio
         from ..labelstudio.api import connect
         from ..labelstudio.projects import project_schema
 

@@ -74,7 +74,7 @@ def serve(project_name: str, schema_ref: str | None, prompt_ref: str | None, mod
       annotator serve -p "Batch 3" --host 0.0.0.0 --port 9090 --backend-url http://10.0.0.5:9090 --register
     """
     from ..backend.service import ServeOptions, Service
-    from ..connect import SMOLLM_WARNING, resolve_labelstudio, resolve_llm
+    from ..endpoints import SMOLLM_WARNING, resolve_labelstudio, resolve_llm
     from ..prompts import load_prompt
     from ..settings import db_path
 
@@ -160,7 +160,7 @@ def connect(project_name: str, schema_ref: str | None, url: str | None, backend_
     from ..backend.credentials import load_credentials
     from ..backend.register import Wanted, ask_model_version, register
     from ..backend.state import live_state
-    from ..connect import resolve_labelstudio
+    from ..endpoints import resolve_labelstudio
     from ..labelstudio.api import connect as ls_connect
     from ..labelstudio.projects import project_schema
     from .ui import open_database

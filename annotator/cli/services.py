@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ..connect import SMOLLM_WARNING
+from ..endpoints import SMOLLM_WARNING
 from ..settings import ENV_LS_DATABASE, db_path, labelstudio_database, redact_url
 from .ui import StageBars, console, db_option, out, warn, with_spinner
 
