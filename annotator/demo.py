@@ -17,7 +17,7 @@ import sqlite_utils
 from .annotate import RunReport, annotate
 from .endpoints import SMOLLM_WARNING, LLMTarget, resolve_labelstudio, resolve_llm
 from .ingest import ingest, read_inputs
-from .labelstudio.api import connect
+from .labelstudio.api import open_client
 from .labelstudio.push import PushReport, push
 from .llm import LLMClient
 from .prompts import Prompt, load_prompt
@@ -179,7 +179,7 @@ def run_demo(db_path: str, project_name: str, hooks: DemoHooks | None = None) ->
 
     hooks.stage("4/5 Push to Label Studio")
     ls = services.labelstudio
-    pushed = push(db, connect(ls.url, ls.api_key), schema, project_name, url=ls.url,
+    pushed = push(db, open_client(ls.url, ls.api_key), schema, project_name, url=ls.url,
                   progress=lambda done, total: hooks.progress("push", "Pushing", done, total or None))
     hooks.pushed(pushed)
 

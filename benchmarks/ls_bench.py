@@ -10,7 +10,7 @@ import httpx
 from common import MODEL, PROMPT, SCHEMA, Result, StubProcess, check, fresh_db
 
 from annotator.annotate import annotate
-from annotator.labelstudio.api import IMPORT_OPTIONS, connect
+from annotator.labelstudio.api import IMPORT_OPTIONS, open_client
 from annotator.labelstudio.config import label_config
 from annotator.labelstudio.pull import pull
 from annotator.labelstudio.push import push
@@ -46,7 +46,7 @@ class LabelStudioFixture:
 
     def client(self):
         info = self.start()
-        return connect(info.url, info.token, timeout=600)
+        return open_client(info.url, info.token, timeout=600)
 
     def drafts_db(self, n: int):
         """`n` sentences with an ok draft each, from the real annotate pipeline against the stub."""

@@ -28,7 +28,7 @@ import httpx
 from common import MODEL, PROMPT, SCHEMA, StubProcess, free_port, fresh_db
 
 from annotator.annotate import annotate
-from annotator.labelstudio.api import connect
+from annotator.labelstudio.api import open_client
 from annotator.labelstudio.config import label_config
 from annotator.labelstudio.push import push
 from annotator.llm import LLMClient
@@ -84,7 +84,7 @@ def main() -> None:
 
 def run(tmp: Path, url: str, key: str) -> dict:
     db = fresh_db(tmp, "serve", N_STORED)
-    ls = connect(url, key)
+    ls = open_client(url, key)
     project = f"serve bench {int(time.time())}"
     with StubProcess(latency=0.0) as stub:
         client = LLMClient(base_url=stub.base_url, api_key="bench", model=MODEL)

@@ -25,7 +25,7 @@ from playwright.sync_api import Page, expect, sync_playwright
 
 from annotator.annotate import annotate
 from annotator.ingest import DocInput, ingest
-from annotator.labelstudio.api import connect
+from annotator.labelstudio.api import open_client
 from annotator.labelstudio.pull import pull
 from annotator.labelstudio.push import push
 from annotator.llm import LLMClient
@@ -103,7 +103,7 @@ def test_annotator_corrects_a_prefilled_draft_in_chromium_and_pull_gets_it(label
     (draft,) = db.query("SELECT * FROM drafts")
     draft_data, draft_spans = json.loads(draft["data"]), json.loads(draft["spans"])
     assert draft_data == DRAFTS[SENTENCE]
-    ls = connect(url, labelstudio.token)
+    ls = open_client(url, labelstudio.token)
     name = f"browser {uuid.uuid4().hex[:10]}"
     pushed = push(db, ls, SCHEMA, name, url=url)
     pid = pushed.ls_project_id
@@ -189,7 +189,7 @@ def test_browser_draws_predictions_on_their_words_and_saves_selections(labelstud
     after an emoji, and a span the annotator drags over comes back with the right offsets."""
     if not Path(CHROMIUM).exists() or not labelstudio.password:
         pytest.skip(f"needs Debian's Chromium at {CHROMIUM} and the Label Studio password")
-    db, ls = drafted_db(tmp_path / "annotator.db"), connect(labelstudio.url, labelstudio.token)
+    db, ls = drafted_db(tmp_path / "annotator.db"), open_client(labelstudio.url, labelstudio.token)
     name = project_name()
     report = push(db, ls, SCHEMA, name, url=labelstudio.url)
     flag = next(s for s in db.query("SELECT * FROM sentences") if s["text"].startswith("🇺🇦"))

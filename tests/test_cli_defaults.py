@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from annotator import store
-from annotator.labelstudio.api import connect
+from annotator.labelstudio.api import open_client
 from annotator.resources import data_file, resource_dir
 from annotator.schema import load_schema
 from annotator.store import open_db
@@ -367,7 +367,7 @@ def test_a_project_pushed_with_a_schema_file_is_pulled_from_that_file(labelstudi
 
 def accept_every_prediction(labelstudio, db, project: str) -> None:
     """An annotator submits every task's prediction as it is."""
-    ls = connect(labelstudio.url, labelstudio.token)
+    ls = open_client(labelstudio.url, labelstudio.token)
     (ls_id,) = db.execute("SELECT ls_id FROM projects WHERE name = ?", [project]).fetchone()
     for task in ls.tasks.list(project=ls_id, fields="all"):
         prediction = task.predictions[0]

@@ -37,7 +37,7 @@ from annotator.cli import cli  # noqa: E402
 from annotator.context import Line, Window, context_of, window  # noqa: E402
 from annotator.errors import InputError  # noqa: E402
 from annotator.ingest import DocInput, ingest  # noqa: E402
-from annotator.labelstudio.api import connect  # noqa: E402
+from annotator.labelstudio.api import open_client  # noqa: E402
 from annotator.labelstudio.push import eligible_drafts, push, task_data  # noqa: E402
 from annotator.llm import LLMClient  # noqa: E402
 from annotator.prompts import RELEASED, load_prompt  # noqa: E402
@@ -249,7 +249,7 @@ def test_task_data_carries_the_next_sentence() -> None:
 
 @pytest.mark.labelstudio
 def test_label_studio_shows_the_source_and_gets_no_boilerplate(db, labelstudio) -> None:
-    ls = connect(labelstudio.url, labelstudio.token)
+    ls = open_client(labelstudio.url, labelstudio.token)
     with StubLLM(responder=news_responder) as stub:
         annotate(db, stub_client(stub), SCHEMA, PROMPT, selection=Selection(include_boilerplate=True))
     assert db["drafts"].count == 8  # every sentence has a draft: push alone keeps boilerplate out

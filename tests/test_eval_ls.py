@@ -29,7 +29,7 @@ from stub_llm import StubLLM  # noqa: E402
 from annotator.annotate import annotate  # noqa: E402
 from annotator.cli import cli  # noqa: E402
 from annotator.ingest import DocInput, ingest  # noqa: E402
-from annotator.labelstudio.api import connect  # noqa: E402
+from annotator.labelstudio.api import open_client  # noqa: E402
 from annotator.labelstudio.convert import draft_to_result  # noqa: E402
 from annotator.labelstudio.pull import pull  # noqa: E402
 from annotator.labelstudio.push import is_blind, push  # noqa: E402
@@ -105,7 +105,7 @@ def scenario(labelstudio, tmp_path_factory):
     with StubLLM(responder=responder) as stub:
         client = LLMClient(base_url=stub.base_url, api_key="t", model="stub-eval", max_retries=0)
         assert annotate(db, client, SCHEMA, load_prompt(None, SCHEMA.name)).by_status == {"ok": 4}
-    ls = connect(labelstudio.url, labelstudio.token)
+    ls = open_client(labelstudio.url, labelstudio.token)
     name = f"eval {uuid.uuid4().hex[:8]}"
     fraction = blind_share(sids)
     report = push(db, ls, SCHEMA, name, url=labelstudio.url, blind=fraction)

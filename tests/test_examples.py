@@ -38,7 +38,7 @@ from annotator.annotate.jobs import Selection, count_pending, pending_jobs  # no
 from annotator.errors import InputError  # noqa: E402
 from annotator.examples import ExampleIndex, fts_query, pick_gold  # noqa: E402
 from annotator.ingest import DocInput, ingest  # noqa: E402
-from annotator.labelstudio.api import connect  # noqa: E402
+from annotator.labelstudio.api import open_client  # noqa: E402
 from annotator.labelstudio.pull import pull  # noqa: E402
 from annotator.labelstudio.push import push  # noqa: E402
 from annotator.llm import LLMClient  # noqa: E402
@@ -243,7 +243,7 @@ def test_an_unknown_project_or_k_is_a_one_line_error(corpus) -> None:
 def test_redraft_after_gold_grows_adds_predictions_only_to_tasks_not_annotated(tmp_path, labelstudio) -> None:
     db = open_db(tmp_path / "ls.db")
     ids = add_docs(db, {"A": [A0, A1, A2], "B": [B0, B1], "C": [C0, C1]})
-    ls = connect(labelstudio.url, labelstudio.token)
+    ls = open_client(labelstudio.url, labelstudio.token)
     name = f"test {uuid.uuid4().hex[:10]}"
     with StubLLM(responder=news_responder) as stub:
         annotate(db, client_for(stub), SCHEMA, PROMPT)

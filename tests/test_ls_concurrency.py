@@ -18,7 +18,7 @@ from stub_llm import StubLLM  # noqa: E402
 
 from annotator.annotate import annotate  # noqa: E402
 from annotator.ingest import ingest, read_inputs  # noqa: E402
-from annotator.labelstudio.api import connect  # noqa: E402
+from annotator.labelstudio.api import open_client  # noqa: E402
 from annotator.labelstudio.push import push  # noqa: E402
 from annotator.llm import LLMClient  # noqa: E402
 from annotator.prompts import load_prompt  # noqa: E402
@@ -62,7 +62,7 @@ def test_two_pushes_at_once_leave_one_project_and_one_task_per_sentence(labelstu
         if code == 3:
             (line,) = [x for x in err.splitlines() if x.startswith("Error:")]
             assert "is already pushing to or pulling from project" in line
-    ls = connect(labelstudio.url, labelstudio.token)
+    ls = open_client(labelstudio.url, labelstudio.token)
     projects = [p for p in ls.projects.list(title=name, page_size=100) if p.title == name]
     assert len(projects) == 1
     tasks = server_tasks(ls, projects[0].id)
@@ -74,7 +74,7 @@ def test_two_pushes_at_once_leave_one_project_and_one_task_per_sentence(labelstu
 
 def test_duplicates_are_reported_and_dedupe_deletes_those_without_annotations(labelstudio, tmp_path) -> None:
     db = drafted(tmp_path / "d.db", 3)
-    ls = connect(labelstudio.url, labelstudio.token)
+    ls = open_client(labelstudio.url, labelstudio.token)
     name = f"dups {uuid.uuid4().hex[:8]}"
     first = push(db, ls, SCHEMA, name, url=labelstudio.url)
     tasks = {r["sentence_id"]: r["task_id"] for r in db.query("SELECT * FROM tasks")}

@@ -17,7 +17,7 @@ import pytest
 from label_studio_sdk import LabelStudio
 
 from annotator.errors import LabelStudioError
-from annotator.labelstudio.api import connect
+from annotator.labelstudio.api import open_client
 from annotator.labelstudio.projects import recorded_project
 from annotator.labelstudio.pull import pull
 from annotator.labelstudio.push import push
@@ -39,7 +39,7 @@ def db(tmp_path):
 
 @pytest.fixture
 def ls(labelstudio) -> LabelStudio:
-    return connect(labelstudio.url, labelstudio.token)
+    return open_client(labelstudio.url, labelstudio.token)
 
 
 class HTMLPage(http.server.BaseHTTPRequestHandler):
@@ -59,7 +59,7 @@ class HTMLPage(http.server.BaseHTTPRequestHandler):
 
 def connect_error(url: str, key: str) -> str:
     with pytest.raises(LabelStudioError) as info:
-        connect(url, key)
+        open_client(url, key)
     message = str(info.value)
     assert "\n" not in message and "<" not in message and "secret" not in message, message
     return message

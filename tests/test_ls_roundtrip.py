@@ -18,7 +18,7 @@ from label_studio_sdk import LabelStudio
 
 from annotator.annotate import annotate
 from annotator.ingest import DocInput, ingest
-from annotator.labelstudio.api import connect
+from annotator.labelstudio.api import open_client
 from annotator.labelstudio.pull import pull
 from annotator.labelstudio.push import push
 from annotator.llm import LLMClient
@@ -93,7 +93,7 @@ def db(tmp_path):
 
 @pytest.fixture
 def ls(labelstudio) -> LabelStudio:
-    return connect(labelstudio.url, labelstudio.token)
+    return open_client(labelstudio.url, labelstudio.token)
 
 
 def project_name() -> str:

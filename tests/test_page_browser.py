@@ -22,7 +22,7 @@ import pytest
 from label_studio_sdk.core.api_error import ApiError
 from playwright.sync_api import Page, expect
 
-from annotator.labelstudio.api import connect
+from annotator.labelstudio.api import open_client
 from annotator.labelstudio.config import label_config
 from annotator.labelstudio.page import VIEW_TITLE
 from annotator.labelstudio.pull import pull
@@ -55,7 +55,7 @@ def pushed(labelstudio, tmp_path_factory):
     if not Path(CHROMIUM).exists() or not labelstudio.password:
         pytest.skip(f"needs Debian's Chromium at {CHROMIUM} and the Label Studio password")
     db = drafted_db(tmp_path_factory.mktemp("page") / "annotator.db")
-    ls = connect(labelstudio.url, labelstudio.token)
+    ls = open_client(labelstudio.url, labelstudio.token)
     return db, ls, push(db, ls, SCHEMA, project_name(), url=labelstudio.url)
 
 
@@ -220,7 +220,7 @@ def old_layout(xml: str) -> str:
 
 
 def test_an_existing_project_gets_the_new_config_only_when_its_annotations_stay_valid(labelstudio, tmp_path):
-    db, ls = drafted_db(tmp_path / "annotator.db"), connect(labelstudio.url, labelstudio.token)
+    db, ls = drafted_db(tmp_path / "annotator.db"), open_client(labelstudio.url, labelstudio.token)
     name = project_name()
     first = push(db, ls, SCHEMA, name, url=labelstudio.url)
     assert first.page == ["instructions set", f"view {VIEW_TITLE!r} created"]

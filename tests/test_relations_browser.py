@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from annotator.labelstudio.api import connect
+from annotator.labelstudio.api import open_client
 from annotator.labelstudio.pull import pull
 from annotator.labelstudio.push import push
 
@@ -68,7 +68,7 @@ def project(labelstudio, tmp_path_factory):
     if not Path(CHROMIUM).exists() or not labelstudio.password:
         pytest.skip(f"needs Debian's Chromium at {CHROMIUM} and the Label Studio password")
     db = drafted(tmp_path_factory.mktemp("claims"), V2, responder, [SENTENCE])
-    ls = connect(labelstudio.url, labelstudio.token)
+    ls = open_client(labelstudio.url, labelstudio.token)
     name = f"claims {uuid.uuid4().hex[:8]}"
     report = push(db, ls, V2, name, url=labelstudio.url)
     task_id = next(db.query("SELECT task_id FROM tasks"))["task_id"]

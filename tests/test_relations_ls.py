@@ -20,7 +20,7 @@ from annotator.evaluate.compare import evaluate
 from annotator.evaluate.load import eval_pairs
 from annotator.export import export
 from annotator.ingest import DocInput, ingest
-from annotator.labelstudio.api import connect
+from annotator.labelstudio.api import open_client
 from annotator.labelstudio.pull import pull
 from annotator.labelstudio.push import push
 from annotator.llm import LLMClient
@@ -75,7 +75,7 @@ def accept_and_pull(db, ls, schema, name, url):
 
 @pytest.fixture(scope="module")
 def ls(labelstudio):
-    return connect(labelstudio.url, labelstudio.token)
+    return open_client(labelstudio.url, labelstudio.token)
 
 
 def test_two_opposing_claims_round_trip_to_identical_gold_then_eval_and_export(tmp_path, ls, labelstudio):

@@ -45,7 +45,7 @@ from annotator.backend.register import Wanted, plan_registration
 from annotator.backend.service import Connections
 from annotator.backend.sync import Syncer
 from annotator.backend.tasks import match_known, one_sentence_problem
-from annotator.labelstudio.api import connect
+from annotator.labelstudio.api import open_client
 from annotator.labelstudio.config import label_config
 from annotator.labelstudio.predictions import model_version_of
 from annotator.labelstudio.projects import recorded_project
@@ -409,7 +409,7 @@ def live(labelstudio, stub, tmp_path_factory):
            "OPENAI_API_KEY": "test", "ANNOTATOR_MODEL": "stub-model", "LABEL_STUDIO_URL": labelstudio.url,
            "LABEL_STUDIO_API_KEY": labelstudio.token}
     serve = Serve(env, f"serve {uuid.uuid4().hex[:8]}", free_port(), home / "annotator.db").start()
-    ls = connect(labelstudio.url, labelstudio.token)
+    ls = open_client(labelstudio.url, labelstudio.token)
     pid = next(p.id for p in ls.projects.list(title=serve.project) if p.title == serve.project)
     creds = json.loads((home / "config" / "serve.json").read_text())
     try:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import sqlite_utils
 
 from ..errors import LabelStudioError
-from ..labelstudio.api import connect, normalize_url
+from ..labelstudio.api import normalize_url, open_client
 from ..labelstudio.config import label_config
 from ..labelstudio.projects import ensure_project
 from ..labelstudio.pull import pull
@@ -93,7 +93,7 @@ class Service:
         open_db(options.db_path).close()  # create and migrate once
         self.connections = Connections(options.db_path)
         db = self.connections.get()
-        self.ls = connect(options.ls_url, options.ls_key)
+        self.ls = open_client(options.ls_url, options.ls_key)
         self.project, server, _ = ensure_project(db, self.ls, options.schema, options.project_name, self.url)
         problem = config_problem(server.label_config, label_config(options.schema), options.schema.name)
         if problem:
@@ -148,7 +148,7 @@ class Service:
         """On the syncer's thread: mark deletions, then pull, holding the project's lock."""
         db = self.connections.get()
         if self._pull_client is None:
-            self._pull_client = connect(self.options.ls_url, self.options.ls_key)
+            self._pull_client = open_client(self.options.ls_url, self.options.ls_key)
         with hold(db, project_scope(self.project), f"pulling project {self.project.name!r}"):
             marked = apply_deletions(db, self._pull_client, self.project, work)
             report = pull(db, self._pull_client, self.options.schema, self.project.name, url=self.url,

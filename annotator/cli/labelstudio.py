@@ -74,14 +74,14 @@ class Session:
 
     def __init__(self, db_file: str | None, schema_ref: str | None, url: str | None, project_name: str) -> None:
         from ..endpoints import resolve_labelstudio
-        from ..labelstudio.api import connect
+        from ..labelstudio.api import open_client
         from ..labelstudio.projects import project_schema
 
         self.db = open_database(db_file)
         server = resolve_labelstudio(url)
         self.url: str = server.url or ""
         self.schema = project_schema(self.db, project_name, self.url, schema_ref)
-        self.ls = connect(self.url, server.api_key or "")
+        self.ls = open_client(self.url, server.api_key or "")
 
     def push(self, project_name: str, model: str | None = None, prompt_version: str | None = None,
              chunk_size: int = 1000, blind: float | None = None, dedupe: bool = False,

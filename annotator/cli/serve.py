@@ -161,7 +161,7 @@ def connect(project_name: str, schema_ref: str | None, url: str | None, backend_
     from ..backend.register import Wanted, ask_model_version, register
     from ..backend.state import live_state
     from ..endpoints import resolve_labelstudio
-    from ..labelstudio.api import connect as ls_connect
+    from ..labelstudio.api import open_client
     from ..labelstudio.projects import project_schema
     from .ui import open_database
 
@@ -171,7 +171,7 @@ def connect(project_name: str, schema_ref: str | None, url: str | None, backend_
     credentials = load_credentials()
     backend_url = backend_url.rstrip("/")
     version = ask_model_version(backend_url, credentials)
-    ls = ls_connect(server.url or "", server.api_key or "")
+    ls = open_client(server.url or "", server.api_key or "")
     project = _served_project(db, ls, schema, project_name, server.url or "", backend_url, credentials)
     plan = register(db, ls, project, Wanted(backend_url, f"{backend_url}/webhook", credentials, version),
                     schema)

@@ -1,4 +1,5 @@
-"""The Label Studio SDK edge: connect, one-line errors, time stamps, paging the Data Manager.
+"""The Label Studio SDK edge: `open_client` (a client checked against the server), one-line errors, time stamps,
+paging the Data Manager.
 
 Every SDK call goes through `calling(...)`, which turns transport and API errors into
 a LabelStudioError of one line naming what failed, why, and what to do. URLs are
@@ -61,7 +62,7 @@ def normalize_url(url: str) -> str:
     return redact_url(url.strip()).rstrip("/")
 
 
-def connect(url: str, api_key: str, *, timeout: float = 60.0) -> LabelStudio:
+def open_client(url: str, api_key: str, *, timeout: float = 60.0) -> LabelStudio:
     """A client for the server at `url`, after checking that it answers and accepts the key."""
     if not url:
         raise LabelStudioError("no Label Studio URL; pass --url or set LABEL_STUDIO_URL")
