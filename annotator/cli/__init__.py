@@ -15,7 +15,7 @@ import click
 from .. import __version__
 from ..errors import AnnotatorError
 from ..settings import busy_timeout
-from . import drafting, evaluate, export, labelstudio, schema, serve, services
+from . import drafting, evaluate, export, schema, serve, services, transfer
 from .ui import console, error
 
 
@@ -55,7 +55,7 @@ def cli() -> None:
     """
 
 
-for _command in (*drafting.COMMANDS, *labelstudio.COMMANDS, *evaluate.COMMANDS, *services.COMMANDS,
+for _command in (*drafting.COMMANDS, *transfer.COMMANDS, *evaluate.COMMANDS, *services.COMMANDS,
                  *schema.COMMANDS, *serve.COMMANDS, *export.COMMANDS):
     cli.add_command(_command)
 

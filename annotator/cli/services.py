@@ -201,7 +201,7 @@ def demo(db_file: str | None, project_name: str) -> None:
       OPENAI_API_KEY=sk-... ANNOTATOR_MODEL=gpt-4o-mini annotator demo
     """
     from ..demo import DemoHooks, run_demo
-    from .labelstudio import print_push_report
+    from .transfer import print_push_report
 
     database = db_path(db_file)
     with StageBars() as bars:

@@ -1,4 +1,4 @@
-"""Commands that talk to Label Studio: push drafts, pull gold, sync (both)."""
+"""push, pull and sync: drafts from SQLite to Label Studio as tasks and predictions, gold back (the transfers)."""
 
 from __future__ import annotations
 
