@@ -18,11 +18,16 @@ class Completion:
     finish_reason: str | None = None
     latency_ms: int = 0
     cached: bool = False
+    logprobs: list[dict] | None = None
+    """The answer's tokens: {"token", "logprob", "bytes"} each, when the server sent them."""
 
     def to_cache(self) -> str:
-        """JSON stored in the cache table."""
-        return json.dumps({"content": self.content, "prompt_tokens": self.prompt_tokens,
-                           "completion_tokens": self.completion_tokens, "finish_reason": self.finish_reason})
+        """JSON stored in the cache table (with the log-probabilities, when there are some)."""
+        blob: dict[str, Any] = {"content": self.content, "prompt_tokens": self.prompt_tokens,
+                                "completion_tokens": self.completion_tokens, "finish_reason": self.finish_reason}
+        if self.logprobs is not None:
+            blob["logprobs"] = self.logprobs
+        return json.dumps(blob)
 
     @classmethod
     def from_cache(cls, blob: str) -> Completion:
@@ -64,7 +69,25 @@ def completion_from_response(data: Any, latency_ms: int = 0) -> Completion:
         completion_tokens=usage.get("completion_tokens") or 0,
         finish_reason=choice.get("finish_reason"),
         latency_ms=latency_ms,
+        logprobs=token_logprobs(choice.get("logprobs")),
     )
+
+
+def token_logprobs(logprobs: Any) -> list[dict] | None:
+    """`choices[0].logprobs.content` as {"token", "logprob", "bytes"} items (alternatives left out), or None."""
+    items = logprobs.get("content") if isinstance(logprobs, dict) else None
+    if not isinstance(items, list) or not items:
+        return None
+    tokens = []
+    for item in items:
+        if not isinstance(item, dict) or not isinstance(item.get("token"), str):
+            return None
+        logprob = item.get("logprob")
+        token = {"token": item["token"], "logprob": float(logprob) if isinstance(logprob, int | float) else 0.0}
+        if isinstance(item.get("bytes"), list):
+            token["bytes"] = item["bytes"]
+        tokens.append(token)
+    return tokens
 
 
 def parse_json(content: str) -> Any:

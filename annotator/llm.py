@@ -44,6 +44,10 @@ class ModeRejected(LLMError):
     """The server refused the structured-output mode of the request."""
 
 
+class LogprobsRefused(LLMError):
+    """The server refused to send log-probabilities (the request is sent again without asking)."""
+
+
 class TransportFailed(LLMError):
     """Transport faults persisted after every retry."""
 
@@ -86,6 +90,14 @@ def _is_mode_rejection(exc: BaseException, params: dict[str, Any]) -> bool:
     if exc.status_code in (400, 422):
         return bool(_MODE_REJECTION.search(msg))
     return exc.status_code >= 500 and bool(_MODE_REJECTION_5XX.search(msg))
+
+
+def _is_logprobs_refusal(exc: BaseException, params: dict[str, Any]) -> bool:
+    """Whether the server refused the request because it asked for log-probabilities (llama-cpp-python started
+    without all logits answers HTTP 500 "logprobs is not supported ..."); never worth a retry."""
+    if not isinstance(exc, openai.APIStatusError) or not params.get("logprobs"):
+        return False
+    return (exc.status_code in (400, 422) or exc.status_code >= 500) and "logprob" in _error_message(exc).lower()
 
 
 def _is_unknown_model(exc: BaseException) -> bool:
@@ -165,6 +177,11 @@ class LLMClient:
     temperature: float = 0.0
     max_tokens: int = 1024
     seed: int | None = None
+    logprobs: bool = True
+    """Ask for the answer's token log-probabilities; False once the server refused them."""
+    samples: int = 0
+    """Extra answers asked per sentence at `sample_temperature` (self-consistency); part of the run settings."""
+    sample_temperature: float = 0.7
     unreachable_after: int = UNREACHABLE_AFTER
     calls: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -183,8 +200,11 @@ class LLMClient:
 
     def run_settings(self) -> dict[str, Any]:
         """Everything besides model, prompt and schema that changes a draft: part of its key."""
-        return {"server": self.server, "temperature": self.temperature, "max_tokens": self.max_tokens,
-                "seed": self.seed}
+        settings = {"server": self.server, "temperature": self.temperature, "max_tokens": self.max_tokens,
+                    "seed": self.seed}
+        if self.samples:  # absent when off, so the drafts of earlier runs keep their key
+            settings.update(samples=self.samples, sample_temperature=self.sample_temperature)
+        return settings
 
     @property
     def run_key(self) -> str:
@@ -212,10 +232,15 @@ class LLMClient:
         """`cache_key` of this mode's requests by their messages alone (the rest is serialised once)."""
         return RequestKeys({**self.params(mode, [], schema), "_server": self.server})
 
-    def params(self, mode: str, messages: list[dict], schema: dict) -> dict[str, Any]:
-        """Request parameters for this client's model and settings."""
-        return request_params(mode, self.model, messages, schema, temperature=self.temperature,
-                              max_tokens=self.max_tokens, seed=self.seed)
+    def params(self, mode: str, messages: list[dict], schema: dict, sample: int | None = None) -> dict[str, Any]:
+        """Request parameters for this client's model and settings; `sample` i: the i-th sampled answer (at
+        `sample_temperature`, another seed, no log-probabilities)."""
+        if sample is None:
+            return request_params(mode, self.model, messages, schema, temperature=self.temperature,
+                                  max_tokens=self.max_tokens, seed=self.seed, logprobs=self.logprobs)
+        seed = None if self.seed is None else self.seed + 1 + sample
+        return request_params(mode, self.model, messages, schema, temperature=self.sample_temperature,
+                              max_tokens=self.max_tokens, seed=seed)
 
     def _wait(self, state: RetryCallState) -> float:
         """Retry-After when the server gives one, else exponential backoff with full jitter."""
@@ -227,7 +252,8 @@ class LLMClient:
 
     def _retry_policy(self, params: dict[str, Any]) -> dict[str, Any]:
         """Tenacity's settings for one logical request (the same for the threaded and the async path)."""
-        return {"retry": retry_if_exception(lambda e: _is_transient(e) and not _is_mode_rejection(e, params)),
+        return {"retry": retry_if_exception(lambda e: _is_transient(e) and not _is_mode_rejection(e, params)
+                                            and not _is_logprobs_refusal(e, params)),
                 "wait": self._wait, "reraise": True,
                 "stop": stop_after_attempt(self.max_retries + 1) | stop_when_event_set(self.stopping)}
 
@@ -264,6 +290,8 @@ class LLMClient:
                 return FatalLLMError(
                     f"the LLM server has no model {self.model!r} or no chat endpoint at {self.server} "
                     f"(HTTP {exc.status_code}: {msg}); check --model and --base-url")
+            if _is_logprobs_refusal(exc, params):
+                return LogprobsRefused(msg)
             if _is_mode_rejection(exc, params):
                 return ModeRejected(msg)
             if _is_transient(exc):

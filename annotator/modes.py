@@ -10,12 +10,17 @@ TOOL_NAME = "annotate"
 
 
 def request_params(mode: str, model: str, messages: list[dict], schema: dict, *,
-                   temperature: float, max_tokens: int, seed: int | None) -> dict[str, Any]:
-    """Keyword arguments for chat.completions.create in the given structured-output mode."""
+                   temperature: float, max_tokens: int, seed: int | None, logprobs: bool = False) -> dict[str, Any]:
+    """Keyword arguments for chat.completions.create in the given structured-output mode.
+
+    With `logprobs` the answer's tokens come back with their log-probabilities (the draft's signals).
+    """
     params: dict[str, Any] = {"model": model, "messages": messages, "temperature": temperature,
                               "max_tokens": max_tokens}
     if seed is not None:
         params["seed"] = seed
+    if logprobs:
+        params["logprobs"] = True
     if mode == "json_schema":
         params["response_format"] = {"type": "json_schema",
                                      "json_schema": {"name": TOOL_NAME, "schema": schema, "strict": True}}

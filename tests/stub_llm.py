@@ -191,6 +191,7 @@ class StubLLM:
         rate_limit: float | None = None,
         burst: float | None = None,
         ratelimit_headers: bool = True,
+        arrival_jitter: float = 0.0,
     ) -> None:
         """Configure the stub; call start() or use it as a context manager to serve."""
         unknown = set(reject_modes or ()) - set(MODES)
@@ -213,7 +214,16 @@ class StubLLM:
         # request gets 429 with Retry-After; with `ratelimit_headers` every reply says what remains, like OpenAI.
         self.bucket = TokenBucket(rate_limit, burst) if rate_limit else None
         self.ratelimit_headers = ratelimit_headers
+        # Each request reaches the bucket after a random delay below this many seconds (a network path or a
+        # proxy in front of the limiter): requests are counted in another order than they were sent.
+        self.arrival_jitter = arrival_jitter
+        self._jitter = random.Random(seed)
         self.batch = BatchAPI(self)  # /v1/files and /v1/batches; its knobs are attributes (see stub_batch)
+        # Log-probabilities, asked with "logprobs": None ignores the ask (most servers without them); "send" splits
+        # the answer into 3-character tokens scored by `token_logprob(token)`; "refuse" answers as llama-cpp-python
+        # started without all logits does (HTTP 500).
+        self.logprobs: str | None = None
+        self.token_logprob: Callable[[str], float] = lambda token: -0.1 * len(token)
         self.host, self._port = host, port
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
@@ -357,6 +367,10 @@ class StubLLM:
 
     def _over_limit(self, body: dict[str, Any]) -> tuple[int, Any, dict[str, str]] | None:
         """The 429 of a request the token bucket refuses (recorded and counted), else None."""
+        if self.bucket is not None and self.arrival_jitter > 0:
+            with self._lock:
+                delay = self._jitter.uniform(0, self.arrival_jitter)
+            self._stopping.wait(delay)
         wait = self.bucket.take() if self.bucket is not None else None
         if wait is None:
             return None
@@ -366,6 +380,14 @@ class StubLLM:
         headers = self._limit_headers(wait) or {"retry-after-ms": f"{wait * 1000:.0f}",
                                                 "Retry-After": f"{max(1, round(wait))}"}
         return 429, _error_body("rate limit reached (stub token bucket)", "requests", "rate_limit_exceeded"), headers
+
+    def _logprobs(self, text: str) -> dict[str, Any] | None:
+        """`choices[0].logprobs` of an answer: 3-character tokens with their bytes, when the stub sends them."""
+        if self.logprobs != "send":
+            return None
+        tokens = [text[i:i + 3] for i in range(0, len(text), 3)]
+        return {"content": [{"token": t, "logprob": self.token_logprob(t), "bytes": list(t.encode()),
+                             "top_logprobs": []} for t in tokens]}
 
     def _limit_headers(self, retry_after: float | None = None) -> dict[str, str] | None:
         """The x-ratelimit-* headers of a reply when the bucket is on and sends them."""
@@ -414,6 +436,10 @@ class StubLLM:
                                          "model_not_found")),
             }[fault] + (None,)
 
+        if body.get("logprobs") and self.logprobs == "refuse":
+            self._count("logprobs_refused")
+            return 500, _error_body("logprobs is not supported for models created with logits_all=False",
+                                    "internal_server_error"), None
         if fault == "invalid":
             reply = INVALID_CONTENT
         elif reply is None:
@@ -461,7 +487,8 @@ class StubLLM:
                 "created": int(time.time()),
                 "model": body.get("model") or "stub",
                 "choices": [
-                    {"index": 0, "message": message, "finish_reason": finish, "logprobs": None}
+                    {"index": 0, "message": message, "finish_reason": finish,
+                     "logprobs": self._logprobs(text) if body.get("logprobs") and tool is None else None}
                 ],
                 "usage": {
                     "prompt_tokens": prompt_tokens,

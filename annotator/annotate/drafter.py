@@ -12,9 +12,10 @@ from pydantic import ValidationError
 
 from ..cachekeys import RequestKeys
 from ..completions import Completion, parse_json
+from ..confidence.signals import draft_signals
 from ..errors import InputError
 from ..kinds.relations import ground_relation_fields
-from ..llm import FatalLLMError, LLMClient, ModeRejected, Stopped, TransportFailed
+from ..llm import FatalLLMError, LLMClient, LogprobsRefused, ModeRejected, Stopped, TransportFailed
 from ..modes import MODES
 from ..prompts import Prompt
 from ..schema import Schema
@@ -107,7 +108,7 @@ class Drafter:
             {**self.client.run_settings(), "examples": job.examples_info})
         return {"id": draft_id(**key), **key, "schema_name": self.schema.name, "settings": settings,
                 "mode": None, "status": DraftStatus.FAILED.value, "error": None, "data": None, "spans": None,
-                "dropped_spans": None, "n_dropped": 0, "raw": None, "attempts": 0, "prompt_tokens": 0,
+                "dropped_spans": None, "n_dropped": 0, "raw": None, "signals": None, "attempts": 0, "prompt_tokens": 0,
                 "completion_tokens": 0, "latency_ms": 0, "cached": 1, "created_at": now()}
 
     def draft(self, job: Job) -> Outcome | None:
@@ -118,7 +119,7 @@ class Drafter:
             while True:
                 try:
                     reply = self.client.send(request)
-                except (TransportFailed, ModeRejected) as exc:  # the exchange decides what follows
+                except (TransportFailed, ModeRejected, LogprobsRefused) as exc:  # the exchange decides what follows
                     request = steps.throw(exc)
                 else:
                     request = steps.send(reply)
@@ -133,7 +134,7 @@ class Drafter:
             while True:
                 try:
                     reply = await self.client.asend(request)
-                except (TransportFailed, ModeRejected) as exc:
+                except (TransportFailed, ModeRejected, LogprobsRefused) as exc:
                     request = steps.throw(exc)
                 else:
                     request = steps.send(reply)
@@ -156,6 +157,9 @@ class Drafter:
             try:
                 yield from self._exchange(mode, messages, job.text, row, entries, not job.retry, example_ids)
                 break
+            except LogprobsRefused:  # asked again without them; the run remembers it
+                self.client.logprobs = False
+                self._request_keys.clear()
             except ModeRejected as exc:
                 mode = self.resolver.fallback(mode, str(exc))
             except TransportFailed as exc:
@@ -184,7 +188,8 @@ class Drafter:
     def _exchange(self, mode: str, messages: list[dict], sentence: str, row: dict, entries: list[dict],
                   use_cache: bool = True, examples: list[str] | None = None
                   ) -> Generator[dict[str, Any], Completion, None]:
-        """Ask, validate, re-ask with the error (bounded), then ground the spans."""
+        """Ask, validate, re-ask with the error (bounded), ground the spans, then ask the samples."""
+        first_messages = messages
         for _ in range(self.max_reasks + 1):
             completion = yield from self._complete(mode, messages, entries, use_cache, examples)
             row["attempts"] += 1
@@ -195,13 +200,51 @@ class Drafter:
             row["raw"] = completion.content
             data, problem = validate_reply(completion.content, completion.finish_reason, self.schema)
             if data is not None:
-                self._ground(data, sentence, row)
+                grounded = self._ground(data, sentence, row)
+                tokens_before = row["prompt_tokens"], row["completion_tokens"]
+                samples = yield from self._samples(mode, first_messages, entries, row, use_cache, examples)
+                signals = draft_signals(
+                    self.schema.fields, data, json.loads(row["spans"]), completion.content, completion.logprobs,
+                    samples if self.client.samples else None, grounded=grounded,
+                    first_attempt_valid=row["attempts"] == 1, reasks=row["attempts"] - 1)
+                if self.client.samples:  # what the samples cost, inside the draft's tokens
+                    signals["sample_prompt_tokens"] = row["prompt_tokens"] - tokens_before[0]
+                    signals["sample_completion_tokens"] = row["completion_tokens"] - tokens_before[1]
+                row["signals"] = dumps(signals)
                 return
             row.update(status=DraftStatus.INVALID.value, error=problem)
             messages = reask(messages, completion.content, problem or "")
 
-    def _ground(self, data: dict, sentence: str, row: dict) -> None:
-        """Keep only spans (and relations with both ends) found in the sentence; count and keep the rest aside."""
+    def _samples(self, mode: str, messages: list[dict], entries: list[dict], row: dict, use_cache: bool,
+                 examples: list[str] | None) -> Generator[dict[str, Any], Completion, list[dict | None]]:
+        """The K sampled answers to the first request (validated data, None where invalid); their tokens count
+        in the draft's. A transport failure or a stop ends the sampling with the answers so far."""
+        found: list[dict | None] = []
+        for i in range(self.client.samples):
+            extra = {"_examples": examples, "_sample": i, "_sample_temperature": self.client.sample_temperature}
+            key = self._keys(mode).key(messages, extra)
+            hit = self.cache_lookup(key) if use_cache else None
+            if hit is not None:
+                completion = Completion.from_cache(hit)
+            else:
+                try:
+                    completion = yield self.client.params(mode, messages, self.llm_schema, sample=i)
+                except TransportFailed:
+                    break
+                entries.append({"key": key, "model": self.client.model, "mode": mode,
+                                "response": completion.to_cache(), "created_at": now()})
+            row["prompt_tokens"] += completion.prompt_tokens
+            row["completion_tokens"] += completion.completion_tokens
+            found.append(validate_reply(completion.content, completion.finish_reason, self.schema)[0])
+        return found
+
+    def _ground(self, data: dict, sentence: str, row: dict) -> float:
+        """Keep only spans (and relations with both ends) found in the sentence; count and keep the rest aside.
+
+        Returns the share of the spans and relations the answer gave that were found (1.0 when it gave none).
+        """
+        returned = sum(len(data.get(spec.name) or []) for spec in self.schema.fields
+                       if spec.kind in ("spans", "relations"))
         spans, dropped = [], []
         for spec in self.schema.span_fields():
             found, kept, lost = ground(sentence, spec.name, data.get(spec.name) or [])
@@ -214,3 +257,4 @@ class Drafter:
         spans, dropped = spans + ends, dropped + lost_relations
         row.update(status=DraftStatus.OK.value, error=None, data=dumps(data), spans=dumps(spans),
                    dropped_spans=dumps(dropped), n_dropped=len(dropped))
+        return 1.0 if not returned else (returned - len(dropped)) / returned

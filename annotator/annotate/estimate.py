@@ -184,36 +184,38 @@ def completion_expected(sizes: PromptSizes, stats: DraftStats) -> tuple[float, f
     return float(DEFAULT_COMPLETION_TOKENS), 1.0, f"default: {DEFAULT_COMPLETION_TOKENS} tokens"
 
 
-def estimate(sizes: PromptSizes, stats: DraftStats, prices: Prices) -> Estimate:
+def estimate(sizes: PromptSizes, stats: DraftStats, prices: Prices, samples: int = 0) -> Estimate:
     """Tokens and cost of drafting the measured sentences.
 
     A sentence takes `attempts` calls (from drafts so far); a re-ask sends the prompt again
-    with the rejected reply and the reason. Every call but the first reads the fixed
-    prefix from the provider's cache when it is long enough (not in a batch).
+    with the rejected reply and the reason; `samples` more calls send the first prompt again
+    each (`annotate --samples K`). Every call but the first reads the fixed prefix from the
+    provider's cache when it is long enough (not in a batch).
     """
     per_call, attempts, source = completion_expected(sizes, stats)
     n = sizes.sentences
-    calls = n * attempts
-    reasks = calls - n
-    prompt = n * sizes.prompt_per_sentence + reasks * (sizes.prompt_per_sentence + per_call + REASK_TOKENS)
+    reasks = n * attempts - n
+    calls = n * attempts + n * samples
+    prompt = (n * (1 + samples) * sizes.prompt_per_sentence
+              + reasks * (sizes.prompt_per_sentence + per_call + REASK_TOKENS))
     completion = calls * per_call
     prefix = cacheable(sizes.prefix_tokens)
     cached = 0.0 if prices.batch else max(0.0, calls - 1) * prefix
-    figures = Estimate(sizes, calls, prompt, cached, completion, per_call, source, attempts, prefix, prices)
+    figures = Estimate(sizes, calls, prompt, cached, completion, per_call, source, attempts + samples, prefix, prices)
     if not prices.known:
         return figures
     scale = (BATCH_DISCOUNT if prices.batch else 1.0) / 1_000_000
     cached_price = prices.cached_input if prices.cached_input is not None else prices.input
     assert prices.input is not None and prices.output is not None and cached_price is not None
-    return Estimate(sizes, calls, prompt, cached, completion, per_call, source, attempts, prefix, prices,
+    return Estimate(sizes, calls, prompt, cached, completion, per_call, source, attempts + samples, prefix, prices,
                     cost_input=(prompt - cached) * prices.input * scale, cost_cached=cached * cached_price * scale,
                     cost_output=completion * prices.output * scale)
 
 
 def estimate_run(conversations: Iterable[list[dict]], counter: TokenCounter, stats: DraftStats,
-                 prices: Prices) -> Estimate:
+                 prices: Prices, samples: int = 0) -> Estimate:
     """The estimate straight from the rendered conversations."""
-    return estimate(measure_prompts(conversations, counter), stats, prices)
+    return estimate(measure_prompts(conversations, counter), stats, prices, samples)
 
 
 def describe(e: Estimate, model: str, prompt_version: str) -> list[str]:

@@ -31,7 +31,9 @@ CHATML_MESSAGE, CHATML_REPLY = 5, 3
 OPENAI_MESSAGE, OPENAI_REPLY = 3, 3
 """OpenAI's documented overhead of a chat message and of the reply's priming."""
 
-_DRAFTS = (f"SELECT count(*), coalesce(sum(attempts), 0), coalesce(sum(completion_tokens), 0) FROM drafts "
+# A draft's sampled answers (`annotate --samples`) are in its tokens too: taken out, so a call is one answer.
+_DRAFTS = (f"SELECT count(*), coalesce(sum(attempts), 0), coalesce(sum(completion_tokens - "
+           f"coalesce(json_extract(signals, '$.sample_completion_tokens'), 0)), 0) FROM drafts "
            f"WHERE model = ? AND cached = 0 AND attempts > 0 AND status IN ('{DraftStatus.OK.value}', "
            f"'{DraftStatus.INVALID.value}')")
 
@@ -99,4 +101,4 @@ def estimate_pending(db: sqlite_utils.Database, client: LLMClient, schema: Schem
     conversations = (prompt.messages(schema, j.text, j.headline, j.before, include_schema=resolved == "prompt",
                                      after=j.after, examples=j.examples) for j in jobs)
     stats = draft_stats(db, schema.hash, prompt.version, client.model)
-    return estimate_run(conversations, counter or pick_counter(client), stats, prices)
+    return estimate_run(conversations, counter or pick_counter(client), stats, prices, samples=client.samples)

@@ -76,6 +76,20 @@ def remember_mode(db: sqlite_utils.Database, model: str, mode: str) -> None:
                    [model, mode, now()])
 
 
+def remembered_logprobs(db: sqlite_utils.Database, model: str) -> bool:
+    """Whether to ask the model's server for log-probabilities (not once it refused them)."""
+    row = db.execute("SELECT logprobs FROM llm_modes WHERE model = ?", [model]).fetchone()
+    return not (row and row[0] == 0)
+
+
+def remember_no_logprobs(db: sqlite_utils.Database, model: str, mode: str) -> None:
+    """The model's server refused log-probabilities: later runs stop asking."""
+    with db.atomic():
+        db.execute("INSERT INTO llm_modes (model, mode, updated_at, logprobs) VALUES (?, ?, ?, 0) "
+                   "ON CONFLICT(model) DO UPDATE SET logprobs = 0, updated_at = excluded.updated_at",
+                   [model, mode, now()])
+
+
 def annotate(db: sqlite_utils.Database, client: LLMClient, schema: Schema, prompt: Prompt, *,
              mode: str = "auto", concurrency: int = 4, limit: int | None = None, max_reasks: int = 2,
              on_start: Callable[[int], None] | None = None,
@@ -133,6 +147,7 @@ def _annotate(db: sqlite_utils.Database, client: LLMClient, schema: Schema, prom
     report.mode = resolver.mode
     if report.pending == 0:
         return report
+    asked_logprobs = client.logprobs = client.logprobs and remembered_logprobs(db, client.model)
 
     def finish(outcome: Outcome | None) -> None:
         if outcome is None:  # the run stopped before this sentence's request went out
@@ -167,4 +182,6 @@ def _annotate(db: sqlite_utils.Database, client: LLMClient, schema: Schema, prom
         writer.replay()  # DatabaseBusy (one line) if the database is still locked: the side file stays
     if resolver.mode in report.ok_modes and resolver.mode != remembered:
         remember_mode(db, client.model, resolver.mode)
+    if asked_logprobs and not client.logprobs:
+        remember_no_logprobs(db, client.model, resolver.mode)
     return report

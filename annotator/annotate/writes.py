@@ -29,7 +29,7 @@ from .drafter import Outcome
 
 DRAFT_COLUMNS = ("id", "sentence_id", "schema_name", "schema_hash", "prompt_version", "model", "run_key",
                  "settings", "mode", "status", "error", "data", "spans", "dropped_spans", "n_dropped", "raw",
-                 "attempts", "prompt_tokens", "completion_tokens", "latency_ms", "cached", "created_at")
+                 "signals", "attempts", "prompt_tokens", "completion_tokens", "latency_ms", "cached", "created_at")
 DRAFT_KEY = ("sentence_id", "schema_hash", "prompt_version", "model", "run_key")
 _UPDATED = [c for c in DRAFT_COLUMNS if c not in DRAFT_KEY and c != "id"]
 # A draft is found by its key whatever its id (rows keep the id they were first written with), and an
@@ -98,7 +98,7 @@ def unsaved_outcomes(path: Path | None) -> list[Outcome]:
 def _write(db: sqlite_utils.Database, outcome: Outcome) -> None:
     if outcome.cache_entries:
         db.conn.executemany(_INSERT_CACHE, outcome.cache_entries)
-    db.conn.execute(_UPSERT_DRAFT, [outcome.row[c] for c in DRAFT_COLUMNS])
+    db.conn.execute(_UPSERT_DRAFT, [outcome.row.get(c) for c in DRAFT_COLUMNS])  # a side file may predate a column
     if outcome.row["status"] != DraftStatus.FAILED:
         db.conn.execute(_DROP_SUPERSEDED, [outcome.row[c] for c in DRAFT_KEY])
 

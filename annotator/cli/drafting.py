@@ -89,6 +89,11 @@ def ingest(paths: tuple[str, ...], patterns: str | None, max_sentence_chars: int
 @click.option("--timeout", type=float, default=120.0, show_default=True, help="Seconds per request.")
 @click.option("--temperature", type=float, default=0.0, show_default=True)
 @click.option("--max-tokens", type=int, default=1024, show_default=True)
+@click.option("--samples", type=click.IntRange(0, 32), default=0, show_default=True, metavar="K",
+              help="Ask K more answers per sentence at --sample-temperature; the share that agrees with the draft "
+                   "is a confidence signal (K more calls a sentence; part of the draft's settings).")
+@click.option("--sample-temperature", type=click.FloatRange(0, 2), default=0.7, show_default=True,
+              help="Temperature of the --samples answers.")
 @click.option("--retry-invalid", is_flag=True,
               help="Draft again the sentences whose draft stayed invalid (their cached answer is not reused).")
 @click.option("--examples", "examples_k", type=click.IntRange(1, 16), default=None, metavar="K",
@@ -122,7 +127,8 @@ def ingest(paths: tuple[str, ...], patterns: str | None, max_sentence_chars: int
 @db_option
 def annotate(schema_ref: str | None, prompt_ref: str | None, model: str | None, base_url: str | None, mode: str,
              concurrency: int, limit: int | None, max_reasks: int, retries: int, timeout: float,
-             temperature: float, max_tokens: int, retry_invalid: bool, examples_k: int | None,
+             temperature: float, max_tokens: int, samples: int, sample_temperature: float, retry_invalid: bool,
+             examples_k: int | None,
              examples_from: str | None, redraft: bool, include_boilerplate: bool, context_before: int | None,
              context_after: int | None, estimate: bool, price_in: float | None, price_out: float | None,
              price_cached_in: float | None, batch: bool, reask_online: bool, poll_interval: float,
@@ -145,6 +151,7 @@ def annotate(schema_ref: str | None, prompt_ref: str | None, model: str | None, 
       annotator annotate --base-url http://localhost:11434/v1 --model llama3.1 --mode json_object
       annotator annotate --examples 4 --examples-from "Conflict news"            # examples from gold
       annotator pull -p "Conflict news" && annotator annotate --examples 4 --examples-from "Conflict news" --redraft
+      annotator annotate --samples 4                       # 4 more answers a sentence: agreement as confidence
       annotator annotate --model gpt-4o-mini --estimate --price-in 0.15 --price-out 0.6   # no LLM call
       OPENAI_API_KEY=sk-... annotator annotate --model gpt-4o-mini --batch                 # half price, 24 h
     """
@@ -169,7 +176,8 @@ def annotate(schema_ref: str | None, prompt_ref: str | None, model: str | None, 
     if llm.embedded and not estimate:
         warn(SMOLLM_WARNING)
     client = LLMClient(base_url=llm.base_url, api_key=llm.api_key, model=llm.model, timeout=timeout,
-                       max_retries=retries, temperature=temperature, max_tokens=max_tokens)
+                       max_retries=retries, temperature=temperature, max_tokens=max_tokens, samples=samples,
+                       sample_temperature=sample_temperature)
     console.print(f"Model {llm.model} at {llm.where}, prompt {prompt.version}, schema {schema.name} "
                   f"({schema.hash})", highlight=False)
     if estimate or batch:
@@ -210,8 +218,13 @@ def refuse_out_of_mode(ctx: click.Context, estimate: bool, batch: bool) -> None:
     else:
         refuse_given(ctx, ("price_in", "price_out", "price_cached_in"),
                      "applies only with --estimate (it prices the estimate's tokens)", "add --estimate or leave it out")
+    if not ctx.params.get("samples"):
+        refuse_given(ctx, ("sample_temperature",), "applies only with --samples K (it is their temperature)",
+                     "add --samples K or leave it out")
     if batch:
         refuse_given(ctx, ONLINE_ONLY, "does not apply with --batch (the Batch API runs the requests)")
+        refuse_given(ctx, ("samples",), "applies to online runs only (Batch API rounds are not sampled)",
+                     "drop --batch or leave it out")
     else:
         refuse_given(ctx, ("reask_online", "poll_interval"), "applies only with --batch (it steers the Batch API run)",
                      "add --batch or leave it out")
