@@ -201,13 +201,13 @@ def _m008_schema_ref(db: sqlite_utils.Database) -> None:
 
 
 def _m009_signals(db: sqlite_utils.Database) -> None:
-    """Each draft's raw confidence signals (`confidence/signals.py`), and whether a model's server sends
-    log-probabilities (NULL: not known yet; 0: it refused them, so runs stop asking).
+    """Each draft's raw confidence signals (`confidence/signals.py`), and the servers that refused to send
+    log-probabilities for a model (runs to them stop asking; a server at another address is asked again).
 
     Drafts made before keep NULL signals: calibration reads their grounded share instead.
     """
     db["drafts"].add_column("signals", str)
-    db["llm_modes"].add_column("logprobs", int)
+    db["llm_logprobs_refused"].create({"server": str, "model": str, "refused_at": str}, pk=("server", "model"))
 
 
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [

@@ -86,7 +86,8 @@ def test_a_server_that_refuses_log_probabilities_drafts_as_before_and_is_not_ask
         assert stub.counts["logprobs_refused"] == 1 and stub.calls == 12  # one refusal, then 11 answers
         rows = ok_drafts(db)
         assert all(json.loads(r["signals"])["fields"]["event_type"]["logprob"] is None for r in rows)
-        assert db.execute("SELECT logprobs FROM llm_modes WHERE model = 'stub'").fetchone()[0] == 0
+        assert db.execute("SELECT model FROM llm_logprobs_refused WHERE server = ?",
+                          [client_for(stub).server]).fetchall() == [("stub",)]
         (tmp_path / "more.txt").write_text("Rebels shelled Port Selva on Monday, the army said.", encoding="utf-8")
         ingest(db, read_inputs([str(tmp_path / "more.txt")]))
         sent = len(stub.requests)

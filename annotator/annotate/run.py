@@ -76,18 +76,17 @@ def remember_mode(db: sqlite_utils.Database, model: str, mode: str) -> None:
                    [model, mode, now()])
 
 
-def remembered_logprobs(db: sqlite_utils.Database, model: str) -> bool:
-    """Whether to ask the model's server for log-probabilities (not once it refused them)."""
-    row = db.execute("SELECT logprobs FROM llm_modes WHERE model = ?", [model]).fetchone()
-    return not (row and row[0] == 0)
+def remembered_logprobs(db: sqlite_utils.Database, server: str, model: str) -> bool:
+    """Whether to ask this server for the model's log-probabilities (not once it refused them)."""
+    return db.execute("SELECT 1 FROM llm_logprobs_refused WHERE server = ? AND model = ?",
+                      [server, model]).fetchone() is None
 
 
-def remember_no_logprobs(db: sqlite_utils.Database, model: str, mode: str) -> None:
-    """The model's server refused log-probabilities: later runs stop asking."""
+def remember_no_logprobs(db: sqlite_utils.Database, server: str, model: str) -> None:
+    """The server refused the model's log-probabilities: later runs to it stop asking."""
     with db.atomic():
-        db.execute("INSERT INTO llm_modes (model, mode, updated_at, logprobs) VALUES (?, ?, ?, 0) "
-                   "ON CONFLICT(model) DO UPDATE SET logprobs = 0, updated_at = excluded.updated_at",
-                   [model, mode, now()])
+        db.execute("INSERT OR REPLACE INTO llm_logprobs_refused (server, model, refused_at) VALUES (?, ?, ?)",
+                   [server, model, now()])
 
 
 def annotate(db: sqlite_utils.Database, client: LLMClient, schema: Schema, prompt: Prompt, *,
@@ -147,7 +146,7 @@ def _annotate(db: sqlite_utils.Database, client: LLMClient, schema: Schema, prom
     report.mode = resolver.mode
     if report.pending == 0:
         return report
-    asked_logprobs = client.logprobs = client.logprobs and remembered_logprobs(db, client.model)
+    asked_logprobs = client.logprobs = client.logprobs and remembered_logprobs(db, client.server, client.model)
 
     def finish(outcome: Outcome | None) -> None:
         if outcome is None:  # the run stopped before this sentence's request went out
@@ -183,5 +182,5 @@ def _annotate(db: sqlite_utils.Database, client: LLMClient, schema: Schema, prom
     if resolver.mode in report.ok_modes and resolver.mode != remembered:
         remember_mode(db, client.model, resolver.mode)
     if asked_logprobs and not client.logprobs:
-        remember_no_logprobs(db, client.model, resolver.mode)
+        remember_no_logprobs(db, client.server, client.model)
     return report

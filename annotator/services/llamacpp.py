@@ -60,6 +60,12 @@ class LocalLLMServer(ManagedService):
     # load 1.7 they drafted 1.45x faster. The demo shares its cores with Label Studio: one is left free.
     n_threads = max(1, (os.cpu_count() or 2) - 1)
 
+    def __init__(self, base_dir: Path | None = None, port: int | None = None, logprobs: bool = False):
+        super().__init__(base_dir=base_dir, port=port)
+        self.logprobs = logprobs
+        """Keep every token's logits so answers carry log-probabilities (drafts' confidence signals); costs
+        about a fifth more prompt evaluation, so off unless asked."""
+
     def model_path(self) -> Path:
         """The SmolLM2 GGUF file inside the venv's site-packages."""
         found = sorted(self.venv_dir.glob(MODEL_GLOB))
@@ -99,11 +105,11 @@ class LocalLLMServer(ManagedService):
             str(self.n_threads),
             "--n_threads_batch",
             str(self.n_threads),
-            # llama-cpp-python's server keeps the logits of every prompt token by default (for logprobs,
-            # which annotate never asks for): for a 1,000-token prompt that is 1,000 x 49,152 floats
-            # computed and copied, a fifth more work in the prompt evaluation.
+            # llama-cpp-python's server keeps the logits of every prompt token by default (needed for
+            # logprobs): for a 1,000-token prompt that is 1,000 x 49,152 floats computed and copied, a fifth
+            # more work in the prompt evaluation. Without them it refuses logprobs, which annotate remembers.
             "--logits_all",
-            "false",
+            "true" if self.logprobs else "false",
         ]
 
     def _env(self) -> dict[str, str]:
