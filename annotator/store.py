@@ -210,6 +210,21 @@ def _m009_signals(db: sqlite_utils.Database) -> None:
     db["llm_logprobs_refused"].create({"server": str, "model": str, "refused_at": str}, pk=("server", "model"))
 
 
+def _m010_calibrations(db: sqlite_utils.Database) -> None:
+    """Calibration maps of a project, numbered versions (`annotator calibrate`).
+
+    `gold_hash` is the content hash of the gold rows (ids, updated-at values, and the
+    draft each was compared with) a version was fitted on: the same gold makes no
+    new version. `maps` and `figures` are JSON (`confidence/calibrate.py`).
+    """
+    db["calibrations"].create(
+        {"id": str, "project_id": str, "version": int, "schema_hash": str, "gold_hash": str, "gold": int,
+         "created_at": str, "maps": str, "figures": str},
+        pk="id", foreign_keys=[("project_id", "projects", "id")],
+    )
+    db["calibrations"].create_index(["project_id", "version"], unique=True)
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_core", _m001_core),
     ("002_labelstudio", _m002_labelstudio),
@@ -220,6 +235,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("007_batches", _m007_batches),
     ("008_schema_ref", _m008_schema_ref),
     ("009_signals", _m009_signals),
+    ("010_calibrations", _m010_calibrations),
 ]
 
 

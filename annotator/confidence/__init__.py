@@ -9,10 +9,17 @@
     routing.py      a threshold with a risk bound: choose_threshold (fixed-sequence testing
                     with Clopper-Pearson bounds), clopper_pearson_upper / _interval,
                     gold_needed (how much gold a guarantee takes at a given error rate)
+    items.py        drafts against gold as right-or-wrong items with their signals: per
+                    field, per span label, and the whole draft (ItemPool)
+    figures.py      a pool's figures, out of sample: each field's chosen signal
+                    cross-fitted, and the whole draft on the product of its fields'
+    calibrate.py    the SQLite edge of `annotator calibrate`: a project's human gold in,
+                    its maps stored as numbered versions (`calibrations`)
 
-Nothing here reads SQLite or speaks HTTP. scikit-learn and scipy are optional
-(`pip install 'annotator[calibrate]'`), imported only by the functions that fit,
-score or bound; applying a stored CalibrationMap needs neither.
+Apart from calibrate.py nothing here reads SQLite, and nothing speaks HTTP.
+scikit-learn and scipy are optional (`pip install 'annotator[calibrate]'`),
+imported only by the functions that fit, score or bound; applying a stored
+CalibrationMap needs neither.
 """
 
 from __future__ import annotations
