@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 
 import click
-from rich.table import Table
+from rich import box
+from rich.table import Column, Table
 
 from ..errors import InputError
 from .ui import console, db_option, open_database, out, refuse_given, schema_option
@@ -90,6 +91,8 @@ def _print_group(group: dict) -> None:
             out.print(f"{name}: exact {_fmt(field['exact_rate'])}, similarity {_fmt(field['mean_similarity'])}")
         else:
             out.print(f"{name}: exact {_fmt(field['exact_rate'])}, mean absolute error {_fmt(field['mae'])}")
+    if "draft_right" in group:
+        out.print(_confidence_table(group))
     if "gap" in group:
         table = Table("field", "pre-filled", "blind", "gap", title="Blind against pre-filled", title_justify="left")
         from ..evaluate.compare import headline_figure
@@ -97,6 +100,27 @@ def _print_group(group: dict) -> None:
             table.add_row(name, _fmt(headline_figure(group["prefilled"]["fields"][name])),
                           _fmt(headline_figure(group["blind"]["fields"][name])), _fmt(gap))
         out.print(table)
+
+
+def _confidence_table(group: dict) -> Table:
+    """Per field (and span label) the confidence's AUROC, ECE and Brier before -> after calibration."""
+    from ..confidence.calibration import MIN_ITEMS
+    from ..confidence.figures import FOLDS
+
+    table = Table(Column("field", no_wrap=True), "n", "signal", "AUROC", "ECE before→after", "Brier before→after",
+                  title="Confidence (out of sample)", title_justify="left", box=box.SIMPLE_HEAD)
+    for name, field in group["fields"].items():
+        rows = [(name, field["calibration"])]
+        rows += [(f"  · {label}", c) for label, c in group["calibration_per_label"].get(name, {}).items()]
+        for title, c in rows:
+            table.add_row(title, str(c["n"]), c["signal"], _fmt(c["auroc"]), f"{_fmt(c['ece_before'])}→{_fmt(c['ece_after'])}",
+                          f"{_fmt(c['brier_before'])}→{_fmt(c['brier_after'])}")
+    whole = group["draft_right"]
+    table.add_row("(whole draft)", str(group["annotations"]), "product", _fmt(whole["auroc"]),
+                  f"{_fmt(None)}→{_fmt(whole['ece_after'])}", "")
+    table.caption = (f"ECE over 10 equal-count bins. Under {MIN_ITEMS} items (or {FOLDS} tasks) the raw signal "
+                     "stands: the figure after repeats the one before.")
+    return table
 
 
 def _check_annotator(db, schema, annotator: str, project_name: str | None, url: str | None) -> None:
@@ -135,23 +159,32 @@ def eval_command(db_file: str | None, schema_ref: str | None, project_name: str 
       annotator eval --project "Conflict news" --gold ground-truth --html report.html
       annotator eval --json | jq '.groups[0].fields.entities.exact.f1'
     """
+    from ..confidence.figures import fitting_available
+    from ..confidence.metrics import EXTRA
     from ..evaluate.compare import evaluate
+    from ..evaluate.confidence import Confidence
     from ..evaluate.load import EvalInput, eval_pairs
 
     db, schema = gold_scope(db_file, schema_ref, project_name, url)
     if annotator is not None:
         _check_annotator(db, schema, annotator, project_name, url)
-    counts = EvalInput()
-    report = evaluate(schema.fields, eval_pairs(db, schema, project=project_name, url=url, annotator=annotator,
-                                                gold=gold, counts=counts))
+    counts, confidence = EvalInput(), Confidence(schema.fields)
+    report = evaluate(schema.fields, confidence.watch(eval_pairs(db, schema, project=project_name, url=url,
+                                                                 annotator=annotator, gold=gold, counts=counts)))
+    fitting = fitting_available()
+    calibrated = confidence.annotate(report, fitting)
+    if not fitting:
+        console.print(f"Confidence: AUROC and the figures after calibration need scikit-learn; {EXTRA}",
+                      highlight=False)
     missing = report["annotations_without_draft"] = counts.missing
     n_pairs = sum(group["annotations"] for group in report["groups"])
     if html_file:
         from ..evaluate.html import render
 
         scope = f"project {project_name}" if project_name else "every project"
+        bins = [{name: a.reliability() for name, a in figures.fields.items()} for figures in calibrated.values()]
         Path(html_file).write_text(render(report, f"Drafts against gold: {schema.name}",
-                                          f"{scope}, gold: {gold}, {n_pairs} annotations"), encoding="utf-8")
+                                          f"{scope}, gold: {gold}, {n_pairs} annotations", bins), encoding="utf-8")
         console.print(f"Wrote {html_file}", highlight=False)
     if as_json:
         click.echo(json.dumps(report, ensure_ascii=False))

@@ -1,4 +1,5 @@
-"""The `eval --html` report: one self-contained page (no script, no font, no network), drawn from the JSON."""
+"""The `eval --html` report: one self-contained page (no script, no font, no network), drawn from the JSON
+and, for the reliability diagrams, each field's bins (`charts.py`)."""
 
 from __future__ import annotations
 
@@ -19,10 +20,11 @@ th { background: #f1f4f8; } td.l, th.l { text-align: left; }
 .bar .fill.ov { background: #9db9ef; }
 .cell { min-width: 3.2em; } .kpi { display: inline-block; margin-right: 2em; }
 .kpi b { font-size: 1.4em; display: block; }
+svg.reliability { display: block; margin: .4em 0 1em; }
 </style></head><body>
 <h1>{{ title }}</h1>
 <p class="muted">{{ subtitle }}</p>
-{% for g in groups %}
+{% for g in groups %}{% set gi = loop.index0 %}
 <h2>{{ g.model }} · {{ g.prompt_version }} · schema {{ g.schema_hash }}</h2>
 <div><span class="kpi"><b>{{ g.annotations }}</b>annotations</span>
 <span class="kpi"><b>{{ pct(g.effort.unchanged_share) }}</b>submitted unchanged</span>
@@ -31,6 +33,17 @@ regions kept / relabelled / moved / deleted / added</span></div>
 {% if g.gap is defined %}<h3>Blind against pre-filled</h3><table><tr><th class="l">field</th><th>pre-filled</th><th>blind</th><th>gap</th></tr>
 {% for name, gap in g.gap.items() %}<tr><td class="l">{{ name }}</td><td>{{ num(headline(g.prefilled.fields[name])) }}</td>
 <td>{{ num(headline(g.blind.fields[name])) }}</td><td>{{ num(gap) }}</td></tr>{% endfor %}</table>{% endif %}
+{% if g.draft_right is defined %}<h3>Confidence <span class="muted">(out of sample: cross-fitted on this gold)</span></h3>
+<table class="confidence"><tr><th class="l">field</th><th>n</th><th class="l">signal</th><th>AUROC</th><th>ECE before</th>
+<th>ECE after</th><th>Brier before</th><th>Brier after</th></tr>
+{% for name, f in g.fields.items() %}{% for label, c in [(None, f.calibration)] + (g.calibration_per_label.get(name, {})|dictsort) %}
+<tr><td class="l">{% if label %}&nbsp;&nbsp;{{ name }} · {{ label }}{% else %}{{ name }}{% endif %}</td><td>{{ c.n }}</td>
+<td class="l">{{ c.signal }}</td><td>{{ num(c.auroc) }}</td><td>{{ num(c.ece_before) }}</td><td>{{ num(c.ece_after) }}</td>
+<td>{{ num(c.brier_before) }}</td><td>{{ num(c.brier_after) }}</td></tr>{% endfor %}{% endfor %}
+<tr><td class="l">whole draft</td><td>{{ g.annotations }}</td><td class="l">product of the fields</td>
+<td>{{ num(g.draft_right.auroc) }}</td><td></td><td>{{ num(g.draft_right.ece_after) }}</td><td></td><td></td></tr></table>
+<p class="muted">ECE over 10 equal-count bins. Fewer than {{ min_items }} items (or fewer tasks than folds) keep the raw
+signal: the figures after repeat those before.</p>{% endif %}
 {% for name, f in g.fields.items() %}
 <h3>{{ name }} <span class="muted">({{ f.kind }})</span></h3>
 {% if f.kind == "spans" %}
@@ -58,6 +71,8 @@ regions kept / relabelled / moved / deleted / added</span></div>
 <span class="track"><div class="fill" style="width: {{ (s.f1 * 100)|round(1) }}%"></div></span><span>F1 {{ num(s.f1) }}</span></div>{% endfor %}
 {% elif f.kind == "text" %}<p>exact {{ num(f.exact_rate) }}, mean similarity {{ num(f.mean_similarity) }} over {{ f.n }}</p>
 {% else %}<p>exact {{ num(f.exact_rate) }}, mean absolute error {{ num(f.mae) }} over {{ f.n }}</p>{% endif %}
+{% set svg = chart(gi, name) %}{% if svg %}<p class="muted">Reliability of the confidence: 10 equal-count bins (a
+point's area and number: its items).</p>{{ svg|safe }}{% endif %}
 {% endfor %}{% endfor %}
 {% if not groups %}<p>No gold annotation has a draft to compare with yet: push, annotate, pull, then run again.</p>{% endif %}
 </body></html>
@@ -80,11 +95,18 @@ def _classes(field: dict) -> list[str]:
     return sorted({*field["confusion"], *(d for row in field["confusion"].values() for d in row)})
 
 
-def render(report: dict, title: str, subtitle: str) -> str:
-    """The HTML page for an `eval` report."""
+def render(report: dict, title: str, subtitle: str, reliability: list[dict] | None = None) -> str:
+    """The HTML page for an `eval` report; `reliability` (one dict a group, field -> {"before", "after"} bins)
+    adds each field's reliability diagram."""
+    from ..confidence.calibration import MIN_ITEMS
+    from .charts import reliability_svg
     from .compare import headline_figure
+
+    def chart(group: int, name: str) -> str:
+        bins = (reliability or [])[group].get(name) if reliability else None
+        return reliability_svg(name, bins["before"], bins["after"]) if bins else ""
 
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     return env.from_string(_PAGE).render(
         groups=report["groups"], title=title, subtitle=subtitle, num=_num, pct=lambda v: f"{v * 100:.0f}%",
-        shade=_shade, classes=_classes, headline=headline_figure)
+        shade=_shade, classes=_classes, headline=headline_figure, chart=chart, min_items=MIN_ITEMS)
