@@ -23,6 +23,7 @@ import json
 import math
 import re
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -209,6 +210,48 @@ def test_calibrate_one_line_errors(gold_db, tmp_path, monkeypatch) -> None:
     assert result.exit_code == 1
     assert result.stderr.strip() == "Error: calibrate needs sklearn, which is not installed; pip install " \
                                     "'annotator[calibrate]'"
+
+
+def test_two_calibrations_at_once_store_one_version(gold_db, monkeypatch) -> None:
+    from annotator.confidence import calibrate as edge
+    from annotator.evaluate.load import projects
+    from annotator.labelstudio.projects import project_schema
+
+    fit, both_fitting = edge.assess_pool, threading.Barrier(2, timeout=60)
+
+    def fit_together(*args, **kwargs):  # both runs have seen no version before either stores one
+        both_fitting.wait()
+        return fit(*args, **kwargs)
+
+    monkeypatch.setattr(edge, "assess_pool", fit_together)
+    results: list = []
+
+    def one_run() -> None:
+        db = open_db(gold_db)
+        (project,) = projects(db, "Calib")
+        results.append(edge.calibrate(db, project_schema(db, "Calib", None, None), project))
+        db.close()
+
+    runs = [threading.Thread(target=one_run) for _ in range(2)]
+    for t in runs:
+        t.start()
+    for t in runs:
+        t.join(timeout=120)
+    assert sorted((r.version, r.unchanged) for r in results) == [(1, False), (1, True)]
+    assert open_db(gold_db).execute("SELECT count(*) FROM calibrations").fetchone()[0] == 1
+
+
+def test_eval_without_scikit_learn_gives_what_needs_none_and_says_so(gold_db, monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "sklearn", None)
+    result = run("eval", "--db", str(gold_db), "--json")
+    assert result.exit_code == 0, result.output
+    assert result.stderr.strip() == ("Confidence: AUROC and the figures after calibration need scikit-learn; "
+                                     "pip install 'annotator[calibrate]'")
+    (group,) = json.loads(result.stdout)["groups"]
+    event = group["fields"]["event_type"]["calibration"]
+    assert event == {"n": 40, "signal": "agreement", "auroc": None, "ece_before": pytest.approx(0.25),
+                     "ece_after": None, "brier_before": pytest.approx(0.065), "brier_after": None}
+    assert group["draft_right"] == {"auroc": None, "ece_after": None}
 
 
 def test_eval_json_adds_exactly_the_calibration_figures(gold_db) -> None:

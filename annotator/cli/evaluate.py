@@ -175,7 +175,7 @@ def eval_command(db_file: str | None, schema_ref: str | None, project_name: str 
     calibrated = confidence.annotate(report, fitting)
     if not fitting:
         console.print(f"Confidence: AUROC and the figures after calibration need scikit-learn; {EXTRA}",
-                      highlight=False)
+                      highlight=False, markup=False, soft_wrap=True)
     missing = report["annotations_without_draft"] = counts.missing
     n_pairs = sum(group["annotations"] for group in report["groups"])
     if html_file:
