@@ -151,13 +151,17 @@ def eval_command(db_file: str | None, schema_ref: str | None, project_name: str 
 
     Each submitted annotation is compared with the draft its task was pre-filled
     from, grouped by model, prompt version and schema. With blind tasks (push
-    --blind) the blind and pre-filled figures are shown side by side.
+    --blind) the blind and pre-filled figures are shown side by side. The
+    drafts' confidence is judged out of sample (cross-fitted on this gold): per
+    field and span label, AUROC against right/wrong, ECE and Brier before and
+    after calibration; --html draws each field's reliability diagram.
 
     \b
     Examples:
       annotator eval
       annotator eval --project "Conflict news" --gold ground-truth --html report.html
       annotator eval --json | jq '.groups[0].fields.entities.exact.f1'
+      annotator eval --json | jq '.groups[0].fields.event_type.calibration.ece_after'
     """
     from ..confidence.figures import fitting_available
     from ..confidence.metrics import EXTRA
