@@ -11,6 +11,10 @@ Two mechanisms, one gate that every HTTP request of a run passes (`LLMClient.gat
 - Pacing on the headers: when a reply says how many requests (or tokens) remain and
   when the budget is full again, the gate spends that budget as requests go out and
   waits for it to refill (at the rate the headers imply) instead of running into 429s.
+  A reply's header may leave out requests still on their way (sent before it, counted
+  after it was written): a reply raises the budget only as far as those allow. With
+  nothing in flight, no reply is left to say more: once the reset has passed, a
+  request goes.
 """
 
 from __future__ import annotations
@@ -38,26 +42,32 @@ PROBE = 4
 
 @dataclass
 class Budget:
-    """One dimension (requests or tokens) of what the server said remains, spent as requests go out."""
+    """One dimension (requests or tokens) of what the server allows, kept as a bucket on this side.
 
-    remaining: float | None = None  # as last reported
-    seen_at: float = 0.0
-    spent: float = 0.0  # reserved by requests sent since then
+    The bucket is spent as requests go out and refills at the rate the headers imply. The server
+    wrote a reply's header when it answered; requests sent before that one and still in flight may
+    reach it (and be counted) only later. So a reply lowers the bucket to what it says remains, less
+    what was sent after it, and raises it no further than that less those still in flight.
+    """
+
+    level: float | None = None  # what may be spent at `at` (None: the server never said)
+    at: float = 0.0
+    spent: float = 0.0  # sent since the last report
     refill: float | None = None  # per second, implied by limit, remaining and reset
     full_at: float = 0.0  # when the budget is full again (the reported reset)
     limit: float | None = None
 
     def observe(self, remaining: int | None, limit: int | None, reset: float | None, now: float,
-                spent_since: float) -> None:
+                spent_since: float, unseen: float = 0.0) -> None:
         """Take the newest report (a reply without this header leaves the budget as it was).
 
         `spent_since` is what went out after the reported request was sent: the server may not
-        have counted it when it wrote the header, so it counts as spent (a margin, never a loss
-        of throughput: the budget refills meanwhile).
+        have counted it when it wrote the header, so it counts as spent. `unseen` is what was sent
+        before it and is still in flight: maybe counted, maybe not.
         """
         if remaining is None:
             return
-        self.remaining, self.seen_at, self.spent = float(remaining), now, spent_since
+        self._advance(now)
         self.limit = float(limit) if limit is not None else self.limit
         if reset is not None:
             self.full_at = now + reset
@@ -66,26 +76,44 @@ class Budget:
             deficit = (self.limit or 0) - remaining
             if reset > 0 and deficit >= 2:
                 self.refill = max(self.refill or 0.0, (deficit - 1) / reset)
+        reported = remaining - spent_since
+        self.level = reported - unseen if self.level is None else \
+            max(min(self.level, reported), reported - unseen)
+        self.at, self.spent = max(self.at, now), spent_since
+
+    def spend(self, cost: float, now: float) -> None:
+        """A request that costs `cost` went out at `now`."""
+        if self.level is not None:
+            self._advance(now)
+            self.level -= cost
+            self.spent += cost
+
+    def _advance(self, now: float) -> None:
+        if self.level is not None:
+            self.level, self.at = self.available(now), max(self.at, now)
 
     def available(self, now: float) -> float:
         """What may still be spent now (infinite when the server never said)."""
-        if self.remaining is None:
+        if self.level is None:
             return math.inf
-        left = self.remaining - self.spent
+        level = self.level
         if self.refill:
-            left += self.refill * (now - self.seen_at)
+            level += self.refill * max(0.0, now - self.at)
         elif now >= self.full_at and self.limit is not None:
-            left = max(left, self.limit - self.spent)
-        return min(left, self.limit) if self.limit is not None else left
+            level = max(level, self.limit - self.spent)  # full again, less what went out since the report
+        return min(level, self.limit) if self.limit is not None else level
 
-    def wait(self, cost: float, now: float) -> float:
-        """Seconds until `cost` can be spent (0: now)."""
+    def wait(self, cost: float, now: float, idle: bool = False) -> float:
+        """Seconds until `cost` can be spent (0: now). `idle`: nothing is in flight, so no reply will come to
+        say more; once the reset has passed a request goes (to learn where the budget stands)."""
         short = cost - self.available(now)
         if short <= 0:
             return 0.0
         if self.refill:
             return short / self.refill
-        return max(self.full_at - now, POLL)
+        if self.full_at > now:
+            return self.full_at - now
+        return 0.0 if idle else POLL
 
 
 @dataclass
@@ -117,6 +145,7 @@ class AdaptiveLimiter:
     _replied: bool = field(default=False, init=False)
     _throttled_at: float = field(default=math.inf, init=False)  # the limit when the last 429 came
     _sends: list[float] = field(default_factory=list, init=False, repr=False)  # send times, for `spent_since`
+    _out: list[float] = field(default_factory=list, init=False, repr=False)  # send times of those in flight
     _cond: threading.Condition = field(default_factory=threading.Condition, init=False, repr=False)
     _turns: list[asyncio.Future] = field(default_factory=list, init=False, repr=False)  # coroutines waiting
 
@@ -131,8 +160,9 @@ class AdaptiveLimiter:
         limit = self.limit if self._replied else min(self.limit, PROBE)
         if self.in_flight >= max(self.floor, int(limit)):
             return math.inf
-        return max(0.0, self._paused_until - now, self.requests.wait(1.0, now),
-                   self.tokens.wait(self._tokens_per_request, now))
+        idle = self.in_flight == 0
+        return max(0.0, self._paused_until - now, self.requests.wait(1.0, now, idle),
+                   self.tokens.wait(self._tokens_per_request, now, idle))
 
     def acquire(self, stopping: threading.Event) -> float | None:
         """Block until a request may go and count it in flight; None if `stopping` is set first."""
@@ -172,10 +202,11 @@ class AdaptiveLimiter:
         """Count a request in flight (under the lock); its send time."""
         self.in_flight += 1
         self._sends.append(now)
+        bisect.insort(self._out, now)
         if len(self._sends) > 4 * SENDS_KEPT:
             del self._sends[:-SENDS_KEPT]
-        self.requests.spent += 1
-        self.tokens.spent += self._tokens_per_request
+        self.requests.spend(1.0, now)
+        self.tokens.spend(self._tokens_per_request, now)
         self.stats.sent += 1
         self.stats.waited += now - started
         return now
@@ -184,6 +215,9 @@ class AdaptiveLimiter:
         """A request is over: adapt to what its reply said and wake the waiting senders."""
         with self._cond:
             self.in_flight -= 1
+            at = bisect.bisect_left(self._out, sent_at)
+            if at < len(self._out) and self._out[at] == sent_at:
+                del self._out[at]
             if info is not None:
                 self._replied = True
                 self._learn(sent_at, info, self.clock())
@@ -211,9 +245,11 @@ class AdaptiveLimiter:
                 self._tokens_per_request += (info.tokens_used - self._tokens_per_request) * 0.1 \
                     if self._tokens_per_request else info.tokens_used
         after = len(self._sends) - bisect.bisect_right(self._sends, sent_at)  # sent after this request
-        self.requests.observe(info.remaining_requests, info.limit_requests, info.reset_requests, now, after)
+        unseen = bisect.bisect_right(self._out, sent_at)  # sent before it (or with it) and still in flight
+        self.requests.observe(info.remaining_requests, info.limit_requests, info.reset_requests, now, after,
+                              unseen)
         self.tokens.observe(info.remaining_tokens, info.limit_tokens, info.reset_tokens, now,
-                            after * self._tokens_per_request)
+                            after * self._tokens_per_request, unseen * self._tokens_per_request)
 
 
 def _wake(turn: asyncio.Future) -> None:
