@@ -3,7 +3,7 @@
 They stay in `sentences` (offsets and context keep working) but carry
 `boilerplate = 1`, and are neither drafted nor pushed unless asked for. The pure core
 is `Classifier` (built-in wire forms plus the user's own patterns); the edge marks
-sentences in SQLite (`mark_sentences`).
+sentences in SQLite (`mark_sentences`, and `BACKFILLS` for a database from before the mark).
 
 A pattern is a Python regular expression matched against the **whole** sentence
 (surrounding whitespace ignored), case-insensitively for the user's patterns: a
@@ -119,8 +119,13 @@ def mark_sentences(db: sqlite_utils.Database, is_boilerplate: Classifier = BUILT
     """Set every stored sentence's `boilerplate` mark by `is_boilerplate`; how many marks changed.
 
     Marks go both ways: a sentence no pattern matches any more loses its mark. The
-    caller holds the transaction (a migration's, or `with db.conn`).
+    caller holds the transaction (a backfill's, or `with db.conn`).
     """
     changed = marks(db.execute("SELECT id, text, boilerplate FROM sentences").fetchall(), is_boilerplate)
     db.conn.executemany("UPDATE sentences SET boilerplate = ? WHERE id = ?", changed)
     return len(changed)
+
+
+BACKFILLS = {"006_boilerplate": mark_sentences}
+"""What the tool's openers pass to `store.open_db`: the sentences stored before migration 006 added the mark get
+it by the built-in forms, once."""

@@ -15,6 +15,7 @@ from typing import Any
 import sqlite_utils
 
 from .annotate import RunReport, annotate
+from .boilerplate import BACKFILLS
 from .endpoints import SMOLLM_WARNING, LLMTarget, resolve_labelstudio, resolve_llm
 from .ingest import ingest, read_inputs
 from .labelstudio.api import open_client
@@ -160,7 +161,7 @@ def run_demo(db_path: str, project_name: str, hooks: DemoHooks | None = None) ->
     """
     hooks = hooks or DemoHooks()
     schema = load_schema(DEFAULT_SCHEMA)
-    db = open_db(db_path)
+    db = open_db(db_path, BACKFILLS)
 
     hooks.stage("1/5 Services")
     services = start_services(hooks)

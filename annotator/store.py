@@ -7,13 +7,12 @@ import datetime as dt
 import hashlib
 import json
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from enum import StrEnum
 from pathlib import Path
 
 import sqlite_utils
 
-from .boilerplate import mark_sentences
 from .errors import InputError
 from .settings import busy_timeout
 
@@ -162,11 +161,15 @@ def _m005_serve(db: sqlite_utils.Database) -> None:
 def _m006_boilerplate(db: sqlite_utils.Database) -> None:
     """Boilerplate sentences (copyright lines, bylines, datelines): kept, marked, neither drafted nor pushed.
 
-    Sentences already stored are marked here, on upgrade, by the built-in wire forms;
-    the user's own patterns mark them on the next `ingest --boilerplate-patterns`.
+    Storage knows no stage: the sentences already stored are left to the boilerplate stage
+    (`boilerplate.BACKFILLS`), which marks them by the built-in wire forms when an opener
+    passes it (`open_db(path, backfills=...)`: the commands, serve and the demo do), at this
+    upgrade or at the first such open after it. The user's own patterns mark them on the
+    next `ingest --boilerplate-patterns`.
     """
     db["sentences"].add_column("boilerplate", int, not_null_default=0)
-    mark_sentences(db)
+    if db["sentences"].count:
+        db.execute("INSERT OR IGNORE INTO _pending (name, since) VALUES (?, ?)", ["006_boilerplate", now()])
 
 
 def _m007_batches(db: sqlite_utils.Database) -> None:
@@ -239,20 +242,46 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
 ]
 
 
-def migrate(db: sqlite_utils.Database) -> None:
-    """Apply the migrations not yet recorded in `_migrations`, in order."""
+Backfill = Callable[[sqlite_utils.Database], object]
+"""Work a migration leaves to the stage that owns the data (storage imports no stage), by migration name."""
+
+
+def migrate(db: sqlite_utils.Database, backfills: Mapping[str, Backfill] | None = None) -> None:
+    """Apply the migrations not yet recorded in `_migrations`, in order; then the pending backfills given.
+
+    A migration whose data needs a stage records its name in `_pending`; it stays there
+    until an open passes `backfills` holding that name, which runs it once.
+    """
     db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
+    db.execute("CREATE TABLE IF NOT EXISTS _pending (name TEXT PRIMARY KEY, since TEXT)")
     done = {row["name"] for row in db["_migrations"].rows}
     todo = [(name, step) for name, step in MIGRATIONS if name not in done]
-    if not todo:
-        return
-    # Rebuilding tables moves foreign keys; SQLite only lets them be switched off outside a transaction.
-    db.execute("PRAGMA foreign_keys=OFF")
+    if todo:
+        # Rebuilding tables moves foreign keys; SQLite only lets them be switched off outside a transaction.
+        db.execute("PRAGMA foreign_keys=OFF")
+        try:
+            for name, step in todo:
+                _apply(db, name, step)
+        finally:
+            db.execute("PRAGMA foreign_keys=ON")
+    pending = [row[0] for row in db.execute("SELECT name FROM _pending ORDER BY name").fetchall()]
+    for name in pending:
+        if backfills and name in backfills:
+            _backfill(db, name, backfills[name])
+
+
+def _backfill(db: sqlite_utils.Database, name: str, backfill: Backfill) -> None:
+    """One pending backfill in one write transaction, its `_pending` row removed (a second process finds it done)."""
+    db.conn.execute("BEGIN IMMEDIATE")
     try:
-        for name, step in todo:
-            _apply(db, name, step)
-    finally:
-        db.execute("PRAGMA foreign_keys=ON")
+        if db.execute("SELECT 1 FROM _pending WHERE name = ?", [name]).fetchone() is not None:
+            backfill(db)
+            db.execute("DELETE FROM _pending WHERE name = ?", [name])
+        db.conn.execute("COMMIT")
+    except BaseException:
+        if db.conn.in_transaction:
+            db.conn.execute("ROLLBACK")
+        raise
 
 
 def _apply(db: sqlite_utils.Database, name: str, step: Callable[[sqlite_utils.Database], None]) -> None:
@@ -300,8 +329,8 @@ class WriteFirstDatabase(sqlite_utils.Database):
         self.conn.execute("COMMIT")
 
 
-def open_db(path: str | Path) -> sqlite_utils.Database:
-    """Open (creating if needed) and migrate the database at `path`."""
+def open_db(path: str | Path, backfills: Mapping[str, Backfill] | None = None) -> sqlite_utils.Database:
+    """Open (creating if needed) and migrate the database at `path`, running the pending `backfills` given."""
     path = Path(path)
     if path.exists() and path.is_dir():
         raise InputError(f"database path {path} is a directory; pass a file name with --db")
@@ -313,7 +342,7 @@ def open_db(path: str | Path) -> sqlite_utils.Database:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
         db.execute("PRAGMA foreign_keys=ON")
-        migrate(db)
+        migrate(db, backfills)
     except sqlite3.DatabaseError as exc:
         if getattr(exc, "sqlite_errorname", "") not in NOT_A_DATABASE:
             raise

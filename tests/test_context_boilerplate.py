@@ -17,6 +17,7 @@ and a copyright footer. Sentence numbers (idx) are worked out by hand:
 from __future__ import annotations
 
 import hashlib
+import subprocess
 import sys
 import uuid
 from pathlib import Path
@@ -32,7 +33,7 @@ from stub_llm import StubLLM  # noqa: E402
 
 from annotator.annotate import annotate  # noqa: E402
 from annotator.annotate.jobs import Selection, count_pending, pending_jobs  # noqa: E402
-from annotator.boilerplate import BUILTIN_CLASSIFIER, Classifier, classifier  # noqa: E402
+from annotator.boilerplate import BACKFILLS, BUILTIN_CLASSIFIER, Classifier, classifier  # noqa: E402
 from annotator.cli import cli  # noqa: E402
 from annotator.context import Line, Window, context_of, window  # noqa: E402
 from annotator.errors import InputError  # noqa: E402
@@ -210,20 +211,62 @@ def test_ingest_with_user_patterns_marks_stored_sentences_again(db, tmp_path) ->
     assert summary(db)["boilerplate"] == 3
 
 
-def test_a_database_from_before_the_migration_is_marked_on_upgrade(tmp_path) -> None:
-    path = tmp_path / "old.db"
+def database_before_the_mark(path: Path) -> None:
+    """A database as migrations 001-005 left it, holding the article's sentences (no boilerplate column yet)."""
     old = sqlite_utils.Database(path)
     old.execute("CREATE TABLE _migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
-    for name, step in MIGRATIONS:
-        if name != "006_boilerplate":
-            _apply(old, name, step)
+    before = [name for name, _ in MIGRATIONS].index("006_boilerplate")
+    for name, step in MIGRATIONS[:before]:
+        _apply(old, name, step)
     old["documents"].insert({"id": "d", "text": ARTICLE, "origin": "old"})
     old["sentences"].insert_all([{"id": f"s{i}", "document_id": "d", "idx": i, "start": 0, "end": 0, "text": t,
                                   "is_headline": int(i == 0)} for i, t in enumerate(SENTENCES)])
     old.close()
+
+
+def marked(db: sqlite_utils.Database) -> set[str]:
+    return {r["text"] for r in db.query("SELECT text FROM sentences WHERE boilerplate = 1")}
+
+
+def test_a_database_from_before_the_migration_is_marked_when_a_command_opens_it(tmp_path) -> None:
+    path = tmp_path / "old.db"
+    database_before_the_mark(path)
+    env = {"ANNOTATOR_DB": None, "OPENAI_BASE_URL": None, "OPENAI_API_KEY": None, "COLUMNS": "200"}
+    status = CliRunner().invoke(cli, ["status", "--db", str(path)], env=env)
+    assert status.exit_code == 0 and "8 sentences (3 boilerplate, neither drafted nor pushed)" in status.output
     db = open_db(path)
-    assert {r["text"] for r in db.query("SELECT text FROM sentences WHERE boilerplate = 1")} == BOILERPLATE
-    assert summary(db)["boilerplate"] == 3
+    assert marked(db) == BOILERPLATE and db.execute("SELECT * FROM _pending").fetchall() == []
+
+
+def test_storage_alone_leaves_the_marks_pending_for_the_boilerplate_stage_which_marks_once(tmp_path) -> None:
+    path = tmp_path / "old.db"
+    database_before_the_mark(path)
+    db = open_db(path)  # storage knows no stage: the column, and the marks pending
+    assert marked(db) == set() and [r[0] for r in db.execute("SELECT name FROM _pending")] == ["006_boilerplate"]
+    db.close()
+    db = open_db(path, BACKFILLS)
+    assert marked(db) == BOILERPLATE and db.execute("SELECT * FROM _pending").fetchall() == []
+    # A mark set later (as the user's own patterns do) stays: the backfill ran once.
+    db.execute("UPDATE sentences SET boilerplate = 1 WHERE text = ?", [LAST])
+    db.conn.commit()
+    db.close()
+    assert marked(open_db(path, BACKFILLS)) == BOILERPLATE | {LAST}
+
+
+def test_a_database_marked_by_the_earlier_migration_keeps_its_marks(db, tmp_path) -> None:
+    # Migration 006 ran on an empty database (or marked the sentences itself, as it once did): nothing is pending.
+    db.execute("UPDATE sentences SET boilerplate = 1 WHERE text = ?", [LAST])
+    db.conn.commit()
+    path = db.execute("PRAGMA database_list").fetchone()[2]
+    db.close()
+    assert marked(open_db(path, BACKFILLS)) == BOILERPLATE | {LAST}
+
+
+def test_storage_imports_no_stage() -> None:
+    code = "import sys, annotator.store; print(' '.join(sorted(m for m in sys.modules if m.startswith('annotator.'))))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert set(done.stdout.split()) <= {"annotator.errors", "annotator.hashing", "annotator.settings",
+                                          "annotator.store"}, done.stdout
 
 
 def test_cli_status_counts_boilerplate_and_examples_flags_go_together(db, tmp_path) -> None:

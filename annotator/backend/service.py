@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import sqlite_utils
 
+from ..boilerplate import BACKFILLS
 from ..errors import LabelStudioError
 from ..labelstudio.api import normalize_url, open_client
 from ..labelstudio.config import label_config
@@ -90,7 +91,7 @@ class Service:
     def __init__(self, options: ServeOptions) -> None:
         self.options = options
         self.url = normalize_url(options.ls_url)
-        open_db(options.db_path).close()  # create and migrate once
+        open_db(options.db_path, BACKFILLS).close()  # create and migrate once
         self.connections = Connections(options.db_path)
         db = self.connections.get()
         self.ls = open_client(options.ls_url, options.ls_key)

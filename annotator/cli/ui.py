@@ -146,6 +146,7 @@ def mode_option(f: Callable) -> Callable:
 
 def open_database(db_file: str | None):
     """Open the database named by the flag or the environment."""
+    from ..boilerplate import BACKFILLS
     from ..store import open_db
 
-    return open_db(db_path(db_file))
+    return open_db(db_path(db_file), BACKFILLS)
