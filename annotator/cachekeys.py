@@ -9,40 +9,39 @@ every request shares (the system turn, worked examples) are serialised once too.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
-_CANONICAL = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode
+from .hashing import canonical_json, content_hash
 
 
 def cache_key(params: Mapping[str, Any]) -> str:
     """Hash of everything that changes the output: model, messages, schema/mode, parameters."""
-    return hashlib.sha256(_CANONICAL(params).encode("utf-8")).hexdigest()
+    return content_hash(params)
 
 
 @lru_cache(maxsize=512)
 def _chat_turn(role: str, content: str) -> str:
     """Canonical JSON of a {"role", "content"} message (the shared turns are met again and again)."""
-    return _CANONICAL({"role": role, "content": content})
+    return canonical_json({"role": role, "content": content})
 
 
 def _message(message: Mapping[str, Any]) -> str:
     if len(message) == 2 and isinstance(message.get("role"), str) and isinstance(message.get("content"), str):
         return _chat_turn(message["role"], message["content"])
-    return _CANONICAL(message)
+    return canonical_json(message)
 
 
 class RequestKeys:
     """`cache_key({**base, "messages": messages, **extra})`, with `base`'s JSON made once."""
 
     def __init__(self, base: Mapping[str, Any]) -> None:
-        self._pieces = {key: _CANONICAL(value) for key, value in base.items() if key != "messages"}
+        self._pieces = {key: canonical_json(value) for key, value in base.items() if key != "messages"}
 
     def key(self, messages: Sequence[Mapping[str, Any]], extra: Mapping[str, Any] | None = None) -> str:
         pieces = {**self._pieces, "messages": "[" + ",".join(_message(m) for m in messages) + "]"}
         for name, value in (extra or {}).items():
-            pieces[name] = _CANONICAL(value)
-        blob = "{" + ",".join(f"{_CANONICAL(name)}:{pieces[name]}" for name in sorted(pieces)) + "}"
+            pieces[name] = canonical_json(value)
+        blob = "{" + ",".join(f"{canonical_json(name)}:{pieces[name]}" for name in sorted(pieces)) + "}"
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()

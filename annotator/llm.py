@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import random
 import re
@@ -28,6 +27,7 @@ from tenacity import (
 from .cachekeys import RequestKeys, cache_key
 from .completions import Completion, completion_from_response, not_a_completion
 from .errors import LLMError
+from .hashing import content_hash
 from .modes import request_params
 from .ratelimit import RateInfo, RequestGate, rate_info, retry_after
 from .settings import OPENAI_URL, redact_url
@@ -208,8 +208,8 @@ class LLMClient:
 
     @property
     def run_key(self) -> str:
-        """A short hash of `run_settings()`."""
-        return hashlib.sha256(json.dumps(self.run_settings(), sort_keys=True).encode()).hexdigest()[:16]
+        """A short hash of `run_settings()` (spaced, with ASCII escapes, as first written: `hashing`)."""
+        return content_hash(self.run_settings(), length=16, ascii=True, spaced=True)
 
     @cached_property
     def sdk(self) -> openai.OpenAI:

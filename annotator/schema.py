@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import functools
-import hashlib
 import importlib
 import importlib.util
-import json
 import sys
 import types
 import typing
@@ -17,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from .errors import InputError
+from .hashing import content_hash
 from .kinds import RELATIONS, SPAN_LABEL, SPANS, FieldSpec, field_spec
 from .resources import resource_dir
 
@@ -43,9 +42,8 @@ class Schema:
 
     @functools.cached_property
     def hash(self) -> str:
-        """Stable identity: a hash of the JSON schema."""
-        blob = json.dumps(self.json_schema, sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+        """Stable identity: a hash of the JSON schema (with ASCII escapes, as first written: `hashing`)."""
+        return content_hash(self.json_schema, length=12, ascii=True)
 
     def llm_json_schema(self) -> dict[str, Any]:
         """The JSON schema sent to the LLM: inlined, strict, without tool-only keys."""

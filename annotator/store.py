@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import hashlib
 import json
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping
@@ -14,6 +13,7 @@ from pathlib import Path
 import sqlite_utils
 
 from .errors import InputError
+from .hashing import content_hash
 from .settings import busy_timeout
 
 NOT_A_DATABASE = ("SQLITE_NOTADB", "SQLITE_CORRUPT")  # sqlite3 error names of a file that is no SQLite database
@@ -43,8 +43,7 @@ def now() -> str:
 
 def content_id(*parts: object) -> str:
     """Stable id: a hash of the parts, so the same content always gets the same id."""
-    blob = json.dumps(parts, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
+    return content_hash(parts, length=16)
 
 
 def _m001_core(db: sqlite_utils.Database) -> None:

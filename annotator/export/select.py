@@ -15,7 +15,6 @@ it is left empty (None) and named in `Chosen.ties`, never decided silently.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from typing import Any
 
 from ..errors import InputError
 from ..evaluate.load import choose
+from ..hashing import canonical_json
 from ..kinds import REGION_KINDS, RELATIONS, SPANS, FieldSpec
 from ..kinds.relations import record_key, records_of, rows_of
 
@@ -82,7 +82,7 @@ def _vote_key(value: Any) -> str:
     """Equal values give equal keys; several choices count as a set."""
     if isinstance(value, list) and all(isinstance(v, str | int | float | bool) for v in value):
         value = sorted(value, key=lambda v: (type(v).__name__, v))
-    return json.dumps(value, sort_keys=True, ensure_ascii=False)
+    return canonical_json(value)
 
 
 def _plurality(values: list[Any]) -> tuple[Any, bool]:
