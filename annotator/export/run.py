@@ -15,9 +15,9 @@ from ..errors import InputError
 from ..schema import Schema
 from .output import check_out, require, text_file
 from .records import SentenceGold, check_field_names, document_record, sentence_record
+from .records_edge import Documents, Progress, count_tasks, project_gold, select_projects
 from .report import ExportReport, Records
 from .select import GOLD_MODES
-from .source import Documents, Progress, count_tasks, project_gold, select_projects
 
 FORMATS = ("jsonl", "spacy", "conll", "hf", "labelstudio")
 LEVELS = ("sentence", "document")

@@ -1,4 +1,5 @@
-"""The SQL edge of export: submitted gold by task, in document order, with the drafts it started from.
+"""The SQL edge of export (`records.py` is its pure core): submitted gold by task, in document order, with
+the drafts it started from.
 
 Only annotations with status ok and the schema's hash count. An annotation's draft
 follows evaluation's rule (`annotator.evaluate.load`): the draft whose Label Studio
