@@ -201,3 +201,22 @@ def test_a_locked_database_keeps_paid_answers_in_a_side_file_then_stores_them(tm
         again = annotate(db, client_for(stub), SCHEMA, PROMPT)
         assert again.replayed == 11 and again.llm_calls == 0 and stub.calls == 11
     assert statuses(db) == {"ok": 11} and db["llm_cache"].count == 11 and not spill.exists()
+
+
+def test_a_side_file_line_cut_short_by_a_crash_costs_that_line_only_and_is_kept_aside(tmp_path) -> None:
+    db = fresh_db(tmp_path)
+    db.execute("PRAGMA busy_timeout=200")
+    blocker = open_db(tmp_path / "a.db")
+    with StubLLM(responder=news_responder) as stub:
+        with pytest.raises(Exception, match="paid answers are kept in"):
+            annotate(db, client_for(stub), SCHEMA, PROMPT, concurrency=2,
+                     on_start=lambda n: blocker.conn.execute("BEGIN IMMEDIATE"))
+        blocker.conn.execute("ROLLBACK")
+        spill = Path(f"{tmp_path / 'a.db'}.unsaved.jsonl")
+        lines = spill.read_text().splitlines()
+        cut = lines[-1][: len(lines[-1]) // 2]  # the last answer's line, as a crash mid-write leaves it
+        spill.write_text("\n".join([*lines[:-1], cut]) + "\n")
+        again = annotate(db, client_for(stub), SCHEMA, PROMPT)
+        assert again.replayed == 10 and again.llm_calls == 1  # the cut answer's sentence is drafted again
+    assert statuses(db) == {"ok": 11} and not spill.exists()
+    assert Path(f"{spill}.unreadable").read_text() == cut + "\n"

@@ -85,14 +85,27 @@ def _open_locked(path: Path, mode: str) -> IO[str] | None:
         fh.close()
 
 
+def read_kept(text: str) -> tuple[list[Outcome], list[str]]:
+    """The drafts in a side file's text, and its lines that hold none (one cut short by a crash mid-write)."""
+    kept, unreadable = [], []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+            kept.append(Outcome(dict(item["row"]), list(item["cache_entries"])))
+        except (ValueError, KeyError, TypeError):
+            unreadable.append(line)
+    return kept, unreadable
+
+
 def unsaved_outcomes(path: Path | None) -> list[Outcome]:
     """The drafts kept in the side file (not yet in the database)."""
     fh = _open_locked(path, "r") if path is not None else None
     if fh is None:
         return []
     with fh:
-        return [Outcome(item["row"], item["cache_entries"])
-                for item in (json.loads(x) for x in fh.read().splitlines() if x.strip())]
+        return read_kept(fh.read())[0]
 
 
 def _write(db: sqlite_utils.Database, outcome: Outcome) -> None:
@@ -172,10 +185,10 @@ class DraftWriter:
         if fh is None:
             return 0
         with fh:  # the lock is held until the file is gone: nothing is appended meanwhile and lost
-            lines = [json.loads(x) for x in fh.read().splitlines() if x.strip()]
+            lines, unreadable = read_kept(fh.read())
             try:
-                for item in lines:
-                    write_outcome(self.db, Outcome(item["row"], item["cache_entries"]))
+                for outcome in lines:
+                    write_outcome(self.db, outcome)
             except sqlite3.OperationalError as exc:
                 if not is_busy(exc):
                     raise
@@ -184,6 +197,9 @@ class DraftWriter:
                     f"{self.spill_file} and will be stored by the next `annotator annotate` or `annotator "
                     "serve`") from exc
             assert self.spill_file is not None
+            if unreadable:  # kept beside it, never deleted: only a person can tell what they held
+                with open(self.spill_file.with_name(self.spill_file.name + ".unreadable"), "a") as aside:
+                    aside.write("".join(line + "\n" for line in unreadable))
             self.spill_file.unlink()
         self.spilled = 0
         return len(lines)
