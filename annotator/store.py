@@ -34,6 +34,8 @@ class GoldStatus(StrEnum):
     INVALID = "invalid"
     SKIPPED = "skipped"
     DELETED = "deleted"
+    ACCEPTED = "accepted"
+    """Not an annotation: a draft `push --route` accepted from the model (annotator `model:...`), never human gold."""
 
 
 def now() -> str:
@@ -227,6 +229,31 @@ def _m010_calibrations(db: sqlite_utils.Database) -> None:
     db["calibrations"].create_index(["project_id", "version"], unique=True)
 
 
+def _m011_routings(db: sqlite_utils.Database) -> None:
+    """Routing of a project, numbered versions (`annotator route`), and each sentence `push --route` routed.
+
+    `routings`: the threshold (NULL: none can be guaranteed, accept nothing) chosen on the
+    gold the calibration version was fitted on, for `risk` and `delta`, with its figures.
+    `routed`: per project and sentence, the routing version that decided it, the draft and
+    its calibrated confidence, whether it was accepted (its gold row, status accepted) or
+    sent to people, and whether an accepted one was also sent blind for the audit.
+    """
+    db["routings"].create(
+        {"id": str, "project_id": str, "version": int, "calibration_version": int, "risk": float, "delta": float,
+         "threshold": float, "n": int, "accepted": int, "errors": int, "bound": float, "created_at": str},
+        pk="id", foreign_keys=[("project_id", "projects", "id")],
+    )
+    db["routings"].create_index(["project_id", "version"], unique=True)
+    db["routed"].create(
+        {"project_id": str, "sentence_id": str, "routing_version": int, "draft_id": str, "confidence": float,
+         "accepted": int, "audit": int, "gold_id": str, "routed_at": str},
+        pk=("project_id", "sentence_id"),
+        foreign_keys=[("project_id", "projects", "id"), ("sentence_id", "sentences", "id"),
+                      ("draft_id", "drafts", "id")],
+    )
+    db["routed"].create_index(["project_id", "routing_version"])
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_core", _m001_core),
     ("002_labelstudio", _m002_labelstudio),
@@ -238,6 +265,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("008_schema_ref", _m008_schema_ref),
     ("009_signals", _m009_signals),
     ("010_calibrations", _m010_calibrations),
+    ("011_routings", _m011_routings),
 ]
 
 
