@@ -163,7 +163,15 @@ class _Handler(BaseHTTPRequestHandler):
             self.server.stub._count("bad_request")
             self._send_json(400, _error_body(f"invalid JSON body: {exc}", "invalid_request_error"))
             return
-        status, obj, headers = self.server.stub._handle_chat(body)
+        stub = self.server.stub
+        with stub._lock:
+            stub.in_flight += 1
+            stub.most_in_flight = max(stub.most_in_flight, stub.in_flight)
+        try:
+            status, obj, headers = stub._handle_chat(body)
+        finally:
+            with stub._lock:
+                stub.in_flight -= 1
         self._send_json(status, obj, headers)
 
 
@@ -223,6 +231,7 @@ class StubLLM:
         # the answer into 3-character tokens scored by `token_logprob(token)`; "refuse" answers as llama-cpp-python
         # started without all logits does (HTTP 500).
         self.logprobs: str | None = None
+        self.in_flight = self.most_in_flight = 0  # chat requests being answered now; the most at once so far
         self.token_logprob: Callable[[str], float] = lambda token: -0.1 * len(token)
         self.host, self._port = host, port
         self._rng = random.Random(seed)

@@ -43,12 +43,31 @@ def test_another_process_is_refused_then_a_killed_holder_frees_the_lock(tmp_path
     assert lock_path(str(tmp_path / "a.db"), "work").exists()
 
 
+TRY_HOLD = textwrap.dedent("""
+    import sys
+    from annotator.locks import Busy, hold
+    from annotator.store import open_db
+    try:
+        with hold(open_db(sys.argv[1]), "work", "doing the work"):
+            print("took")
+    except Busy:
+        print("refused")
+""")
+
+
+def _another_process_tries(db_file: Path) -> str:
+    done = subprocess.run([sys.executable, "-c", TRY_HOLD, str(db_file)], capture_output=True, text=True,
+                          timeout=60)
+    return done.stdout.strip()
+
+
 def test_the_holder_may_take_its_lock_again(tmp_path) -> None:
     db = open_db(tmp_path / "a.db")
-    with hold(db, "work", "doing the work"), hold(db, "work", "doing the work"):
-        pass
-    with hold(db, "work", "doing the work"):  # released once both blocks ended
-        pass
+    with hold(db, "work", "doing the work"):
+        with hold(db, "work", "doing the work"):  # re-entered, not refused
+            assert _another_process_tries(tmp_path / "a.db") == "refused"
+        assert _another_process_tries(tmp_path / "a.db") == "refused"  # the outer block still holds it
+    assert _another_process_tries(tmp_path / "a.db") == "took"  # released once both blocks ended
 
 
 

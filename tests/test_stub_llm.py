@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -93,13 +92,11 @@ def test_500_raises_internal_server_error() -> None:
 
 def test_timeout_raises_api_timeout_error() -> None:
     """A timeout fault outlasts the client timeout; the connection pool still works after."""
-    with StubLLM(timeout_sleep=2.0) as stub:
+    with StubLLM(timeout_sleep=60.0) as stub:  # answered after a minute: only the client's timeout raises
         client = make_client(stub, timeout=0.5)
         stub.enqueue_fault("timeout")
-        start = time.monotonic()
         with pytest.raises(openai.APITimeoutError):
             chat(client)
-        assert time.monotonic() - start < 1.5
         assert chat(client).choices[0].message.content == "{}"
         assert stub.counts["timeout"] == 1
 
@@ -194,13 +191,11 @@ def test_random_faults_are_seeded_and_counted() -> None:
 
 
 def test_concurrent_requests_do_not_serialize() -> None:
-    """20 concurrent requests with 0.2 s latency finish far below 20 * 0.2 s."""
-    with StubLLM(latency=0.2) as stub:
+    """20 concurrent requests with 0.5 s latency are answered side by side, not one after another."""
+    with StubLLM(latency=0.5) as stub:
         client = make_client(stub)
-        start = time.monotonic()
         with ThreadPoolExecutor(max_workers=20) as pool:
             results = list(pool.map(lambda _: chat(client), range(20)))
-        elapsed = time.monotonic() - start
         assert len(results) == 20
-        assert elapsed < 2.0
-        assert stub.counts["ok"] == 20
+        assert stub.most_in_flight >= 10  # a serialising server would never hold two at once
+        assert stub.counts["ok"] == 20 and stub.in_flight == 0
