@@ -37,7 +37,6 @@ from annotator.backend.protocol import (
     controls_of,
     deletion_writes,
     ls_project_id,
-    prediction_item,
     token_ok,
     webhook_work,
 )
@@ -47,7 +46,7 @@ from annotator.backend.sync import Syncer
 from annotator.backend.tasks import match_known, one_sentence_problem
 from annotator.labelstudio.api import open_client
 from annotator.labelstudio.config import label_config
-from annotator.labelstudio.predictions import model_version_of
+from annotator.labelstudio.predictions import model_version_of, prediction_of
 from annotator.labelstudio.projects import recorded_project
 from annotator.llm import LLMClient
 from annotator.locks import Busy
@@ -167,7 +166,7 @@ def test_a_prediction_keeps_offsets_into_the_task_text_and_scores_grounded_spans
          "sources": []}),
         "spans": json.dumps([{"field": "entities", "label": "LOCATION", "text": "Lagos", "start": 10, "end": 15}])}
     sentence = "Crowds in Lagos marched."
-    prediction, why = prediction_item(SCHEMA, LabelInterface(XML), draft, "  " + sentence, 2, "v1")
+    prediction, why = prediction_of(SCHEMA, LabelInterface(XML), draft, "  " + sentence, "v1", shift=2)
     assert why == ""
     (span,) = [r for r in prediction["result"] if r["type"] == "labels"]
     assert (span["value"]["start"], span["value"]["end"]) == (12, 17)  # shifted by the two leading spaces
@@ -538,6 +537,32 @@ def test_a_task_imported_by_hand_gets_a_draft_when_opened_and_a_second_ask_pays_
     retrieve(ls, pid, [task_id, twin])
     assert len(predictions_of(ls, task_id)) == 1 and len(predictions_of(ls, twin)) == 1
     assert stub.calls == before + 1
+
+
+@pytest.mark.labelstudio
+def test_push_and_the_backend_send_the_same_prediction_for_the_same_draft(live, stub, tmp_path):
+    serve, ls, pid, _ = live
+    text = "Rebels shelled Kharkiv and 7 villages near Izium on Sunday."
+    source = tmp_path / "one.txt"
+    source.write_text(text + "\n", encoding="utf-8")
+    for args in (["ingest", str(source)], ["annotate"], ["push", "--project", serve.project]):
+        done = subprocess.run([sys.executable, "-m", "annotator", *args, "--db", str(serve.db_file)], env=serve.env,
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+    db = open_db(serve.db_file)
+    (task_id,) = [r["task_id"] for r in db.query(
+        "SELECT t.task_id FROM tasks t JOIN sentences s ON s.id = t.sentence_id WHERE s.text = ?", [text])]
+    db.close()
+    (pushed,) = predictions_of(ls, task_id)
+    calls = stub.calls
+    ls.predictions.delete(id=pushed["id"])
+    retrieve(ls, pid, [task_id])  # the backend answers the pushed task from the same stored draft
+    (answered,) = predictions_of(ls, task_id)
+    assert answered["id"] != pushed["id"] and stub.calls == calls
+    same = ("model_version", "score", "result")
+    assert {k: answered[k] for k in same} == {k: pushed[k] for k in same}
+    # news_responder: the capitalised words as LOCATION, the number as QUANTITY, and "Atlantis", dropped
+    assert len([r for r in pushed["result"] if r["type"] == "labels"]) == 5 and pushed["score"] == round(5 / 6, 4)
 
 
 @pytest.mark.labelstudio

@@ -3,9 +3,10 @@ drafted (same drafter, cache and grounding as `annotate`) with bounded concurren
 
 A draft is paid for once: drafts in flight are shared between requests, every
 finished draft is committed whether or not its request is still waiting, and a
-draft that misses the deadline answers the next request for its task. The answer's
-`model_version` is the one `push` gives the same drafts (model|prompt|schema hash),
-so Label Studio never asks again for a task that already shows it.
+draft that misses the deadline answers the next request for its task. The answer is
+the prediction `push` sends for the same draft (`labelstudio.predictions.prediction_of`),
+under the model version `push` gives it, so Label Studio never asks again for a task
+that already shows it.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from ..annotate.run import record_schema, remembered_mode
 from ..annotate.writes import DatabaseBusy, DraftWriter, is_busy, unsaved_file, unsaved_outcomes
 from ..context import DocumentSentences
 from ..labelstudio.config import label_config
-from ..labelstudio.predictions import model_version_of
+from ..labelstudio.predictions import model_version_of, prediction_of
 from ..labelstudio.projects import Project
 from ..llm import LLMClient, Stopped
 from ..prompts import Prompt, register_prompt
@@ -40,7 +41,6 @@ from .protocol import (
     config_problem,
     ls_project_id,
     predict_tasks,
-    prediction_item,
     task_problem,
 )
 from .state import record_predict
@@ -254,8 +254,8 @@ class Predictor:
             report.unanswered.append(f"task {task.task_id}: its draft stayed invalid ({draft['error']}); "
                                      f"`annotator annotate --retry-invalid` asks again")
             return []
-        prediction, why = prediction_item(self.schema, interface, draft, task.text or "", task.shift,
-                                          self.model_version)
+        prediction, why = prediction_of(self.schema, interface, draft, task.text or "", self.model_version,
+                                        task.shift)
         if prediction is None:
             report.unanswered.append(f"task {task.task_id}: {why}")
             return []

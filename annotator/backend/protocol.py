@@ -21,9 +21,6 @@ from typing import Any
 from label_studio_sdk.label_interface import LabelInterface
 
 from ..labelstudio.config import TEXT_NAME
-from ..labelstudio.convert import draft_to_result
-from ..labelstudio.predictions import draft_score
-from ..schema import Schema
 from ..store import GoldStatus
 
 SYNC_ACTIONS = ("ANNOTATION_CREATED", "ANNOTATIONS_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_DELETED",
@@ -147,31 +144,7 @@ def config_problem(project_xml: Any, schema_xml: str, schema_name: str) -> str |
     return None
 
 
-# --------------------------------------------------------------------------- predictions
-
-
-def shifted(spans: Iterable[dict], shift: int) -> list[dict]:
-    """Spans with offsets into the sentence moved to offsets into the task's text."""
-    return [{**s, "start": s["start"] + shift, "end": s["end"] + shift} for s in spans]
-
-
-def prediction_item(schema: Schema, interface: LabelInterface, draft: Mapping, task_text: str, shift: int,
-                    model_version: str) -> tuple[dict | None, str]:
-    """(the prediction for a task from an ok draft row, "") or (None, why it cannot be one).
-
-    `shift` is where the sentence starts in the task's text (0 for pushed tasks).
-    """
-    try:
-        spans = json.loads(draft["spans"] or "[]")
-        result = draft_to_result(schema, task_text, json.loads(draft["data"]), shifted(spans, shift))
-    except (ValueError, TypeError, KeyError) as exc:
-        return None, f"draft {draft['id']}: {exc}"
-    prediction = {"result": result, "score": draft_score(draft),
-                  "model_version": model_version}
-    errors = interface.validate_prediction({"result": result, "model_version": model_version}, return_errors=True)
-    if errors:
-        return None, f"draft {draft['id']}: {'; '.join(errors[:3])}"
-    return prediction, ""
+# --------------------------------------------------------------------------- tasks
 
 
 def task_text(task: Mapping) -> str | None:

@@ -92,14 +92,23 @@ def draft_score(draft: Mapping) -> float:
     return round(grounded / max(1, draft.get("attempts") or 1), 4)
 
 
-def prediction_of(schema: Schema, interface: LabelInterface, draft: dict, text: str,
-                  version: str | None = None) -> tuple[dict | None, str]:
-    """(the prediction for a draft row, with its score, "") once checked locally, or (None, why it is invalid).
+def shifted(spans: Iterable[dict], shift: int) -> list[dict]:
+    """Spans with offsets into the sentence moved to offsets into the task's text."""
+    return [{**s, "start": s["start"] + shift, "end": s["end"] + shift} for s in spans]
 
-    `version` is the model version to send it under (default `model_version_of`).
+
+def prediction_of(schema: Schema, interface: LabelInterface, draft: Mapping, text: str,
+                  version: str | None = None, shift: int = 0) -> tuple[dict | None, str]:
+    """(the prediction for an ok draft row, with its score, "") once checked locally, or (None, why it is invalid).
+
+    What push sends and what the ML backend answers. `text` is the task's text and
+    `shift` where the sentence starts in it (0 when the text is the sentence, as push
+    makes it); `version` is the model version to send it under (default
+    `model_version_of`). The whole prediction, score included, is checked as sent.
     """
     try:
-        result = draft_to_result(schema, text, json.loads(draft["data"]), json.loads(draft["spans"] or "[]"))
+        spans = shifted(json.loads(draft["spans"] or "[]"), shift)
+        result = draft_to_result(schema, text, json.loads(draft["data"]), spans)
     except (ValueError, TypeError, KeyError) as exc:
         return None, f"draft {draft['id']}: {exc}"
     prediction = {"model_version": version or model_version_of(draft), "score": draft_score(draft), "result": result}
