@@ -15,7 +15,7 @@ import click
 from .. import __version__
 from ..errors import AnnotatorError
 from ..settings import busy_timeout
-from . import calibrate, drafting, evaluate, export, schema, serve, services, transfer
+from . import calibrate, drafting, evaluate, export, route, schema, serve, services, transfer
 from .ui import console, error
 
 
@@ -56,7 +56,8 @@ def cli() -> None:
 
 
 for _command in (*drafting.COMMANDS, *transfer.COMMANDS, *evaluate.COMMANDS, *services.COMMANDS,
-                 *schema.COMMANDS, *serve.COMMANDS, *export.COMMANDS, *calibrate.COMMANDS):
+                 *schema.COMMANDS, *serve.COMMANDS, *export.COMMANDS, *calibrate.COMMANDS,
+                 *route.COMMANDS):
     cli.add_command(_command)
 
 

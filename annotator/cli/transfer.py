@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import click
 from rich.markup import escape
 
+from ..errors import InputError
 from ..settings import redact_url
 from .ui import (
     by_status,
@@ -21,6 +22,7 @@ from .ui import (
 )
 
 if TYPE_CHECKING:
+    from ..labelstudio.accept import RouteOutcome
     from ..labelstudio.pull import PullReport
     from ..labelstudio.push import PushReport
 
@@ -45,6 +47,8 @@ def print_push_report(report: PushReport) -> None:
         out.print(f"Annotator's page: {'; '.join(report.page)}.", highlight=False, soft_wrap=True)
     if report.blind_tasks:
         out.print(f"{report.blind_tasks} of the new tasks are blind: sent without a prediction.", highlight=False)
+    if report.routing is not None:
+        print_routing(report.routing)
     if report.duplicates:
         gone = set(report.duplicates_deleted)
         kept = [t for t in report.duplicates if t not in gone]
@@ -56,6 +60,21 @@ def print_push_report(report: PushReport) -> None:
         console.print(f"[yellow]{len(report.invalid_predictions)} draft(s) failed Label Studio's check and were "
                       f"not sent[/] (first: {escape(report.invalid_predictions[0])})", highlight=False,
                       soft_wrap=True)
+
+
+def print_routing(outcome: RouteOutcome) -> None:
+    """What push --route decided, in one or two lines."""
+    if outcome.broken:
+        console.print(f"[yellow]Routing version {outcome.version} is broken[/] (its audit's error lies above the "
+                      "risk): nothing accepted, every new task went to people; run `annotator calibrate` and "
+                      "`annotator route` again.", highlight=False, soft_wrap=True)
+    elif outcome.threshold is None:
+        out.print(f"Routing version {outcome.version} has no threshold (too little gold): nothing accepted.",
+                  highlight=False)
+    human = f" ({outcome.human_gold} already annotated by a person)" if outcome.human_gold else ""
+    out.print(f"Routing version {outcome.version}: {outcome.accepted} drafts accepted from the model "
+              f"({outcome.audited} of them also sent blind for the audit), {outcome.to_people} sent to people, "
+              f"least confident first{human}.", highlight=False, soft_wrap=True)
 
 
 def print_pull_report(report: PullReport) -> None:
@@ -85,7 +104,7 @@ class Session:
 
     def push(self, project_name: str, model: str | None = None, prompt_version: str | None = None,
              chunk_size: int = 1000, blind: float | None = None, dedupe: bool = False,
-             include_boilerplate: bool = False) -> PushReport:
+             include_boilerplate: bool = False, route: bool = False, audit: float = 0.1) -> PushReport:
         """Push with a progress bar and a one-line summary."""
         from ..labelstudio.push import push
 
@@ -93,7 +112,8 @@ class Session:
             task = bar.add_task("Pushing", total=None)
             report = push(self.db, self.ls, self.schema, project_name, url=self.url, chunk_size=chunk_size,
                           model=model, prompt_version=prompt_version, progress=tracker(bar, task, "Pushing"),
-                          blind=blind, dedupe=dedupe, include_boilerplate=include_boilerplate)
+                          blind=blind, dedupe=dedupe, include_boilerplate=include_boilerplate, route=route,
+                          audit=audit)
         print_push_report(report)
         return report
 
@@ -120,9 +140,15 @@ class Session:
                    "(kept by the project for later pushes; a blind task never gets a prediction).")
 @click.option("--dedupe", is_flag=True, help="Delete duplicate tasks of a sentence that carry no annotation.")
 @click.option("--include-boilerplate", is_flag=True, help="Push drafts of boilerplate sentences too (copyright, bylines).")
+@click.option("--route", is_flag=True,
+              help="Accept the new drafts the project's latest routing (annotator route) is confident in, without "
+                   "review; send the others to people, least confident first.")
+@click.option("--audit", type=click.FloatRange(0, 1, max_open=True), default=None,
+              help="With --route: the share of accepted drafts also sent to people blind, to check the "
+                   "guarantee (chosen by a hash of the sentence id)  [default: 0.1]")
 def push(db_file: str | None, project_name: str, schema_ref: str | None, url: str | None, model: str | None,
          prompt_version: str | None, chunk_size: int, blind: float | None, dedupe: bool,
-         include_boilerplate: bool) -> None:
+         include_boilerplate: bool, route: bool, audit: float | None) -> None:
     """Send sentences with drafts to Label Studio as tasks with predictions.
 
     Creates the project on first use, for --schema (default news_events); every
@@ -130,15 +156,28 @@ def push(db_file: str | None, project_name: str, schema_ref: str | None, url: st
     re-push adds nothing; newer drafts of pushed sentences become new predictions
     on the same tasks. One push or pull of a project runs at a time.
 
+    With --route, the latest routing decides each new sentence: a draft whose
+    calibrated confidence is at or above its threshold is accepted (stored as
+    gold from the model, never sent for correction, never counted as human
+    gold); the others go to people in order of increasing confidence. A sentence
+    a person annotated is never accepted. --audit sends a share of the accepted
+    blind as well; `annotator eval` measures their error against the guarantee,
+    and when it is plainly above the risk, push --route accepts nothing until
+    calibrate and route are run again.
+
     \b
     Examples:
       annotator push --project "Conflict news"
       annotator push --project "Conflict news" --blind 0.1     # 10% of tasks without a draft
+      annotator push --project "Conflict news" --route --audit 0.1  # after calibrate and route
       annotator push --project "Claims" --schema news_events_v2  # then: annotator pull -p "Claims"
       LABEL_STUDIO_URL=https://ls.example.org LABEL_STUDIO_API_KEY=... annotator push -p "Batch 3"
     """
+    if audit is not None and not route:
+        raise InputError("--audit applies only with --route (it audits the drafts routing accepts); add --route")
     Session(db_file, schema_ref, url, project_name).push(project_name, model, prompt_version, chunk_size, blind,
-                                                         dedupe, include_boilerplate)
+                                                         dedupe, include_boilerplate, route,
+                                                         0.1 if audit is None else audit)
 
 
 @click.command()

@@ -25,6 +25,7 @@ from ..errors import InputError, LabelStudioError
 from ..locks import hold
 from ..schema import Schema
 from ..store import DraftStatus, now
+from .accept import RouteOutcome, accepted_sentences, route_new
 from .api import IMPORT_OPTIONS, Progress, calling, normalize_url
 from .config import label_config, validate_config
 from .page import set_up_page
@@ -58,6 +59,7 @@ class PushReport:
     duplicates_deleted: list[int] = field(default_factory=list)
     page: list[str] = field(default_factory=list)
     """What push changed on the annotator's page: labeling config, instructions, view (in words)."""
+    routing: RouteOutcome | None = None  # with `route`: what the project's routing decided
 
 
 # --------------------------------------------------------------------------- pure core
@@ -96,7 +98,8 @@ class PushPlan:
 
 
 def plan_push(drafts: Iterable[Mapping], tasks: Mapping[str, int], pushed: Set[str],
-              blind_tasks: Set[str] = frozenset(), blind_fraction: float = 0.0) -> PushPlan:
+              blind_tasks: Set[str] = frozenset(), blind_fraction: float = 0.0,
+              accepted: Mapping[str, bool] | None = None, order: Mapping[str, float] | None = None) -> PushPlan:
     """Which sentences become tasks and which drafts become predictions on existing tasks.
 
     - drafts: the drafts to push, {"id", "sentence_id", "position" (the sentence's order),
@@ -104,21 +107,26 @@ def plan_push(drafts: Iterable[Mapping], tasks: Mapping[str, int], pushed: Set[s
     - tasks: sentence id -> task id already recorded for the project;
     - pushed: ids of drafts already recorded as predictions in the project;
     - blind_tasks: sentence ids whose task is blind: it never gets a prediction;
-    - blind_fraction: the share of new tasks sent blind (`is_blind`).
+    - blind_fraction: the share of new tasks sent blind (`is_blind`);
+    - accepted: sentences accepted from the model -> audited: never a task, an audited one a blind task;
+    - order: sentence id -> confidence: new tasks go audits first, then by increasing confidence.
     """
+    accepted = accepted or {}
     waiting = sorted((d for d in drafts if d["id"] not in pushed),
                      key=lambda d: (d["position"], d["created_at"] or "", d["id"]))
     new: dict[str, list[str]] = {}
     plan = PushPlan()
     for d in waiting:
         task_id = tasks.get(d["sentence_id"])
-        if task_id is None:
+        if task_id is None and accepted.get(d["sentence_id"], True):  # accepted: only an audit's task
             new.setdefault(d["sentence_id"], []).append(d["id"])
-        elif d["sentence_id"] not in blind_tasks:
+        elif task_id is not None and d["sentence_id"] not in blind_tasks:
             plan.new_predictions.append(NewPrediction(d["id"], task_id))
     for sid, ids in new.items():
-        blind = is_blind(sid, blind_fraction)
+        blind = sid in accepted or is_blind(sid, blind_fraction)
         plan.new_tasks.append(NewTask(sid, () if blind else tuple(ids), blind))
+    if order is not None:  # stable: sentence order among equal confidences
+        plan.new_tasks.sort(key=lambda t: (t.sentence_id not in accepted, order.get(t.sentence_id, 1.0)))
     return plan
 
 
@@ -311,7 +319,8 @@ def _set_model_version(run: _Push, server: Any) -> None:
 def push(db: sqlite_utils.Database, ls: LabelStudio, schema: Schema, project_name: str, *, url: str,
          chunk_size: int = 1000, model: str | None = None, prompt_version: str | None = None,
          progress: Progress | None = None, blind: float | None = None, dedupe: bool = False,
-         include_boilerplate: bool = False, context_window: Window | None = None) -> PushReport:
+         include_boilerplate: bool = False, context_window: Window | None = None, route: bool = False,
+         audit: float = 0.1) -> PushReport:
     """Push every sentence with an ok draft for `schema` to the project `project_name` at `url`.
 
     Creates the project on first use (config generated from the schema). Each new
@@ -330,6 +339,8 @@ def push(db: sqlite_utils.Database, ls: LabelStudio, schema: Schema, project_nam
     never gets a prediction. Tasks on the server that duplicate a sentence's task are
     reported, and with `dedupe` deleted when they carry no annotation. One push or
     pull of a project at a time (`locks.Busy` otherwise).
+    `route`: the latest routing accepts confident new drafts, the rest go by increasing confidence, a hashed
+    `audit` share of the accepted blind (`accept.route_new`); accepted sentences are never sent otherwise.
     """
     if chunk_size < 1:
         raise InputError("chunk size must be at least 1")
@@ -338,12 +349,13 @@ def push(db: sqlite_utils.Database, ls: LabelStudio, schema: Schema, project_nam
     url = normalize_url(url)
     with hold(db, project_scope(url, project_name), f"pushing to or pulling from project {project_name!r}"):
         return _push(db, ls, schema, project_name, url, chunk_size, model, prompt_version, progress, blind, dedupe,
-                     include_boilerplate, context_window or window())
+                     include_boilerplate, context_window or window(), audit if route else None)
 
 
 def _push(db: sqlite_utils.Database, ls: LabelStudio, schema: Schema, project_name: str, url: str,
           chunk_size: int, model: str | None, prompt_version: str | None, progress: Progress | None,
-          blind: float | None, dedupe: bool, include_boilerplate: bool, context_window: Window) -> PushReport:
+          blind: float | None, dedupe: bool, include_boilerplate: bool, context_window: Window,
+          audit: float | None) -> PushReport:
     project, server, created = ensure_project(db, ls, schema, project_name, url)
     config_note = "" if created else update_config(db, ls, project, schema, server)
     if blind is not None and blind != project.blind_fraction:
@@ -354,9 +366,10 @@ def _push(db: sqlite_utils.Database, ls: LabelStudio, schema: Schema, project_na
     run = _Push(db, ls, schema, project, validate_config(label_config(schema)), report, progress,
                 server_predictions=getattr(server, "total_predictions_number", 0) or 0, window=context_window)
     drafts = eligible_drafts(db, schema, model, prompt_version, include_boilerplate)
+    accepted = accepted_sentences(db, project.id)
     if _needs_reconcile(db, project, server):
         healed = reconcile(db, ls, project, drafts, project_total=run.server_predictions,
-                           blind=lambda sid: is_blind(sid, project.blind_fraction))
+                           blind=lambda sid: accepted.get(sid, False) or is_blind(sid, project.blind_fraction))
         report.tasks_reconciled, report.predictions_reconciled = len(healed.tasks), len(healed.predictions)
         report.prediction_ids_recorded += len(healed.predictions) + len(healed.prediction_ids)
         report.duplicates = [tid for tid, _ in healed.duplicates]
@@ -368,7 +381,11 @@ def _push(db: sqlite_utils.Database, ls: LabelStudio, schema: Schema, project_na
         if r["blind"]:
             blind_tasks.add(r["sentence_id"])
     pushed = {r["draft_id"] for r in db.query("SELECT draft_id FROM predictions WHERE project_id = ?", [project.id])}
-    plan = plan_push(drafts, tasks, pushed, blind_tasks, project.blind_fraction)
+    if audit is not None:
+        report.routing = route_new(db, schema, project.id, project.name, drafts, tasks, audit, run.version)
+        accepted = accepted_sentences(db, project.id)
+    plan = plan_push(drafts, tasks, pushed, blind_tasks, project.blind_fraction, accepted,
+                     report.routing.order if report.routing else None)
     report.tasks_already = len(tasks)
     run.total = len(plan.new_tasks) + len(plan.new_predictions)
     context = DocumentSentences(db)
