@@ -1,3 +1,43 @@
-"""LLM pre-annotation with Label Studio review and SQLite storage."""
+"""LLM pre-annotation with Label Studio review and SQLite storage.
+
+The flow, one module or package per step:
+
+    readers.py      documents from .txt, .jsonl and .csv files, folders and stdin
+    ingest.py       documents split into sentences with offsets, stored
+    boilerplate.py  copyright lines, bylines, datelines: kept, marked, neither drafted nor pushed
+    context.py      a sentence's context, by one rule: the headline and the sentences around it
+    examples.py     worked examples retrieved from gold for the prompt
+    annotate/       pending sentences -> LLM -> validated, grounded drafts in SQLite
+    labelstudio/    the labeling config, push of drafts, pull of gold
+    backend/        Label Studio's ML backend and webhooks (`annotator serve`)
+    evaluate/       drafts against gold, annotators against each other
+    confidence/     how far each draft can be trusted, calibrated on gold
+    export/         the gold as training data
+
+What the steps share:
+
+    schema.py       schemas loaded and described; one schema drives everything
+    kinds/          field kinds: how a field is recognised, and its Label Studio codec
+    spans.py        span texts grounded to offsets; Python and UTF-16 offsets
+    prompts.py      versioned prompt templates rendered into chat messages
+    llm.py          the LLM edge: an OpenAI-compatible client, transport retries, cache keys
+    modes.py        pure: structured-output modes and the request each one sends
+    completions.py  pure: chat-completion replies as plain data
+    cachekeys.py    response-cache keys: the hash of a request's canonical JSON
+    ratelimit.py    pure: what a server says about its rate limits
+    hashing.py      canonical JSON and the hashes made of it (stored ids and keys)
+    store.py        SQLite storage and its append-only migrations
+    locks.py        one writer at a time per database and piece of work
+    settings.py     flags, then environment, then defaults; the tool's directories
+    endpoints.py    which LLM server and which Label Studio to use
+    resources.py    the shipped schemas/ and prompts/ folders
+    errors.py       one error base class, shown as one `Error: ...` line
+    status.py       the counts `annotator status` shows
+    demo.py         the whole loop on the sample article, from nothing
+    data/           the sample article
+    services/       the managed Label Studio and llama.cpp servers
+    cli/            the commands, by group
+    __main__.py     `python -m annotator`
+"""
 
 __version__ = "0.1.0"

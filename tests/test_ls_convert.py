@@ -42,7 +42,7 @@ SENTENCES = [
 
 
 def make_draft(schema, sentence: str, payload: dict) -> tuple[dict, list[dict]]:
-    """A draft's (data, spans) exactly as annotate.py stores them."""
+    """A draft's (data, spans) exactly as the drafter stores them (`annotate/drafter.py`)."""
     instance = schema.model.model_validate(payload).model_dump(mode="json")
     row: dict = {}
     Drafter._ground(SimpleNamespace(schema=schema), instance, sentence, row)

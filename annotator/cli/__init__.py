@@ -1,7 +1,20 @@
 """The `annotator` command line: a thin layer over the library.
 
-The commands live by group in the modules of this package; this one builds the
-top-level click group, registers them, and turns expected failures into one line.
+    drafting.py   ingest, annotate, status
+    costs.py      annotate's cost side: --estimate and --batch
+    transfer.py   push, pull, sync: drafts to Label Studio, gold back
+    serve.py      serve (the ML backend, `backend/`) and connect (registers it on a project)
+    services.py   the labelstudio and llm groups (the managed servers) and demo
+    evaluate.py   eval and agreement
+    calibrate.py  calibrate
+    route.py      route (a confidence threshold with a risk guarantee, for push --route)
+    export.py     export
+    schema.py     the schema group
+    ui.py         what every command shares: consoles, progress bars, spinners, common options
+    __main__.py   `python -m annotator.cli`
+
+This module builds the top-level click group, registers the commands, and turns
+expected failures into one line.
 """
 
 from __future__ import annotations

@@ -9,14 +9,22 @@
     routing.py      a threshold with a risk bound: choose_threshold (fixed-sequence testing
                     with Clopper-Pearson bounds), clopper_pearson_upper / _interval,
                     gold_needed (how much gold a guarantee takes at a given error rate)
+    signals.py      a draft's raw signals: the log-probability of each value's tokens, each
+                    span's and relation's, the share of K sampled answers that agree
     items.py        drafts against gold as right-or-wrong items with their signals: per
                     field, per span label, and the whole draft (ItemPool)
     figures.py      a pool's figures, out of sample: each field's chosen signal
                     cross-fitted, and the whole draft on the product of its fields'
+    apply.py        a new draft's confidence from a stored calibration: per field, span,
+                    relation, and the whole draft
     calibrate.py    the SQLite edge of `annotator calibrate`: a project's human gold in,
                     its maps stored as numbered versions (`calibrations`)
+    route.py        the SQLite edge of `annotator route`: a threshold chosen on the
+                    calibrated gold, stored as numbered versions (`routings`)
+    audit.py        what the latest routing did and its blind audit against the guarantee
+                    (eval, status and push --route read it)
 
-Apart from calibrate.py nothing here reads SQLite, and nothing speaks HTTP.
+Apart from calibrate.py, route.py and audit.py nothing here reads SQLite, and nothing speaks HTTP.
 scikit-learn and scipy are optional (`pip install 'annotator[calibrate]'`),
 imported only by the functions that fit, score or bound; applying a stored
 CalibrationMap needs neither.

@@ -1,9 +1,11 @@
 """Field kinds, known in one place: how a pydantic field is recognised, and its Label Studio codec.
 
-Each kind is one class: the plain ones in `simple.py`, relations between spans in
-`relations.py`, the interface and FieldSpec in `base.py`. `KINDS` below is the one
-registry: the prompt, the labeling config, the conversions, the evaluation and the
-exports all go through it.
+    base.py       what every kind shares: FieldSpec (a schema field as the tool sees it), the Kind interface
+    simple.py     the plain kinds: spans, one or several choices, yes/no, free text, numbers
+    relations.py  relations between spans: a list of a model with two span ends and one label
+
+`KINDS` below is the one registry: the prompt, the labeling config, the conversions,
+the evaluation and the exports all go through it.
 """
 
 from __future__ import annotations

@@ -1,7 +1,16 @@
 """Label Studio: the labeling config from the schema, result conversion, push and pull.
 
-Modules: `config` (labeling config), `convert` (draft <-> result items), `api`
-(connect, one-line errors, paging), `projects` (projects recorded in SQLite),
-`push` / `reconcile` / `predictions` (drafts to tasks and predictions), `pull`
-(annotations to gold). Import from the module that defines a name.
+    api.py          the SDK edge: `open_client`, one-line errors, time stamps, paging the Data Manager
+    config.py       the labeling config, generated from the schema's fields
+    convert.py      pure: draft and gold rows <-> Label Studio result items
+    page.py         the annotator's page beyond the config: instructions, the data manager view
+    projects.py     projects recorded in SQLite, one row per (server URL, project)
+    push.py         drafts to Label Studio: new sentences as tasks, newer drafts as predictions
+    accept.py       push --route: drafts accepted from the model, the rest to people by confidence
+    predictions.py  a draft as a prediction (`prediction_of`: what push sends and the ML backend answers),
+                    and the server's prediction ids recorded against their drafts
+    reconcile.py    SQLite put right after a push that died after an import
+    pull.py         annotations to gold, one validated row each, writing only what changed
+
+Import from the module that defines a name.
 """

@@ -1,6 +1,6 @@
 """A local Label Studio server in its own virtual environment, with a known user and token.
 
-Facts this relies on (see LABEL_STUDIO.md): the server pins an old openai so it
+Facts this relies on (checked on a live Label Studio 1.23.2): the server pins an old openai so it
 never shares the project's environment; legacy tokens only work when
 LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN is set as the data dir is first created; a
 taken port makes it silently move to port+1; stray PORT/HOST/USERNAME/PASSWORD
