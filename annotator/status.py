@@ -58,8 +58,33 @@ def summary(db: sqlite_utils.Database) -> dict[str, Any]:
                                 [GoldStatus.OK, GoldStatus.INVALID, GoldStatus.SKIPPED, GoldStatus.OK, GoldStatus.INVALID])
         for p in out["projects"]:
             p["pending"] = max(0, p["pushed"] - p["annotated"] - p["skipped"])
+            p["routing"] = _routing(db, p)
             p["live"] = _live(db, p.pop("id"))
     return out
+
+
+def _routing(db: sqlite_utils.Database, project: dict[str, Any]) -> dict[str, Any] | None:
+    """The project's latest routing and what it did (`confidence.audit`), or None if never routed.
+
+    The audit needs the project's schema; when it does not load, its figures are None."""
+    if "routings" not in db.table_names():
+        return None
+    from .confidence.audit import routing_state
+    from .errors import AnnotatorError
+    from .labelstudio.projects import project_schema
+
+    if not db.execute("SELECT 1 FROM routings WHERE project_id = ?", [project["id"]]).fetchone():
+        return None
+    try:
+        schema = project_schema(db, project["name"], project["url"], None)
+    except AnnotatorError:
+        schema = None
+    state = routing_state(db, schema, project["id"])
+    if state is None:
+        return None
+    return {"version": state.routing.version, **state.block(), "audit_answered": state.audit_answered,
+            "expected_wrong": state.expected_wrong, "broken": state.broken,
+            "broken_line": state.broken_line(project["name"]) if state.broken else None}
 
 
 def _live(db: sqlite_utils.Database, project_id: str) -> dict[str, Any] | None:

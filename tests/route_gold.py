@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from export_gold import NEWS, add_document, add_draft, add_gold, add_project  # noqa: E402
 
 from annotator.cli import cli  # noqa: E402
-from annotator.store import dumps  # noqa: E402
+from annotator.store import dumps, open_db  # noqa: E402
 
 SENT = "Rebels attacked Mora on Sunday."
 VERSION = f"m|v1|{NEWS.hash}"
@@ -65,6 +65,21 @@ def build(db, right: int, wrong: int) -> None:
     add_project(db, NEWS, "pr", "Route")
     for i in range(right + wrong):
         add_gold_task(db, i, i < right)
+
+
+def make_routed(path: Path) -> Path:
+    """50 right and 10 wrong gold tasks, calibrated; five waiting drafts (w0-w4 at 0.9, 0.2, 0.9, 0.9, 0.2),
+    w3's sentence annotated by a person in another project."""
+    db = open_db(path)
+    build(db, 50, 10)
+    for k, agreement in enumerate((0.9, 0.2, 0.9, 0.9, 0.2)):
+        add_waiting(db, f"w{k}", agreement)
+    add_project(db, NEWS, "p-other", "Other")
+    add_gold(db, NEWS, "p-other", "w3-s0", 1, 9001, "cy@x", {"event_type": "battle", "attribution": "asserted"}, [],
+             "2024-05-01T10:00")
+    db.close()
+    assert run_json("calibrate", "--db", str(path), "-p", "Route")["gold"] == 60
+    return path
 
 
 def run(*args: str, ok: bool = True):

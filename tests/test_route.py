@@ -10,8 +10,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from export_gold import NEWS, add_gold, add_project  # noqa: E402
-from route_gold import VERSION, add_waiting, build, run, run_json  # noqa: E402
+from export_gold import NEWS, add_gold  # noqa: E402
+from route_gold import VERSION, add_waiting, build, make_routed, run, run_json  # noqa: E402
 
 from annotator.confidence.route import choose  # noqa: E402
 from annotator.labelstudio.accept import is_audited, route_new  # noqa: E402
@@ -24,18 +24,7 @@ BOUND_50 = 0.045007
 
 @pytest.fixture
 def routed_db(tmp_path) -> Path:
-    """50 right and 10 wrong gold tasks, calibrated; five waiting drafts, w3's sentence annotated elsewhere."""
-    path = tmp_path / "route.db"
-    db = open_db(path)
-    build(db, 50, 10)
-    for k, agreement in enumerate((0.9, 0.2, 0.9, 0.9, 0.2)):
-        add_waiting(db, f"w{k}", agreement)
-    add_project(db, NEWS, "p-other", "Other")
-    add_gold(db, NEWS, "p-other", "w3-s0", 1, 9001, "cy@x", {"event_type": "battle", "attribution": "asserted"}, [],
-             "2024-05-01T10:00")
-    db.close()
-    assert run_json("calibrate", "--db", str(path), "-p", "Route")["gold"] == 60
-    return path
+    return make_routed(tmp_path / "route.db")
 
 
 def test_choose_by_hand():

@@ -7,6 +7,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 import click
+from rich.markup import escape
 from rich.table import Table
 
 from ..settings import redact_url
@@ -296,6 +297,9 @@ def status(db_file: str | None, as_json: bool) -> None:
     out.print(f"{data['documents']} documents, {data['sentences']} sentences{marked}")
     for table in status_tables(data):
         out.print(table)
+    for p in data.get("projects") or ():
+        if (p.get("routing") or {}).get("broken"):
+            console.print(f"[yellow]{escape(p['routing']['broken_line'])}[/]", highlight=False, soft_wrap=True)
 
 
 def status_tables(data: dict[str, Any]) -> list[Table]:
@@ -320,6 +324,9 @@ def status_tables(data: dict[str, Any]) -> list[Table]:
             table.add_row(p["name"], str(p["ls_id"]), str(p["pushed"]), str(p["annotated"]), str(p["skipped"]),
                           str(p["pending"]), str(p.get("duplicate_spans") or 0), redact_url(p["url"]))
         tables.append(table)
+    routed = [p for p in data.get("projects") or () if p.get("routing")]
+    if routed:
+        tables.append(routing_table(routed))
     live = [p for p in data.get("projects") or () if p.get("live") or p.get("last_pull_at")]
     if live:
         table = Table("project", "backend", "last webhook", "webhooks", "last prediction", "predicted", "last pull",
@@ -328,6 +335,21 @@ def status_tables(data: dict[str, Any]) -> list[Table]:
             table.add_row(p["name"], *live_cells(p))
         tables.append(table)
     return tables
+
+
+def routing_table(projects: list[dict[str, Any]]) -> Table:
+    """Per routed project: the latest routing, what it accepted, sent to people and audited, the expected wrong
+    accepted, and the audit's error with its 95% interval."""
+    table = Table("project", "routing", "threshold", "accepted", "to people", "audited", "expected wrong",
+                  "audit errors", "95% CI", "risk", title="Routing")
+    for p in projects:
+        r = p["routing"]
+        ci = r["audit_ci"]
+        table.add_row(p["name"], str(r["version"]), "none" if r["threshold"] is None else f"{r['threshold']:.4g}",
+                      str(r["accepted"]), str(r["to_people"]), str(r["audited"]), f"{r['expected_wrong']:.1f}",
+                      f"{r['audit_errors']} of {r['audit_answered']}" if r["audit_answered"] else "–",
+                      f"{ci[0]:.1%}–{ci[1]:.1%}" if ci else "–", f"{r['risk']:g}")
+    return table
 
 
 def live_cells(project: dict[str, Any]) -> list[str]:

@@ -154,7 +154,10 @@ def eval_command(db_file: str | None, schema_ref: str | None, project_name: str 
     --blind) the blind and pre-filled figures are shown side by side. The
     drafts' confidence is judged out of sample (cross-fitted on this gold): per
     field and span label, AUROC against right/wrong, ECE and Brier before and
-    after calibration; --html draws each field's reliability diagram.
+    after calibration; --html draws each field's reliability diagram. A routed
+    project (annotator route, push --route) shows what routing did and its blind
+    audit's error with an exact 95% interval next to the guarantee; drafts
+    accepted from the model are never counted as gold.
 
     \b
     Examples:
@@ -162,12 +165,14 @@ def eval_command(db_file: str | None, schema_ref: str | None, project_name: str 
       annotator eval --project "Conflict news" --gold ground-truth --html report.html
       annotator eval --json | jq '.groups[0].fields.entities.exact.f1'
       annotator eval --json | jq '.groups[0].fields.event_type.calibration.ece_after'
+      annotator eval -p "Conflict news" --json | jq '.groups[0].routing.audit_ci'
     """
+    from ..confidence.audit import attach_routing
     from ..confidence.figures import fitting_available
     from ..confidence.metrics import EXTRA
     from ..evaluate.compare import evaluate
     from ..evaluate.confidence import Confidence
-    from ..evaluate.load import EvalInput, eval_pairs
+    from ..evaluate.load import EvalInput, eval_pairs, projects
 
     db, schema = gold_scope(db_file, schema_ref, project_name, url)
     if annotator is not None:
@@ -181,6 +186,7 @@ def eval_command(db_file: str | None, schema_ref: str | None, project_name: str 
         console.print(f"Confidence: AUROC and the figures after calibration need scikit-learn; {EXTRA}",
                       highlight=False, markup=False, soft_wrap=True)
     missing = report["annotations_without_draft"] = counts.missing
+    routed = attach_routing(db, schema, report, projects(db, project_name, url))
     n_pairs = sum(group["annotations"] for group in report["groups"])
     if html_file:
         from ..evaluate.html import render
@@ -199,6 +205,17 @@ def eval_command(db_file: str | None, schema_ref: str | None, project_name: str 
         _print_group(group)
     if missing:
         console.print(f"{missing} annotation(s) have no draft of this schema and were left out.")
+    _print_routing(routed)
+
+
+def _print_routing(routed: list) -> None:
+    """Per routed project: what routing did, its audit against the guarantee, and a broken guarantee."""
+    from ..confidence.audit import summary_line
+
+    for project, state in routed:
+        out.print(summary_line(project.name, state), highlight=False, soft_wrap=True)
+        if state.broken:
+            console.print(f"[yellow]{state.broken_line(project.name)}[/]", highlight=False, soft_wrap=True)
 
 
 @click.command("agreement")

@@ -74,14 +74,20 @@ def _refuse_inapplicable(ctx: click.Context, fmt: str) -> None:
 @click.option("--level", type=click.Choice(LEVELS), default="sentence", show_default=True,
               help="One record per sentence, or per document with offsets into the document's text.")
 @click.option("--include-drafts", is_flag=True, help="Add the drafts the annotations started from.")
+@click.option("--include-accepted", is_flag=True,
+              help="Add the drafts push --route accepted from the model (for sentences no person annotated); "
+                   "every record then says its source: person or model.")
 @click.option("--expand-misaligned", "expand", is_flag=True,
               help="spacy, conll: widen spans that are not on token boundaries instead of leaving them out.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
 @db_option
 def export_command(fmt: str, out_path: str, project_name: str | None, url: str | None, schema_ref: str | None,
-                   gold: str, level: str, include_drafts: bool, expand: bool, as_json: bool,
-                   db_file: str | None) -> None:
+                   gold: str, level: str, include_drafts: bool, include_accepted: bool, expand: bool,
+                   as_json: bool, db_file: str | None) -> None:
     """Write the submitted gold as training data.
+
+    Only what people annotated, unless --include-accepted adds the drafts push
+    --route accepted from the model (each record then marked with its source).
 
     \b
     Formats:
@@ -102,6 +108,7 @@ def export_command(fmt: str, out_path: str, project_name: str | None, url: str |
       annotator export --format conll --out gold.conll --gold majority
       annotator export --format hf --out gold_ds --level document --include-drafts
       annotator export --format labelstudio --out tasks.json --gold ground-truth
+      annotator export --format jsonl --out all.jsonl --include-accepted   # with push --route's accepted
     """
     from ..export import export
     from .evaluate import gold_scope
@@ -110,7 +117,7 @@ def export_command(fmt: str, out_path: str, project_name: str | None, url: str |
     db, schema = gold_scope(db_file, schema_ref, project_name, url)
     with StageBars() as bars:
         report = export(db, schema, fmt, out_path, project=project_name, url=url, gold=gold, level=level,
-                        include_drafts=include_drafts, expand=expand,
+                        include_drafts=include_drafts, expand=expand, include_accepted=include_accepted,
                         progress=lambda description, done, total: bars.update(description, description, done,
                                                                               total))
     results = console if out_path == "-" else out  # standard output carries the export itself

@@ -204,16 +204,17 @@ def annotators(db: sqlite_utils.Database, schema: Schema, *, project: str | None
 def agreement_annotations(db: sqlite_utils.Database, schema: Schema, *, project: str | None = None,
                           url: str | None = None) -> Iterator[tuple[ProjectRow, Iterator[dict[str, Annotation]]]]:
     """Each project, with its tasks' answers by annotator streamed task by task (the newest answer of each
-    annotator; submitted, not deleted)."""
+    annotator; submitted, not deleted, made by a person: never a row accepted from the model)."""
     for proj in projects(db, project, url):
         yield proj, _answers_by_task(db, schema, proj)
 
 
 def _answers_by_task(db: sqlite_utils.Database, schema: Schema, project: ProjectRow) -> Iterator[dict[str, Annotation]]:
-    cursor = db.execute("""
+    cursor = db.execute(f"""
         SELECT task_id, annotation_id, updated_at, annotator, completed_by, data, spans FROM gold
-        WHERE project_id = ? AND status = ? AND schema_hash = ? ORDER BY task_id, updated_at, annotation_id""",
-                        [project.id, GoldStatus.OK.value, schema.hash])
+        WHERE project_id = ? AND status = ? AND schema_hash = ? AND (annotator IS NULL
+          OR substr(annotator, 1, {len(MODEL_ANNOTATOR)}) != '{MODEL_ANNOTATOR}')
+        ORDER BY task_id, updated_at, annotation_id""", [project.id, GoldStatus.OK.value, schema.hash])
     for task_id, rows in itertools.groupby(cursor, key=lambda r: r[0]):
         newest = {}
         for _, _, _, who, completed_by, data, spans in rows:  # later rows are newer: they win

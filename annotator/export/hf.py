@@ -62,7 +62,7 @@ def field_feature(ds: Any, spec: FieldSpec) -> Any:
     raise ValueError(f"field {spec.name!r}: kind {spec.kind!r} has no datasets feature")
 
 
-def _provenance(ds: Any, specs: tuple[FieldSpec, ...], include_drafts: bool) -> dict:
+def _provenance(ds: Any, specs: tuple[FieldSpec, ...], include_drafts: bool, include_accepted: bool = False) -> dict:
     out = {"annotators": ds.Sequence(ds.Value("string")), "annotation_ids": ds.Sequence(ds.Value("int64")),
            "ground_truth": ds.Value("bool"), "ties": ds.Sequence(ds.Value("string")),
            "draft_ids": ds.Sequence(ds.Value("string"))}
@@ -70,21 +70,24 @@ def _provenance(ds: Any, specs: tuple[FieldSpec, ...], include_drafts: bool) -> 
         out["drafts"] = [{"id": ds.Value("string"), "model": ds.Value("string"),
                           "prompt_version": ds.Value("string"), "schema_hash": ds.Value("string"),
                           "values": {spec.name: field_feature(ds, spec) for spec in specs}}]
+    if include_accepted:
+        out["source"] = ds.Value("string")
     return out
 
 
-def features(ds: Any, schema: Schema, level: str, include_drafts: bool) -> Any:
+def features(ds: Any, schema: Schema, level: str, include_drafts: bool, include_accepted: bool = False) -> Any:
     """The Features of the records of `level` (see `records.py` for their shape)."""
     string, int64 = ds.Value("string"), ds.Value("int64")
     fields = {spec.name: field_feature(ds, spec) for spec in schema.fields}
     if level == "sentence":
         return ds.Features({"project": string, "task_id": int64, "sentence_id": string, "document_id": string,
                             "idx": int64, "text": string, **fields,
-                            **_provenance(ds, schema.fields, include_drafts), "schema_hash": string})
+                            **_provenance(ds, schema.fields, include_drafts, include_accepted),
+                            "schema_hash": string})
     spans = {name: f for name, f in fields.items() if schema.field(name).kind in REGION_KINDS}
     others = {name: f for name, f in fields.items() if name not in spans}
     sentence = {"sentence_id": string, "idx": int64, "start": int64, "end": int64, "task_id": int64, **others,
-                **_provenance(ds, schema.fields, include_drafts)}
+                **_provenance(ds, schema.fields, include_drafts, include_accepted)}
     return ds.Features({"project": string, "document_id": string, "text": string, **spans,
                         "schema_hash": string, "sentences": [sentence]})
 
@@ -121,10 +124,10 @@ def encode_record(schema: Schema, record: dict) -> dict:
 
 
 def write_hf(records: Records, out: Path, schema: Schema, level: str, include_drafts: bool,
-             report: ExportReport) -> None:
+             report: ExportReport, include_accepted: bool = False) -> None:
     """Write the records as a datasets Dataset folder at `out`."""
     ds = require("datasets", "hf")
-    typed = features(ds, schema, level, include_drafts)
+    typed = features(ds, schema, level, include_drafts, include_accepted)
     rows = (encode_record(schema, r) for r in records(report, "Collecting records"))
     # Arrow tables of a few thousand rows each: the Python dicts of only one chunk are alive at a time.
     parts = []

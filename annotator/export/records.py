@@ -15,6 +15,9 @@ relation's label, e.g. `{"source": {"start", "end", "label", "text"}, "content":
 {...}, "stance": "claims"}` (`kinds/relations.py`); other fields hold the value as pydantic dumps it (None for a majority tie, named in
 `ties`). `annotators`, `annotation_ids` and `draft_ids` run in parallel: one entry
 per annotation the gold comes from (`draft_ids` has None where no draft is known).
+With accepted drafts included (`export --include-accepted`), every record (every
+sentence entry of a document record) has `source`: "person", or "model" for a
+draft `push --route` accepted (annotator `model:...`, annotation id None).
 With drafts included, `drafts` holds each distinct draft as `{"id", "model",
 "prompt_version", "schema_hash", "values": {<every schema field>}}`.
 
@@ -62,14 +65,17 @@ class SentenceGold:
     draft_ids: list[str | None]
     drafts: list[dict] = field(default_factory=list)
     """Distinct drafts (`id`, `model`, `prompt_version`, `schema_hash`, decoded `data` and `spans`), if asked."""
+    source: str | None = None
+    """With accepted drafts included: "person" or "model" (a draft accepted by `push --route`), else None."""
 
 
-def check_field_names(schema: Schema) -> None:
-    """Refuse a schema whose field names are record keys of the export."""
-    clash = sorted(spec.name for spec in schema.fields if spec.name in RESERVED)
+def check_field_names(schema: Schema, include_accepted: bool = False) -> None:
+    """Refuse a schema whose field names are record keys of the export (`source` too with accepted drafts)."""
+    reserved = RESERVED | {"source"} if include_accepted else RESERVED
+    clash = sorted(spec.name for spec in schema.fields if spec.name in reserved)
     if clash:
         raise InputError(f"schema {schema.name}: field(s) {', '.join(clash)} have the name of an export column "
-                         f"({', '.join(sorted(RESERVED))}); rename them in the schema")
+                         f"({', '.join(sorted(reserved))}); rename them in the schema")
 
 
 def field_values(specs: Sequence[FieldSpec], values: dict, spans: Sequence[dict], shift: int = 0) -> dict:
@@ -99,6 +105,8 @@ def _provenance(schema: Schema, gold: SentenceGold, include_drafts: bool, shift:
                            "draft_ids": list(gold.draft_ids)}
     if include_drafts:
         out["drafts"] = [_draft_entry(schema.fields, d, shift) for d in gold.drafts]
+    if gold.source is not None:
+        out["source"] = gold.source
     return out
 
 

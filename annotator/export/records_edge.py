@@ -1,7 +1,9 @@
 """The SQL edge of export (`records.py` is its pure core): submitted gold by task, in document order, with
 the drafts it started from.
 
-Only annotations with status ok and the schema's hash count. An annotation's draft
+Only annotations with status ok and the schema's hash count, made by a person; with
+`include_accepted`, a sentence no person annotated gives its draft accepted from the
+model (status accepted, annotator `model:...`), and each record says its source. An annotation's draft
 follows evaluation's rule (`annotator.evaluate.load`): the draft whose Label Studio
 prediction it was created from (`gold.parent_prediction` =
 `predictions.ls_prediction_id` in the same project), else the newest ok draft of
@@ -13,12 +15,12 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import sqlite_utils
 
 from ..errors import InputError
-from ..evaluate.load import ProjectRow, _shown_draft_set, projects
+from ..evaluate.load import MODEL_ANNOTATOR, ProjectRow, _shown_draft_set, projects
 from ..schema import Schema
 from ..store import DraftStatus, GoldStatus
 from .records import SentenceGold
@@ -30,11 +32,12 @@ Progress = Callable[[str, int, int], None]
 
 _GOLD = """
     SELECT g.task_id, g.sentence_id, g.annotation_id, g.annotator, g.completed_by, g.ground_truth, g.updated_at,
-           g.parent_prediction, g.data, g.spans, s.document_id, s.idx, s.start AS sentence_start,
+           g.parent_prediction, g.data, g.spans, g.status, s.document_id, s.idx, s.start AS sentence_start,
            s."end" AS sentence_end, s.text
     FROM gold g JOIN sentences s ON s.id = g.sentence_id JOIN documents d ON d.id = s.document_id
-    WHERE g.project_id = ? AND g.status = ? AND g.schema_hash = ?
+    WHERE g.project_id = ? AND g.status IN (?, ?) AND g.schema_hash = ?
     ORDER BY d.rowid, s.idx, g.task_id, g.annotation_id"""
+_PERSON = f"(g.annotator IS NULL OR substr(g.annotator, 1, {len(MODEL_ANNOTATOR)}) != '{MODEL_ANNOTATOR}')"
 
 
 def select_projects(db: sqlite_utils.Database, name: str | None, url: str | None) -> list[ProjectRow]:
@@ -45,14 +48,19 @@ def select_projects(db: sqlite_utils.Database, name: str | None, url: str | None
     return found
 
 
-def count_tasks(db: sqlite_utils.Database, schema: Schema, chosen: Sequence[ProjectRow]) -> tuple[int, int]:
-    """(tasks with submitted gold of the schema, submitted annotations made with other schemas)."""
+def count_tasks(db: sqlite_utils.Database, schema: Schema, chosen: Sequence[ProjectRow],
+                include_accepted: bool = False) -> tuple[int, int]:
+    """(sentences with submitted gold of the schema, a person's or with `include_accepted` the model's accepted;
+    submitted annotations made with other schemas)."""
     tasks = other = 0
     for project in chosen:
-        row = db.execute("""SELECT count(DISTINCT CASE WHEN g.schema_hash = ? THEN g.task_id END),
-                            sum(g.schema_hash != ?) FROM gold g JOIN sentences s ON s.id = g.sentence_id
-                            WHERE g.project_id = ? AND g.status = ?""",
-                         [schema.hash, schema.hash, project.id, GoldStatus.OK.value]).fetchone()
+        row = db.execute(f"""SELECT count(DISTINCT CASE WHEN g.schema_hash = ? AND (g.status = ? OR ?) THEN
+                             g.sentence_id END), sum(g.schema_hash != ? AND g.status = ?)
+                             FROM gold g JOIN sentences s ON s.id = g.sentence_id
+                             WHERE g.project_id = ? AND (g.status = ? AND {_PERSON} OR g.status = ? AND ?)""",
+                         [schema.hash, GoldStatus.OK.value, int(include_accepted), schema.hash, GoldStatus.OK.value,
+                          project.id, GoldStatus.OK.value, GoldStatus.ACCEPTED.value,
+                          int(include_accepted)]).fetchone()
         tasks, other = tasks + (row[0] or 0), other + (row[1] or 0)
     return tasks, other
 
@@ -97,13 +105,34 @@ def _decoded(row: dict) -> dict:
     return {**row, "data": json.loads(row["data"] or "{}"), "spans": json.loads(row["spans"] or "[]")}
 
 
+def from_model(row: dict) -> bool:
+    """A gold row accepted from the model (status accepted, or an annotator `model:...`), not made by a person."""
+    return row["status"] == GoldStatus.ACCEPTED or (row["annotator"] or "").startswith(MODEL_ANNOTATOR)
+
+
+def task_groups(rows: Iterable[dict], include_accepted: bool) -> Iterator[tuple[list[dict], str]]:
+    """(the rows of one task that count, their source "person" or "model"), from rows in sentence order: each
+    task's annotations made by a person; with `include_accepted`, the accepted row of a sentence no person
+    annotated (a person's answer always wins)."""
+    for _, sentence_rows in itertools.groupby(rows, key=lambda r: r["sentence_id"]):
+        found = list(sentence_rows)
+        person = [r for r in found if not from_model(r)]
+        if person:
+            for _, task_rows in itertools.groupby(person, key=lambda r: r["task_id"]):
+                yield list(task_rows), "person"
+        elif include_accepted:
+            yield found, "model"
+
+
 def project_gold(db: sqlite_utils.Database, schema: Schema, project: ProjectRow, mode: str, include_drafts: bool,
-                 report: ExportReport) -> Iterator[SentenceGold]:
+                 report: ExportReport, include_accepted: bool = False) -> Iterator[SentenceGold]:
     """Each task's gold in one project, in document and sentence order; counts go to `report`."""
     index = DraftIndex(db, schema, project)
-    rows = db.query(_GOLD, [project.id, GoldStatus.OK.value, schema.hash])
-    for task_id, group in itertools.groupby(rows, key=lambda r: r["task_id"]):
+    statuses = [GoldStatus.OK.value, GoldStatus.ACCEPTED.value if include_accepted else GoldStatus.OK.value]
+    rows = db.query(_GOLD, [project.id, *statuses, schema.hash])
+    for group, source in task_groups(rows, include_accepted):
         task_rows = [_decoded(r) for r in group]
+        task_id = task_rows[0]["task_id"]
         chosen = choose_gold(task_rows, mode, schema.fields)
         draft_ids = [index.draft_id(r) for r in chosen.rows]
         first = task_rows[0]
@@ -115,7 +144,7 @@ def project_gold(db: sqlite_utils.Database, schema: Schema, project: ProjectRow,
         report.ties_by_field.update(chosen.ties)
         yield SentenceGold(project.name, task_id, first["sentence_id"], first["document_id"], first["idx"],
                            first["text"], first["sentence_start"], first["sentence_end"], chosen, draft_ids,
-                           index.drafts(draft_ids) if include_drafts else [])
+                           index.drafts(draft_ids) if include_drafts else [], source if include_accepted else None)
 
 
 class Documents:

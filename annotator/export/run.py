@@ -51,14 +51,16 @@ class _Reader:
     """The records of one export, read afresh on every pass (spaCy makes two)."""
 
     def __init__(self, db: sqlite_utils.Database, schema: Schema, projects: list, total: int, *, gold: str,
-                 level: str, include_drafts: bool, progress: Progress | None) -> None:
+                 level: str, include_drafts: bool, progress: Progress | None, include_accepted: bool = False) -> None:
         self.db, self.schema, self.projects, self.total = db, schema, projects, total
         self.gold, self.level, self.include_drafts, self.progress = gold, level, include_drafts, progress
+        self.include_accepted = include_accepted
 
     def _gold(self, report: ExportReport, description: str) -> Iterator[SentenceGold]:
         done = 0
         for project in self.projects:
-            for item in project_gold(self.db, self.schema, project, self.gold, self.include_drafts, report):
+            for item in project_gold(self.db, self.schema, project, self.gold, self.include_drafts, report,
+                                     self.include_accepted):
                 yield item
                 done += 1
                 if self.progress is not None and (done % PROGRESS_EVERY == 0 or done == self.total):
@@ -80,21 +82,23 @@ class _Reader:
 
 def export(db: sqlite_utils.Database, schema: Schema, fmt: str, out: str | Path, *, project: str | None = None,
            url: str | None = None, gold: str = "latest", level: str = "sentence", include_drafts: bool = False,
-           expand: bool = False, progress: Progress | None = None) -> ExportReport:
+           expand: bool = False, progress: Progress | None = None, include_accepted: bool = False) -> ExportReport:
     """Write the submitted gold of `schema` in `fmt` to `out`; what was written, and left out, in the report.
 
     `gold` picks the annotation(s) of a task (latest, ground-truth, majority);
     `level` makes one record per sentence or per document (CoNLL is sentence by
     sentence either way; Label Studio only by sentence); `include_drafts` adds the
     drafts the annotations started from; `expand` widens spans that are not on
-    token boundaries (spacy, conll) instead of leaving them out.
+    token boundaries (spacy, conll) instead of leaving them out; `include_accepted` adds
+    the drafts `push --route` accepted for sentences no person annotated, each record
+    marked with its `source` ("person" or "model").
     """
     started = time.perf_counter()
     _check_options(fmt, gold, level)
-    check_field_names(schema)
+    check_field_names(schema, include_accepted)
     out = check_out(Path(out), directory=fmt == "hf")
     projects = select_projects(db, project, url)
-    total, other = count_tasks(db, schema, projects)
+    total, other = count_tasks(db, schema, projects, include_accepted)
     if total == 0:
         hint = f"; {other} were made with other schemas: pass theirs with --schema" if other else \
             "; run `annotator pull` first"
@@ -103,14 +107,14 @@ def export(db: sqlite_utils.Database, schema: Schema, fmt: str, out: str | Path,
     report = ExportReport(format=fmt, out=str(out), level=level, gold=gold, projects=len(projects),
                           other_schema=other)
     reader = _Reader(db, schema, projects, total, gold=gold, level="sentence" if fmt == "conll" else level,
-                     include_drafts=include_drafts, progress=progress)
-    _write(fmt, reader, out, schema, level, include_drafts, expand, report, db)
+                     include_drafts=include_drafts, progress=progress, include_accepted=include_accepted)
+    _write(fmt, reader, out, schema, level, include_drafts, expand, report, db, include_accepted)
     report.seconds = round(time.perf_counter() - started, 3)
     return report
 
 
 def _write(fmt: str, reader: _Reader, out: Path, schema: Schema, level: str, include_drafts: bool, expand: bool,
-           report: ExportReport, db: sqlite_utils.Database) -> None:
+           report: ExportReport, db: sqlite_utils.Database, include_accepted: bool = False) -> None:
     if fmt == "jsonl":
         write_jsonl(reader, out, report)
     elif fmt == "spacy":
@@ -124,7 +128,7 @@ def _write(fmt: str, reader: _Reader, out: Path, schema: Schema, level: str, inc
     elif fmt == "hf":
         from .hf import write_hf
 
-        write_hf(reader, out, schema, level, include_drafts, report)
+        write_hf(reader, out, schema, level, include_drafts, report, include_accepted)
     else:
         from .labelstudio_format import write_labelstudio
 

@@ -233,9 +233,12 @@ def _apply_page(db: sqlite_utils.Database, page: list[dict], source: GoldSource,
 
 
 def _mark_gone(db: sqlite_utils.Database, project: Project, seen: set[int]) -> int:
-    """After a full pull: mark deleted the annotations no listed task holds (all deleted, or the task itself)."""
-    gone = [r for r in db.query("SELECT * FROM gold WHERE project_id = ? AND status != ?",
-                                [project.id, GoldStatus.DELETED.value]) if r["annotation_id"] not in seen]
+    """After a full pull: mark deleted the annotations no listed task holds (all deleted, or the task itself).
+
+    Rows that are no annotation (drafts accepted from the model: no annotation id) are never Label Studio's."""
+    gone = [r for r in db.query("SELECT * FROM gold WHERE project_id = ? AND status NOT IN (?, ?)",
+                                [project.id, GoldStatus.DELETED.value, GoldStatus.ACCEPTED.value])
+            if r["annotation_id"] not in seen]
     if gone:
         stamp = now()
         with db.atomic():
