@@ -114,6 +114,13 @@ def latest_calibration(db: sqlite_utils.Database, project: ProjectRow) -> Calibr
     return None if row is None else _from_row(project, row, True)
 
 
+def latest_maps(db: sqlite_utils.Database, project_id: str) -> tuple[int, dict] | None:
+    """(version, maps) of the project's newest calibration (by its `projects.id`), or None before the first."""
+    row = db.execute("SELECT version, maps FROM calibrations WHERE project_id = ? ORDER BY version DESC LIMIT 1",
+                     [project_id]).fetchone()
+    return None if row is None else (row[0], json.loads(row[1]))
+
+
 def calibrate(db: sqlite_utils.Database, schema: Schema, project: ProjectRow) -> Calibration:
     """Fit the project's maps on its human gold and store them as the next version (unless the gold is the same)."""
     require("sklearn.isotonic", "calibrate")
@@ -138,4 +145,5 @@ def calibrate(db: sqlite_utils.Database, schema: Schema, project: ProjectRow) ->
     return _from_row(project, row, False)
 
 
-__all__ = ["Calibration", "calibrate", "gold_pool", "latest_calibration", "one_project", "stored_forms"]
+__all__ = ["Calibration", "calibrate", "gold_pool", "latest_calibration", "latest_maps", "one_project",
+           "stored_forms"]

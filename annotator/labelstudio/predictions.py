@@ -8,8 +8,12 @@ tasks by id range through the Data Manager, one request per 1,000 tasks) and
 version). The ids land in `predictions.ls_prediction_id`, which is what a
 gold row's `parent_prediction` points at.
 
-Every prediction carries a score in [0, 1] (`draft_score`), which the project's
-data manager view sorts by, weakest first:
+Every prediction carries a score in [0, 1], which the project's data manager view
+sorts by, weakest first, and each of its regions a score of its own (Label Studio
+shows it on the region): with a calibration of the project (`annotator calibrate`),
+the calibrated probability that the whole draft is right and that each span (or
+relation) is in the gold; before one, the raw signals (`confidence/apply.py`). A
+draft made before signals were stored falls back to `draft_score`:
 
     score = grounded share x first-attempt validity
     grounded share        = spans found in the sentence / spans the LLM gave (1 when it gave none)
@@ -34,6 +38,7 @@ import sqlite_utils
 from label_studio_sdk import LabelStudio
 from label_studio_sdk.label_interface import LabelInterface
 
+from ..confidence.apply import Confidence, draft_confidence
 from ..schema import Schema
 from .api import PAGE_SIZE, calling, id_range_query, task_pages
 from .convert import draft_to_result
@@ -97,21 +102,51 @@ def shifted(spans: Iterable[dict], shift: int) -> list[dict]:
     return [{**s, "start": s["start"] + shift, "end": s["end"] + shift} for s in spans]
 
 
+def region_scores(result: list[dict], spans: Sequence[dict], confidence: Confidence) -> None:
+    """Give each region of `result` its own score: its span's probability; a relation's end, the lowest of the
+    relations it is an end of. `spans` are the draft's spans at the offsets `result` uses."""
+    score: dict[tuple, float] = {}
+    kept: dict[str, int] = defaultdict(int)
+    for span in spans:
+        name = span.get("field")
+        key = (name, span["start"], span["end"], span.get("label"))
+        if "relation" in span:
+            probs = confidence.relations.get(name, [])
+            p = probs[span["relation"]] if span["relation"] < len(probs) else None
+        else:
+            probs = confidence.spans.get(name, [])
+            p = probs[kept[name]] if kept[name] < len(probs) else None
+            kept[name] += 1
+        if p is not None:
+            score[key] = min(p, score.get(key, 1.0))
+    for item in result:
+        value = item.get("value")
+        if isinstance(value, dict) and "start" in value and value.get("labels"):
+            p = score.get((item.get("from_name"), value["start"], value["end"], value["labels"][0]))
+            if p is not None:
+                item["score"] = round(p, 4)
+
+
 def prediction_of(schema: Schema, interface: LabelInterface, draft: Mapping, text: str,
-                  version: str | None = None, shift: int = 0) -> tuple[dict | None, str]:
+                  version: str | None = None, shift: int = 0, maps: Mapping | None = None) -> tuple[dict | None, str]:
     """(the prediction for an ok draft row, with its score, "") once checked locally, or (None, why it is invalid).
 
     What push sends and what the ML backend answers. `text` is the task's text and
     `shift` where the sentence starts in it (0 when the text is the sentence, as push
     makes it); `version` is the model version to send it under (default
-    `model_version_of`). The whole prediction, score included, is checked as sent.
+    `model_version_of`); `maps` the project's newest calibration (None: the raw
+    signals score it). The whole prediction, scores included, is checked as sent.
     """
     try:
-        spans = shifted(json.loads(draft["spans"] or "[]"), shift)
-        result = draft_to_result(schema, text, json.loads(draft["data"]), spans)
+        data, spans = json.loads(draft["data"]), shifted(json.loads(draft["spans"] or "[]"), shift)
+        result = draft_to_result(schema, text, data, spans)
+        signals = json.loads(draft["signals"]) if draft.get("signals") else None
+        confidence = draft_confidence(schema.fields, maps, data, spans, signals, draft_score(draft))
     except (ValueError, TypeError, KeyError) as exc:
         return None, f"draft {draft['id']}: {exc}"
-    prediction = {"model_version": version or model_version_of(draft), "score": draft_score(draft), "result": result}
+    region_scores(result, spans, confidence)
+    prediction = {"model_version": version or model_version_of(draft), "score": round(confidence.draft, 4),
+                  "result": result}
     errors = interface.validate_prediction(prediction, return_errors=True)
     if errors:
         return None, f"draft {draft['id']}: {'; '.join(errors[:3])}"

@@ -20,6 +20,7 @@ import sqlite_utils
 from label_studio_sdk import LabelStudio
 from label_studio_sdk.label_interface import LabelInterface
 
+from ..confidence.calibrate import latest_maps
 from ..context import Context, DocumentSentences, Window, window
 from ..errors import InputError, LabelStudioError
 from ..locks import hold
@@ -199,12 +200,15 @@ class _Push:
     """(draft id, task id, model version) of the predictions created, in the order sent."""
     window: Window = field(default_factory=Window)
     """The context a task shows around its sentence."""
+    maps: Mapping | None = None
+    """The project's newest calibration (None before the first: the raw signals score the predictions)."""
 
     def predictions(self, drafts: list[dict], text: str) -> tuple[list[dict], list[dict]]:
         """(predictions, the drafts they came from) for drafts of one sentence; invalid ones are reported."""
         predictions, used = [], []
         for draft in drafts:
-            prediction, why = prediction_of(self.schema, self.interface, draft, text, self.version(draft))
+            prediction, why = prediction_of(self.schema, self.interface, draft, text, self.version(draft),
+                                            maps=self.maps)
             if prediction is None:
                 self.report.invalid_predictions.append(why)
             else:
@@ -364,7 +368,8 @@ def _push(db: sqlite_utils.Database, ls: LabelStudio, schema: Schema, project_na
     report = PushReport(project_id=project.id, ls_project_id=project.ls_id, project_link=project.link,
                         created_project=created, page=[config_note] if config_note else [])
     run = _Push(db, ls, schema, project, validate_config(label_config(schema)), report, progress,
-                server_predictions=getattr(server, "total_predictions_number", 0) or 0, window=context_window)
+                server_predictions=getattr(server, "total_predictions_number", 0) or 0, window=context_window,
+                maps=(latest_maps(db, project.id) or (0, None))[1])
     drafts = eligible_drafts(db, schema, model, prompt_version, include_boilerplate)
     accepted = accepted_sentences(db, project.id)
     if _needs_reconcile(db, project, server):
