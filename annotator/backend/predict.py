@@ -28,6 +28,7 @@ from ..annotate.drafter import Drafter, ModeResolver
 from ..annotate.jobs import Job
 from ..annotate.run import record_schema, remembered_mode
 from ..annotate.writes import DatabaseBusy, DraftWriter, is_busy, unsaved_file, unsaved_outcomes
+from ..confidence.calibrate import latest_maps
 from ..context import DocumentSentences
 from ..labelstudio.config import label_config
 from ..labelstudio.predictions import model_version_of, prediction_of
@@ -145,7 +146,8 @@ class Predictor:
             missing = [t for t in missing if t.sentence_id not in drafts]
         report.stored = sum(1 for t in found if t.sentence_id in drafts)
         drafts.update(self._draft_missing(db, missing, started, report))
-        results = [self._answer(interface, task, drafts.get(task.sentence_id or ""), report) for task in found]
+        maps = (latest_maps(db, self.project.id) or (0, None))[1]  # calibrate may have run since the last request
+        results = [self._answer(interface, task, drafts.get(task.sentence_id or ""), report, maps) for task in found]
         self._record(db, found, drafts, results, report)
         return results
 
@@ -243,7 +245,7 @@ class Predictor:
         return outcome.row
 
     def _answer(self, interface: LabelInterface, task: TaskSentence, draft: Mapping | None,
-                report: PredictReport) -> dict | list:
+                report: PredictReport, maps: Mapping | None = None) -> dict | list:
         """The prediction for one task, or [] (no prediction) with the reason noted."""
         if task.problem:
             report.unanswered.append(task.problem)
@@ -255,7 +257,7 @@ class Predictor:
                                      f"`annotator annotate --retry-invalid` asks again")
             return []
         prediction, why = prediction_of(self.schema, interface, draft, task.text or "", self.model_version,
-                                        task.shift)
+                                        task.shift, maps=maps)
         if prediction is None:
             report.unanswered.append(f"task {task.task_id}: {why}")
             return []
