@@ -58,9 +58,18 @@ def summary(db: sqlite_utils.Database) -> dict[str, Any]:
                                 [GoldStatus.OK, GoldStatus.INVALID, GoldStatus.SKIPPED, GoldStatus.OK, GoldStatus.INVALID])
         for p in out["projects"]:
             p["pending"] = max(0, p["pushed"] - p["annotated"] - p["skipped"])
+            p["confidence"] = _confidence(db, p["id"])
             p["routing"] = _routing(db, p)
             p["live"] = _live(db, p.pop("id"))
     return out
+
+
+def _confidence(db: sqlite_utils.Database, project_id: str) -> dict[str, Any]:
+    """What scores the project's predictions: its newest calibration ({"calibrated": True, "version", "gold"}),
+    or the raw signals before one ({"calibrated": False})."""
+    row = db.execute("SELECT version, gold FROM calibrations WHERE project_id = ? ORDER BY version DESC LIMIT 1",
+                     [project_id]).fetchone() if "calibrations" in db.table_names() else None
+    return {"calibrated": True, "version": row[0], "gold": row[1]} if row else {"calibrated": False}
 
 
 def _routing(db: sqlite_utils.Database, project: dict[str, Any]) -> dict[str, Any] | None:

@@ -119,7 +119,21 @@ def test_status_tables_show_the_same_counts(known_db) -> None:
     assert ["news_events", "news_events.v1", "m1", "ok", "2", "10", "5", "3"] in rows
     assert ["news_events", "news_events.v1", "m2", "invalid", "1", "20", "9", "0"] in rows
     assert ["failed", "timeout", "1"] in rows
-    assert ["Batch 3", "7", "3", "1", "1", "1", "0", "http://ls.example:8080"] in rows
+    assert ["Batch 3", "7", "3", "1", "1", "1", "0", "raw signals (annotator calibrate)", "http://ls.example:8080"] in rows
+
+
+def test_status_says_what_scores_each_project_s_predictions(known_db) -> None:
+    db = open_db(known_db)
+    for version, gold in ((1, 40), (2, 55)):
+        db["calibrations"].insert({"id": f"c{version}", "project_id": "p-batch", "version": version,
+                                   "schema_hash": "h", "gold_hash": f"g{version}", "gold": gold, "created_at": "now",
+                                   "maps": "{}", "figures": "{}"})
+    data = json.loads(run("status", "--json", "--db", str(known_db)).stdout)
+    assert {p["name"]: p["confidence"] for p in data["projects"]} == {
+        "Alpha": {"calibrated": False}, "Batch 3": {"calibrated": True, "version": 2, "gold": 55}}
+    rows = table_rows(run("status", "--db", str(known_db)).stdout)
+    assert any(r[0] == "Batch 3" and r[7] == "calibrated v2 (55 gold)" for r in rows)
+    assert any(r[0] == "Alpha" and r[7] == "raw signals (annotator calibrate)" for r in rows)
 
 
 def test_status_shows_the_live_state_serve_recorded(known_db) -> None:

@@ -318,11 +318,12 @@ def status_tables(data: dict[str, Any]) -> list[Table]:
             table.add_row(r["status"], r["reason"] or "", str(r["n"]))
         tables.append(table)
     if data.get("projects"):
-        table = Table("project", "id", "pushed", "annotated", "skipped", "pending", "duplicate spans", "url",
-                      title="Label Studio")
+        table = Table("project", "id", "pushed", "annotated", "skipped", "pending", "duplicate spans", "scores",
+                      "url", title="Label Studio")
         for p in data["projects"]:
             table.add_row(p["name"], str(p["ls_id"]), str(p["pushed"]), str(p["annotated"]), str(p["skipped"]),
-                          str(p["pending"]), str(p.get("duplicate_spans") or 0), redact_url(p["url"]))
+                          str(p["pending"]), str(p.get("duplicate_spans") or 0), scores_cell(p.get("confidence")),
+                          redact_url(p["url"]))
         tables.append(table)
     routed = [p for p in data.get("projects") or () if p.get("routing")]
     if routed:
@@ -335,6 +336,13 @@ def status_tables(data: dict[str, Any]) -> list[Table]:
             table.add_row(p["name"], *live_cells(p))
         tables.append(table)
     return tables
+
+
+def scores_cell(confidence: dict[str, Any] | None) -> str:
+    """What scores a project's predictions: its calibration, or the raw signals until `annotator calibrate`."""
+    if not confidence or not confidence["calibrated"]:
+        return "raw signals (annotator calibrate)"
+    return f"calibrated v{confidence['version']} ({confidence['gold']} gold)"
 
 
 def routing_table(projects: list[dict[str, Any]]) -> Table:
