@@ -19,8 +19,8 @@ def request_params(mode: str, model: str, messages: list[dict], schema: dict, *,
                               "max_tokens": max_tokens}
     if seed is not None:
         params["seed"] = seed
-    if logprobs:
-        params["logprobs"] = True
+    if logprobs:  # llama-cpp-python's server sends them only when top_logprobs is asked too
+        params["logprobs"], params["top_logprobs"] = True, 1
     if mode == "json_schema":
         params["response_format"] = {"type": "json_schema",
                                      "json_schema": {"name": TOOL_NAME, "schema": schema, "strict": True}}
