@@ -22,6 +22,17 @@ FIXTURE_MARKERS = {"labelstudio": "labelstudio", "labelstudio_sqlite": "labelstu
                    "postgres": "postgres", "llama_server": "llamacpp"}
 
 
+@pytest.fixture(autouse=True)
+def _loggers_as_they_were():
+    """A command run in-process (serve sets up its own log lines) leaves the loggers as it found them."""
+    import logging
+
+    logger = logging.getLogger("annotator.backend")
+    saved = (logger.handlers[:], logger.level, logger.propagate)
+    yield
+    logger.handlers[:], logger.level, logger.propagate = saved
+
+
 def pytest_addoption(parser):
     parser.addoption(
         "--all", action="store_true",
