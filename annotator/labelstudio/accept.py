@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import sqlite_utils
 
@@ -70,6 +71,22 @@ def accepted_sentences(db: sqlite_utils.Database, project_id: str) -> dict[str, 
     """The project's accepted sentences, each with whether it is audited."""
     return {r["sentence_id"]: bool(r["audit"]) for r in db.query(
         "SELECT sentence_id, audit FROM routed WHERE project_id = ? AND accepted = 1", [project_id])}
+
+
+def is_audit(db: sqlite_utils.Database, project_id: str, sentence_id: str) -> bool:
+    """Whether the sentence was accepted in the project and audited: its task is blind."""
+    return db.execute("SELECT 1 FROM routed WHERE project_id = ? AND sentence_id = ? AND accepted = 1 AND audit = 1",
+                      [project_id, sentence_id]).fetchone() is not None
+
+
+def route_push(db: sqlite_utils.Database, schema: Schema, project: Any, drafts: Iterable[Mapping],
+               tasks: Mapping[str, int], audit: float | None,
+               version_of: Callable[[Mapping], str]) -> tuple[RouteOutcome | None, dict[str, bool]]:
+    """(what routing decided, None without `audit`: no routing asked; the project's accepted sentences ->
+    audited, for `plan_push`). `project` has the `id` and `name` of the project pushed to."""
+    outcome = None if audit is None else route_new(db, schema, project.id, project.name, drafts, tasks, audit,
+                                                   version_of)
+    return outcome, accepted_sentences(db, project.id)
 
 
 def _draft_rows(db: sqlite_utils.Database, ids: list[str]) -> dict[str, dict]:
@@ -137,4 +154,5 @@ def route_new(db: sqlite_utils.Database, schema: Schema, project_id: str, projec
     return outcome
 
 
-__all__ = ["MODEL_PREFIX", "RouteOutcome", "accepted_gold", "accepted_sentences", "is_audited", "route_new"]
+__all__ = ["MODEL_PREFIX", "RouteOutcome", "accepted_gold", "accepted_sentences", "is_audit", "is_audited",
+           "route_new", "route_push"]

@@ -26,7 +26,7 @@ from ..errors import InputError, LabelStudioError
 from ..locks import hold
 from ..schema import Schema
 from ..store import DraftStatus, now
-from .accept import RouteOutcome, accepted_sentences, route_new
+from .accept import RouteOutcome, is_audit, route_push
 from .api import IMPORT_OPTIONS, Progress, calling, normalize_url
 from .config import label_config, validate_config
 from .page import set_up_page
@@ -109,8 +109,7 @@ def plan_push(drafts: Iterable[Mapping], tasks: Mapping[str, int], pushed: Set[s
     - pushed: ids of drafts already recorded as predictions in the project;
     - blind_tasks: sentence ids whose task is blind: it never gets a prediction;
     - blind_fraction: the share of new tasks sent blind (`is_blind`);
-    - accepted: sentences accepted from the model -> audited: never a task, an audited one a blind task;
-    - order: sentence id -> confidence: new tasks go audits first, then by increasing confidence.
+    - accepted: sentence -> audited (only an audit's blind task); order: -> confidence (`accept.py`).
     """
     accepted = accepted or {}
     waiting = sorted((d for d in drafts if d["id"] not in pushed),
@@ -343,8 +342,7 @@ def push(db: sqlite_utils.Database, ls: LabelStudio, schema: Schema, project_nam
     never gets a prediction. Tasks on the server that duplicate a sentence's task are
     reported, and with `dedupe` deleted when they carry no annotation. One push or
     pull of a project at a time (`locks.Busy` otherwise).
-    `route`: the latest routing accepts confident new drafts, the rest go by increasing confidence, a hashed
-    `audit` share of the accepted blind (`accept.route_new`); accepted sentences are never sent otherwise.
+    `route`, `audit`: the latest routing decides the new sentences (`accept.route_new`).
     """
     if chunk_size < 1:
         raise InputError("chunk size must be at least 1")
@@ -371,10 +369,9 @@ def _push(db: sqlite_utils.Database, ls: LabelStudio, schema: Schema, project_na
                 server_predictions=getattr(server, "total_predictions_number", 0) or 0, window=context_window,
                 maps=(latest_maps(db, project.id) or (0, None))[1])
     drafts = eligible_drafts(db, schema, model, prompt_version, include_boilerplate)
-    accepted = accepted_sentences(db, project.id)
     if _needs_reconcile(db, project, server):
         healed = reconcile(db, ls, project, drafts, project_total=run.server_predictions,
-                           blind=lambda sid: accepted.get(sid, False) or is_blind(sid, project.blind_fraction))
+                           blind=lambda sid: is_audit(db, project.id, sid) or is_blind(sid, project.blind_fraction))
         report.tasks_reconciled, report.predictions_reconciled = len(healed.tasks), len(healed.predictions)
         report.prediction_ids_recorded += len(healed.predictions) + len(healed.prediction_ids)
         report.duplicates = [tid for tid, _ in healed.duplicates]
@@ -386,9 +383,7 @@ def _push(db: sqlite_utils.Database, ls: LabelStudio, schema: Schema, project_na
         if r["blind"]:
             blind_tasks.add(r["sentence_id"])
     pushed = {r["draft_id"] for r in db.query("SELECT draft_id FROM predictions WHERE project_id = ?", [project.id])}
-    if audit is not None:
-        report.routing = route_new(db, schema, project.id, project.name, drafts, tasks, audit, run.version)
-        accepted = accepted_sentences(db, project.id)
+    report.routing, accepted = route_push(db, schema, project, drafts, tasks, audit, run.version)
     plan = plan_push(drafts, tasks, pushed, blind_tasks, project.blind_fraction, accepted,
                      report.routing.order if report.routing else None)
     report.tasks_already = len(tasks)
