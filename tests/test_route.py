@@ -149,3 +149,33 @@ def test_audit_share_is_a_stable_hash_of_the_sentence():
 def test_audit_needs_route(tmp_path):
     result = run("push", "--db", str(tmp_path / "x.db"), "-p", "Route", "--audit", "0.2", ok=False)
     assert result.exit_code != 0 and result.stderr.startswith("Error: --audit applies only with --route")
+
+
+def test_two_routes_at_once_store_one_version(routed_db, monkeypatch):
+    import threading
+
+    from annotator.confidence import route as edge
+    from annotator.evaluate.load import projects
+
+    fit, both_fitting = edge.assess_pool, threading.Barrier(2, timeout=60)
+
+    def fit_together(*args, **kwargs):  # both runs have seen no routing before either stores one
+        both_fitting.wait()
+        return fit(*args, **kwargs)
+
+    monkeypatch.setattr(edge, "assess_pool", fit_together)
+    results: list = []
+
+    def one_run() -> None:
+        db = open_db(routed_db)
+        (project,) = projects(db, "Route")
+        results.append(edge.route(db, NEWS, project, 0.05, 0.1))
+        db.close()
+
+    runs = [threading.Thread(target=one_run) for _ in range(2)]
+    for t in runs:
+        t.start()
+    for t in runs:
+        t.join(timeout=120)
+    assert sorted((r.routing.version, r.unchanged) for r in results) == [(1, False), (1, True)]
+    assert open_db(routed_db)["routings"].count == 1
