@@ -1,5 +1,14 @@
 """LLM pre-annotation with Label Studio review and SQLite storage.
 
+From Python (`api.py`; the README's "From Python" shows the whole loop):
+
+    import annotator
+    ws = annotator.Workspace("annotator.db")
+    ws.ingest("reports/")
+    ws.annotate(annotator.LLM(model="gpt-4o-mini"), annotator.DraftOptions(concurrency=8))
+    ws.push("Conflict news"); ws.pull("Conflict news")
+    ws.evaluate("Conflict news")
+
 The flow, one module or package per step:
 
     readers.py      documents from .txt, .jsonl and .csv files, folders and stdin
@@ -36,8 +45,12 @@ What the steps share:
     demo.py         the whole loop on the sample article, from nothing
     data/           the sample article
     services/       the managed Label Studio and llama.cpp servers
+    api.py          the Python API: Workspace and each step's options as one typed value
     cli/            the commands, by group
     __main__.py     `python -m annotator`
 """
 
+from .api import LLM, DraftOptions, Evaluation, ExportOptions, PushOptions, Workspace
+
 __version__ = "0.1.0"
+__all__ = ["LLM", "DraftOptions", "Evaluation", "ExportOptions", "PushOptions", "Workspace", "__version__"]

@@ -128,3 +128,36 @@ def test_readme_five_minute_flow(labelstudio, tmp_path) -> None:
         assert counts(db_file) == before and stub.calls == calls
         assert without_pull_times(flow.status()) == without_pull_times(status)  # only the last pull's time moved
     assert len(list(ls.tasks.list(project=int(match.group(1))))) == SENTENCES
+
+
+def test_readme_flow_from_python_as_a_notebook_runs_it(labelstudio, tmp_path, monkeypatch) -> None:
+    """The README's "From Python" section, step by step, with annotate called where an event loop runs."""
+    import asyncio
+
+    import annotator
+
+    monkeypatch.setenv("LABEL_STUDIO_URL", labelstudio.url)
+    monkeypatch.setenv("LABEL_STUDIO_API_KEY", labelstudio.token)
+    project = f"From Python {uuid.uuid4().hex[:8]}"
+    ws = annotator.Workspace(tmp_path / "annotator.db")
+    assert ws.ingest(ARTICLE).sentences_new == SENTENCES
+    with StubLLM(responder=news_responder) as stub:
+        llm = annotator.LLM(model="stub", base_url=stub.base_url, api_key="sk-stub")
+
+        async def notebook_cell():  # a Jupyter cell runs inside the kernel's event loop
+            return ws.annotate(llm, annotator.DraftOptions(concurrency=4))
+
+        run = asyncio.run(notebook_cell())
+        assert run.by_status == {"ok": SENTENCES} and stub.calls == SENTENCES
+    pushed = ws.push(project, annotator.PushOptions())
+    assert (pushed.tasks_created, pushed.predictions_created) == (SENTENCES, SENTENCES)
+    ls = LabelStudio(base_url=labelstudio.url, api_key=labelstudio.token)
+    submit_police_annotation(ls, pushed.ls_project_id)
+    assert ws.pull(project).inserted == 1
+    report = ws.evaluate(project)
+    (group,) = report["groups"]
+    assert group["annotations"] == 1 and group["fields"]["event_type"]["accuracy"] == 0.0  # "none" drafted, "protest" gold
+    out = tmp_path / "gold.jsonl"
+    written = ws.export(annotator.ExportOptions("jsonl", out, project=project))
+    (record,) = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert written.sentences == 1 and record["text"] == POLICE and record["event_type"] == "protest"

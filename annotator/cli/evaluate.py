@@ -167,34 +167,27 @@ def eval_command(db_file: str | None, schema_ref: str | None, project_name: str 
       annotator eval --json | jq '.groups[0].fields.event_type.calibration.ece_after'
       annotator eval -p "Conflict news" --json | jq '.groups[0].routing.audit_ci'
     """
-    from ..confidence.audit import attach_routing
+    from ..api import Workspace
     from ..confidence.figures import fitting_available
     from ..confidence.metrics import EXTRA
-    from ..evaluate.compare import evaluate
-    from ..evaluate.confidence import Confidence
-    from ..evaluate.load import EvalInput, eval_pairs, projects
 
     db, schema = gold_scope(db_file, schema_ref, project_name, url)
     if annotator is not None:
         _check_annotator(db, schema, annotator, project_name, url)
-    counts, confidence = EvalInput(), Confidence(schema.fields)
-    report = evaluate(schema.fields, confidence.watch(eval_pairs(db, schema, project=project_name, url=url,
-                                                                 annotator=annotator, gold=gold, counts=counts)))
-    fitting = fitting_available()
-    calibrated = confidence.annotate(report, fitting)
-    if not fitting:
+    evaluation = Workspace(db_file, schema=schema_ref).evaluation(project_name, gold=gold, annotator=annotator,
+                                                                  url=url)
+    report, n_pairs, missing = evaluation.report, evaluation.annotations, evaluation.report["annotations_without_draft"]
+    if not fitting_available():
         console.print(f"Confidence: AUROC and the figures after calibration need scikit-learn; {EXTRA}",
                       highlight=False, markup=False, soft_wrap=True)
-    missing = report["annotations_without_draft"] = counts.missing
-    routed = attach_routing(db, schema, report, projects(db, project_name, url))
-    n_pairs = sum(group["annotations"] for group in report["groups"])
+    routed = evaluation.routed
     if html_file:
         from ..evaluate.html import render
 
         scope = f"project {project_name}" if project_name else "every project"
-        bins = [{name: a.reliability() for name, a in figures.fields.items()} for figures in calibrated.values()]
         Path(html_file).write_text(render(report, f"Drafts against gold: {schema.name}",
-                                          f"{scope}, gold: {gold}, {n_pairs} annotations", bins), encoding="utf-8")
+                                          f"{scope}, gold: {gold}, {n_pairs} annotations", evaluation.reliability),
+                                   encoding="utf-8")
         console.print(f"Wrote {html_file}", highlight=False)
     if as_json:
         click.echo(json.dumps(report, ensure_ascii=False))
