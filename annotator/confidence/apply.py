@@ -35,13 +35,13 @@ class Confidence:
     """True when every figure came through a fitted map."""
 
 
-def _probability(item: Item, entry: Mapping | None) -> tuple[float, bool]:
-    """(the item's probability, whether a fitted map gave it)."""
+def _probability(item: Item, entry: Mapping | None) -> tuple[float, bool, str]:
+    """(the item's probability, whether a fitted map gave it, the signal it came from)."""
     if entry and entry.get("map") and entry.get("signal") in item.signals:
         unit = signal_to_unit(entry["signal"], item.signals[entry["signal"]])
-        return CalibrationMap.from_json(entry["map"]).apply(unit), True
+        return CalibrationMap.from_json(entry["map"]).apply(unit), True, entry["signal"]
     signal = choose_signal([item])
-    return signal_to_unit(signal, item.signals[signal]), False
+    return signal_to_unit(signal, item.signals[signal]), False, signal
 
 
 def _section(maps: Mapping | None, part: str, name: str) -> Any:
@@ -54,6 +54,7 @@ def draft_confidence(fields: Sequence[FieldSpec], maps: Mapping | None, data: Ma
     """The confidence of one draft (its data, grounded spans, stored signals or None, grounded score)."""
     items = draft_items(fields, data, spans, signals, grounded, {}, [], None)
     out, every_map = Confidence(), True
+    raw_parts, on_grounded = [], False  # without a draft map: the grounded share is one draft-level factor
     for spec in fields:
         entry = _section(maps, "fields", spec.name)
         probs = []
@@ -62,15 +63,18 @@ def draft_confidence(fields: Sequence[FieldSpec], maps: Mapping | None, data: Ma
             by_label = _section(maps, "labels", spec.name) or {}
             for item, label in zip(items.fields[spec.name], labels, strict=True):
                 label_entry = by_label.get(label) if isinstance(by_label, Mapping) else None
-                p, fitted = _probability(item, label_entry if label_entry and label_entry.get("map") else entry)
+                p, fitted, signal = _probability(item, label_entry if label_entry and label_entry.get("map")
+                                                 else entry)
                 probs.append(p)
                 every_map &= fitted
+                on_grounded |= _raw_part(raw_parts, p, fitted, signal)
             out.spans[spec.name] = probs
         else:
             for item in items.fields[spec.name]:
-                p, fitted = _probability(item, entry)
+                p, fitted, signal = _probability(item, entry)
                 probs.append(p)
                 every_map &= fitted
+                on_grounded |= _raw_part(raw_parts, p, fitted, signal)
             if spec.kind == RELATIONS:
                 out.relations[spec.name] = probs
         out.fields[spec.name] = math.prod(probs)
@@ -79,9 +83,18 @@ def draft_confidence(fields: Sequence[FieldSpec], maps: Mapping | None, data: Ma
     if draft_entry and draft_entry.get("map"):
         out.draft = CalibrationMap.from_json(draft_entry["map"]).apply(product)
     else:
-        out.draft, every_map = product, False
+        out.draft, every_map = math.prod(raw_parts) * (grounded if on_grounded else 1.0), False
     out.calibrated = every_map
     return out
+
+
+def _raw_part(parts: list[float], p: float, fitted: bool, signal: str) -> bool:
+    """Keep an item's probability for the uncalibrated whole-draft figure; True when it is the draft's grounded
+    share, which counts once however many items fall back to it."""
+    if not fitted and signal == "grounded":
+        return True
+    parts.append(p)
+    return False
 
 
 __all__ = ["Confidence", "draft_confidence"]
