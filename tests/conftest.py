@@ -1,7 +1,8 @@
 """Shared pytest fixtures, and which tests a plain `pytest` runs.
 
-A plain `pytest` runs the in-process tests only. Tests that need a real Label Studio,
-the llama.cpp server, Chromium or the package index carry a marker (a test that uses the
+A plain `pytest` runs the quick in-process tests only. Tests that need a real Label
+Studio, the llama.cpp server, Chromium, PostgreSQL or the package index, run a child
+process, or wait on real time carry a marker (a test that uses the
 `labelstudio` or `llama_server` fixture gets its marker here) and run with `--all`,
 which `make test` passes, or when chosen with `-m`.
 """
@@ -17,7 +18,7 @@ import pytest
 from annotator.services.labelstudio import LabelStudioServer, ServerInfo
 from annotator.services.llamacpp import LocalLLMServer
 
-SERVICE_MARKERS = ("labelstudio", "llamacpp", "browser", "install", "postgres")
+SERVICE_MARKERS = ("labelstudio", "llamacpp", "browser", "install", "postgres", "process", "slow")
 FIXTURE_MARKERS = {"labelstudio": "labelstudio", "labelstudio_sqlite": "labelstudio", "labelstudio_pg": "postgres",
                    "postgres": "postgres", "llama_server": "llamacpp"}
 

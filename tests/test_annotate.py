@@ -266,6 +266,7 @@ def cli_env(tmp_path: Path, stub: StubLLM | None = None) -> dict:
     return env
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("fault, says", [
     ("401", "the LLM server refused the API key (HTTP 401: Incorrect API key provided); set OPENAI_API_KEY"),
     ("404", "the LLM server has no model 'stub' or no chat endpoint at "),
@@ -281,6 +282,7 @@ def test_cli_llm_refusal_is_one_error_line(tmp_path, fault, says) -> None:
     assert open_db(tmp_path / "cli.db")["drafts"].count == 0
 
 
+@pytest.mark.process
 def test_cli_ctrl_c_stops_and_keeps_finished_drafts(tmp_path) -> None:
     with StubLLM(responder=news_responder, latency=0.4) as stub:
         env = cli_env(tmp_path, stub)
@@ -303,6 +305,7 @@ def test_cli_ctrl_c_stops_and_keeps_finished_drafts(tmp_path) -> None:
         assert stub.calls == 11 and db["drafts"].count == 11
 
 
+@pytest.mark.process
 def test_cli_crash_keeps_finished_drafts_and_the_key_stays_secret(tmp_path) -> None:
     secret = "sk-test-SECRET-0123456789"
     env = {**os.environ, "ANNOTATOR_DB": str(tmp_path / "cli.db"), "OPENAI_API_KEY": secret,
@@ -334,6 +337,7 @@ def test_cli_crash_keeps_finished_drafts_and_the_key_stays_secret(tmp_path) -> N
     assert secret not in done.stdout + done.stderr + again.stdout + again.stderr + out + err
 
 
+@pytest.mark.process
 def test_cli_errors_are_one_line_and_non_zero(tmp_path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "ANNOTATOR_"))}
     env["ANNOTATOR_DB"] = str(tmp_path / "e.db")

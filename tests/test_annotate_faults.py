@@ -80,6 +80,7 @@ def test_retry_invalid_asks_again_without_the_cache(tmp_path) -> None:
     assert statuses(db) == {"ok": 11} and db["llm_cache"].count == 11
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("userinfo", ["user:hunter2@", ""], ids=["httpx", "aiohttp"])
 def test_unreachable_server_fails_fast_with_one_line(tmp_path, userinfo: str) -> None:
     env = cli_env(tmp_path)
@@ -131,6 +132,7 @@ def _start(env: dict, *args: str) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+@pytest.mark.process
 def test_first_ctrl_c_stops_retrying_at_once(tmp_path) -> None:
     with StubLLM(responder=news_responder, p500=1.0) as stub:
         env = cli_env(tmp_path, stub)
@@ -146,6 +148,7 @@ def test_first_ctrl_c_stops_retrying_at_once(tmp_path) -> None:
     assert "Interrupted: finished drafts are stored" in err
 
 
+@pytest.mark.process
 def test_second_ctrl_c_abandons_the_requests_in_flight(tmp_path) -> None:
     with StubLLM(responder=news_responder, latency=60) as stub:
         env = cli_env(tmp_path, stub)
@@ -162,6 +165,7 @@ def test_second_ctrl_c_abandons_the_requests_in_flight(tmp_path) -> None:
     assert "Interrupted: 2 request(s) in flight abandoned; finished drafts are stored" in err
 
 
+@pytest.mark.process
 def test_two_annotate_runs_of_the_same_work_never_run_at_once(tmp_path) -> None:
     # Slow answers (11 sentences, 2 at a time, 3 s each: about 18 s) so the second run starts during the first.
     with StubLLM(responder=news_responder, latency=3.0) as stub:

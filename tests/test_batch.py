@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fakes import news_responder  # noqa: E402
@@ -126,6 +128,7 @@ def test_a_batch_that_fails_as_a_whole_fails_its_drafts_with_the_reason(tmp_path
                       "(invalid_request: the stub was told to fail this batch)")
 
 
+@pytest.mark.process
 def test_unreadable_result_lines_fail_their_requests_and_every_other_answer_is_stored(tmp_path) -> None:
     with StubLLM(responder=news_responder) as stub:
         env = {**cli_env(tmp_path, stub), "COLUMNS": "200"}
@@ -169,6 +172,7 @@ def kill9(proc: subprocess.Popen) -> None:
     assert proc.returncode == -signal.SIGKILL
 
 
+@pytest.mark.process
 def test_kill_9_while_a_batch_runs_then_a_restart_picks_it_up(tmp_path) -> None:
     with StubLLM(responder=news_responder) as stub:
         env = cli_env(tmp_path, stub)
@@ -184,6 +188,7 @@ def test_kill_9_while_a_batch_runs_then_a_restart_picks_it_up(tmp_path) -> None:
     assert statuses(db) == {"ok": 11}
 
 
+@pytest.mark.process
 def test_kill_9_before_the_batch_id_came_back_then_a_restart_finds_it_by_our_id(tmp_path) -> None:
     with StubLLM(responder=news_responder) as stub:
         env = cli_env(tmp_path, stub)
@@ -201,6 +206,7 @@ def test_kill_9_before_the_batch_id_came_back_then_a_restart_finds_it_by_our_id(
     assert [r["state"] for r in db.query("SELECT state FROM batches")] == ["done"]
 
 
+@pytest.mark.process
 def test_a_server_without_the_batch_api_is_one_line_and_leaves_nothing_running(tmp_path) -> None:
     with StubLLM(responder=news_responder) as stub:
         env = cli_env(tmp_path, stub)

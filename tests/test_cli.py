@@ -238,6 +238,7 @@ def test_top_level_help_shows_a_session() -> None:
     assert "A typical session:" in result.stdout and "  annotator ingest news/*.txt" in result.stdout
 
 
+@pytest.mark.process
 def test_python_m_annotator_version() -> None:
     version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
     proc = subprocess.run([sys.executable, "-m", "annotator", "--version"], capture_output=True, text=True,

@@ -262,6 +262,7 @@ def test_a_database_marked_by_the_earlier_migration_keeps_its_marks(db, tmp_path
     assert marked(open_db(path, BACKFILLS)) == BOILERPLATE | {LAST}
 
 
+@pytest.mark.process
 def test_storage_imports_no_stage() -> None:
     code = "import sys, annotator.store; print(' '.join(sorted(m for m in sys.modules if m.startswith('annotator.'))))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -158,6 +158,7 @@ def test_draft_stats_prefer_the_same_prompt_then_the_model(tmp_path) -> None:
     assert draft_stats(db, SCHEMA.hash, PROMPT.version, "gpt-x") == DraftStats()
 
 
+@pytest.mark.process
 def test_cli_estimate_prints_figures_and_sends_nothing(tmp_path) -> None:
     with StubLLM(responder=news_responder) as stub:
         env = cli_env(tmp_path, stub)

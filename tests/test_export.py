@@ -349,6 +349,7 @@ def run_cli(*args: str):
     return CliRunner().invoke(group, ["export", *args], catch_exceptions=False)
 
 
+@pytest.mark.process
 def test_cli_export_summary_warnings_and_one_line_errors(db, tmp_path) -> None:
     db_file = str(tmp_path / "annotator.db")
     result = run_cli("--format", "conll", "--out", str(tmp_path / "g.conll"), "--gold", "majority", "--db", db_file)

@@ -162,6 +162,7 @@ def test_export_to_dev_null_keeps_the_device(db, fmt, devices) -> None:
         assert_char_device(devices["null"])
 
 
+@pytest.mark.process
 def test_export_to_dev_full_is_one_error_line_and_keeps_the_device(db, tmp_path, devices) -> None:
     try:
         for fmt in (*TEXT_FORMATS, "spacy"):
@@ -179,6 +180,7 @@ def test_export_to_dev_full_is_one_error_line_and_keeps_the_device(db, tmp_path,
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("fmt", ["jsonl", "spacy"])
 def test_export_to_dash_writes_standard_output_and_the_report_to_stderr(db, tmp_path, fmt) -> None:
     expected = plain_export(db, tmp_path, fmt)

@@ -76,6 +76,7 @@ def test_a_bad_url_is_one_line_that_never_repeats_it(url, problem):
     assert "pw" not in message.replace("PASSWORD", "") and "\n" not in message
 
 
+@pytest.mark.process
 def test_the_cli_says_a_bad_url_in_one_line(tmp_path):
     done = cli(home_env(tmp_path), "start", "--database", f"postgresql://u:{SECRET}@host:99999/db")
     assert done.returncode == 2, done.stderr
@@ -85,6 +86,7 @@ def test_the_cli_says_a_bad_url_in_one_line(tmp_path):
     assert_hidden(SECRET, done.stderr)
 
 
+@pytest.mark.process
 def test_an_unreachable_database_is_one_line_naming_host_and_port_before_label_studio_starts(tmp_path):
     port = free_port()  # nothing listens there
     env = home_env(tmp_path, ANNOTATOR_LABELSTUDIO_DATABASE=f"postgresql://ls:{quote(SECRET, safe='')}@127.0.0.1:{port}/ls")
@@ -98,6 +100,7 @@ def test_an_unreachable_database_is_one_line_naming_host_and_port_before_label_s
     assert not (tmp_path / "labelstudio-venv").exists()  # nor its environment installed
 
 
+@pytest.mark.process
 def test_a_data_dir_that_ran_on_sqlite_refuses_a_postgresql_database_naming_both(tmp_path):
     data = tmp_path / "labelstudio" / "data"
     data.mkdir(parents=True)

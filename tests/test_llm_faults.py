@@ -64,6 +64,7 @@ def test_unreachable_server_stops_the_async_client_on_either_transport(userinfo:
     assert str(error).startswith("cannot reach the LLM at http://127.0.0.1:1/v1 (5 connection errors in a row)")
 
 
+@pytest.mark.slow
 @TRANSPORTS
 def test_a_live_server_slower_than_the_timeout_is_a_timeout_not_unreachable(userinfo: str, aiohttp: bool) -> None:
     with StubLLM(latency=3) as stub:

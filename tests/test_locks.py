@@ -25,6 +25,7 @@ HOLDER = textwrap.dedent("""
 """)
 
 
+@pytest.mark.process
 def test_another_process_is_refused_then_a_killed_holder_frees_the_lock(tmp_path) -> None:
     db = open_db(tmp_path / "a.db")
     proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(tmp_path / "a.db")], stdout=subprocess.PIPE, text=True)
@@ -61,6 +62,7 @@ def _another_process_tries(db_file: Path) -> str:
     return done.stdout.strip()
 
 
+@pytest.mark.process
 def test_the_holder_may_take_its_lock_again(tmp_path) -> None:
     db = open_db(tmp_path / "a.db")
     with hold(db, "work", "doing the work"):
@@ -94,6 +96,7 @@ def _while_another_process_writes(db_file: Path, row_id: str, write: Callable[[]
     return None
 
 
+@pytest.mark.process
 def test_a_transaction_that_reads_first_waits_for_another_process_write(tmp_path) -> None:
     """sqlite-utils reads the schema before it writes: in a deferred transaction, SQLite answers that read-then-write
     with "database is locked" at once while another connection writes. The tool's transactions take the lock first."""

@@ -192,6 +192,7 @@ REPLY = {"entities": [{"text": "Mora", "label": "LOCATION"}], "event_type": "bat
          "sources": []}
 
 
+@pytest.mark.slow
 def test_annotate_under_a_token_bucket_uses_it_without_running_into_it(tmp_path) -> None:
     db = corpus_db(tmp_path, 12)  # 120 sentences
     with StubLLM(lambda body: REPLY, latency=0.1, rate_limit=1200) as stub:  # 20 a second, a burst of 20
@@ -209,6 +210,7 @@ def test_annotate_under_a_token_bucket_uses_it_without_running_into_it(tmp_path)
         assert stub.counts["429"] > 0.2 * stub.calls and sum(report.by_status.values()) == 120
 
 
+@pytest.mark.slow
 def test_a_short_run_at_a_high_rate_is_answered_429_at_most_5_percent_of_the_time(tmp_path) -> None:
     db = corpus_db(tmp_path, 30)  # 300 sentences
     # 100 a second with a burst of 100 and 320 in flight (the ratio of 10 a second with 32). Each request

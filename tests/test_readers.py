@@ -7,6 +7,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from annotator.ingest import ingest
 from annotator.readers import DocInput, Problem, read_inputs
 from annotator.store import open_db
@@ -17,6 +19,7 @@ def split(items) -> tuple[list[DocInput], list[str]]:
     return [i for i in items if isinstance(i, DocInput)], [str(i) for i in items if isinstance(i, Problem)]
 
 
+@pytest.mark.process
 def test_bad_byte_on_stdin_costs_only_stdin(tmp_path) -> None:
     (tmp_path / "a.txt").write_text("First file. Fine.", encoding="utf-8")
     (tmp_path / "b.csv").write_text("id,text\n1,Last file.\n", encoding="utf-8")

@@ -11,6 +11,7 @@ import sys
 import types
 from pathlib import Path
 
+import pytest
 from starlette.testclient import TestClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -68,6 +69,7 @@ class LockedByAnotherProcess:
             self.proc.wait(timeout=10)
 
 
+@pytest.mark.process
 def test_a_paid_answer_is_never_lost_nor_paid_again_while_another_process_locks_the_database(
         predictor_for, monkeypatch, caplog) -> None:  # noqa: F811
     monkeypatch.setenv("ANNOTATOR_BUSY_TIMEOUT", "0.3")

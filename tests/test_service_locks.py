@@ -80,6 +80,7 @@ class ExitingService(ManagedService):
         return base_env(self.venv_dir / "bin")
 
 
+@pytest.mark.process
 def test_failed_start_in_a_drifted_environment_names_the_log_and_the_fix(tmp_path, monkeypatch):
     monkeypatch.setenv("ANNOTATOR_HOME", str(tmp_path / "home"))
     lock = tmp_path / "tinysvc.txt"
@@ -145,13 +146,22 @@ def test_labelstudio_installs_from_its_lock_into_an_empty_home_and_starts(tmp_pa
     assert server.status() is not None and info.url.startswith("http://127.0.0.1:")
     server.stop()
 
-    _pip(server.venv_dir, "sentry-sdk==3.0.0")  # the upstream release that broke new machines
+    # The upstream release that broke new machines: with crash reports off it no longer stops the server,
+    # and start still reports the drift with the command that fixes it.
+    _pip(server.venv_dir, "sentry-sdk==3.0.0")
+    server.start()
+    assert any(d.startswith("sentry-sdk 3.0.0 (lock 2.") for d in server.drift_at_start)
+    assert "`annotator labelstudio install --upgrade`" in server.drift_hint(server.drift_at_start)
+    server.stop()
+
+    subprocess.run([str(server.venv_dir / "bin" / "python"), "-m", "pip", "uninstall", "-q", "-y", "django"],
+                   check=True, capture_output=True)  # a drift that does stop it
     with pytest.raises(ServiceError) as caught:
         server.start()
     message = str(caught.value)
-    assert "sentry-sdk 3.0.0 (lock 2." in message
+    assert "django missing (lock 5." in message and "sentry-sdk 3.0.0 (lock 2." in message
     assert "`annotator labelstudio install --upgrade`" in message
-    assert str(server.log_path) in message
+    assert str(server.log_path) in message and "\n" not in message
     assert server.status() is None
 
 
