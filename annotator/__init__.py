@@ -50,7 +50,17 @@ What the steps share:
     __main__.py     `python -m annotator`
 """
 
-from .api import LLM, DraftOptions, Evaluation, ExportOptions, PushOptions, Workspace
-
 __version__ = "0.1.0"
+_API = ("LLM", "DraftOptions", "Evaluation", "ExportOptions", "PushOptions", "Workspace")
+
+
+def __getattr__(name: str):
+    """The Python API's names, loaded on first use (importing a submodule loads nothing more)."""
+    if name in _API:
+        from . import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'annotator' has no attribute {name!r}")
+
+
 __all__ = ["LLM", "DraftOptions", "Evaluation", "ExportOptions", "PushOptions", "Workspace", "__version__"]

@@ -61,4 +61,7 @@ def test_a_draft_without_signals_falls_back_to_its_grounded_share():
     c = draft_confidence(FIELDS, MAPS, DATA, SPANS, None, grounded=0.5)
     # event_type was calibrated on logprob, which this draft lacks: its raw grounded share stands.
     assert c.fields["event_type"] == 0.5 and c.spans["entities"] == [0.5, 0.5]
-    assert c.draft == 0.5  # the draft-level share counts once, not once per field (the score push sent before)
+    # The draft map was fitted on the product of the fields' probabilities: 0.25 x 0.5 x 0.5 x 1 = 0.0625 -> 0.3125.
+    assert c.draft == 0.3125
+    # Without a calibration the grounded share counts once, not once per field: the score push sent before.
+    assert draft_confidence(FIELDS, None, DATA, SPANS, None, grounded=0.5).draft == 0.5

@@ -682,8 +682,12 @@ def test_in_chromium_a_task_imported_by_hand_shows_the_draft_and_a_submit_is_gol
         # event type none and the attribution asserted. Worked out on the text above.
         highlights = page.locator(".lsf-richtext .htx-highlight[data-label]")
         expect(highlights).to_have_count(4, timeout=60_000)
-        shown = sorted((e[0], e[1].split(":", 1)[1]) for e in highlights.evaluate_all(
-            "els => els.map(e => [e.textContent, e.dataset.label])"))
+
+        def regions() -> list:  # the editor may draw the regions again as the prediction settles
+            return sorted((e[0], e[1].split(":", 1)[1]) for e in highlights.evaluate_all(
+                "els => els.map(e => [e.textContent, e.dataset.label])") if ":" in e[1])
+
+        shown, _ = wait_for(lambda: regions() if len(regions()) == 4 else None, deadline=30)
         assert shown == [("7", "Quantity"), ("Friday", "Location"), ("Goma", "Location"),
                          ("Soldiers", "Location")]
         expect(page.get_by_role("radio", name="None")).to_be_checked()
@@ -694,11 +698,8 @@ def test_in_chromium_a_task_imported_by_hand_shows_the_draft_and_a_submit_is_gol
         page.screenshot(path=str(ARTIFACTS / "serve_prefilled_by_backend.png"))
         page.get_by_role("radio", name="Battle").click()  # the annotator corrects the event type
         page.get_by_role("button", name="Submit").click()
-        clicked = time.monotonic()
-        row, _ = wait_for(lambda: gold_of_task(serve.db_file, task_id))
-        delay = time.monotonic() - clicked
+        row, delay = wait_for(lambda: gold_of_task(serve.db_file, task_id), deadline=5.0)  # the webhook's pull
         page.screenshot(path=str(ARTIFACTS / "serve_submitted.png"))
-    assert delay < 5.0, delay
     assert row["status"] == "ok", row["errors"]
     data = json.loads(row["data"])
     assert data["event_type"] == "battle" and data["attribution"] == "asserted"
