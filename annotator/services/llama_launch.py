@@ -81,7 +81,7 @@ class GrammarCheckedGreedy:
 
 def _grammar_checked_greedy(C: Any) -> None:
     import numpy as np
-    from llama_cpp import llama as L
+    from llama_cpp import llama as L  # runs-elsewhere: the llm venv
 
     default = L.Llama._init_sampler
 
@@ -95,7 +95,7 @@ def _grammar_checked_greedy(C: Any) -> None:
 
 
 def main() -> None:
-    import llama_cpp.llama_cpp as C
+    import llama_cpp.llama_cpp as C  # runs-elsewhere: the llm venv
 
     _no_extra_buffers(C)
     _grammar_checked_greedy(C)
