@@ -29,11 +29,7 @@ What the steps share:
     kinds/          field kinds: how a field is recognised, and its Label Studio codec
     spans.py        span texts grounded to offsets; Python and UTF-16 offsets
     prompts.py      versioned prompt templates rendered into chat messages
-    llm.py          the LLM edge: an OpenAI-compatible client, transport retries, cache keys
-    modes.py        pure: structured-output modes and the request each one sends
-    completions.py  pure: chat-completion replies as plain data
-    cachekeys.py    response-cache keys: the hash of a request's canonical JSON
-    ratelimit.py    pure: what a server says about its rate limits
+    llm/            the LLM edge: the client, its errors, modes, replies, the response cache, rate limits
     hashing.py      canonical JSON and the hashes made of it (stored ids and keys)
     store.py        SQLite storage and its append-only migrations
     locks.py        one writer at a time per database and piece of work

@@ -6,9 +6,9 @@ import hashlib
 
 import pytest
 
-from annotator.cachekeys import RequestKeys, cache_key
 from annotator.llm import LLMClient
-from annotator.modes import MODES
+from annotator.llm.cachekeys import RequestKeys, cache_key
+from annotator.llm.modes import MODES
 
 SCHEMA = {"type": "object", "properties": {"b": {"type": "string"}, "a": {"enum": ["é", "ü"]}}, "required": ["a"]}
 SHARED = [{"role": "system", "content": "Annotate.\nÜnïcode «quotes» and \"escapes\" \\ 🇺🇦"},

@@ -12,9 +12,9 @@ import hashlib
 import json
 import textwrap
 
-from annotator.cachekeys import RequestKeys, cache_key
 from annotator.hashing import canonical_json, content_hash
 from annotator.llm import LLMClient
+from annotator.llm.cachekeys import RequestKeys, cache_key
 from annotator.schema import load_schema
 from annotator.store import content_id
 

@@ -10,7 +10,7 @@ import pytest
 from annotator.annotate import annotate
 from annotator.ingest import ingest, read_inputs
 from annotator.llm import LLMClient
-from annotator.modes import request_params
+from annotator.llm.modes import request_params
 from annotator.prompts import load_prompt
 from annotator.resources import data_file
 from annotator.schema import load_schema

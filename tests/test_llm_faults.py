@@ -13,8 +13,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from stub_llm import StubLLM  # noqa: E402
 
-from annotator.completions import not_a_completion  # noqa: E402
 from annotator.llm import FatalLLMError, LLMClient, TransportFailed  # noqa: E402
+from annotator.llm.completions import not_a_completion  # noqa: E402
 
 SCHEMA = {"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]}
 MESSAGES = [{"role": "user", "content": "Sentence: x"}]

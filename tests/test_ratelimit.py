@@ -18,10 +18,10 @@ from stub_llm import StubLLM  # noqa: E402
 from test_annotate import PROMPT, SCHEMA  # noqa: E402
 
 from annotator.annotate import annotate  # noqa: E402
-from annotator.annotate.limiter import PROBE, AdaptiveLimiter, Budget  # noqa: E402
 from annotator.ingest import ingest, read_inputs  # noqa: E402
 from annotator.llm import LLMClient  # noqa: E402
-from annotator.ratelimit import RateInfo, parse_duration, rate_info  # noqa: E402
+from annotator.llm.limiter import PROBE, AdaptiveLimiter, Budget  # noqa: E402
+from annotator.llm.ratelimit import RateInfo, parse_duration, rate_info  # noqa: E402
 from annotator.store import open_db  # noqa: E402
 
 

@@ -3,9 +3,7 @@
     jobs.py           which sentences are pending, and what each is sent with (context, examples)
     drafter.py        one sentence: the cache, the LLM, a bounded re-ask with the validation error, grounding
     loop.py           many requests in flight on one event loop, finished as they come
-    limiter.py        requests in flight under a server's rate limits: additive increase, halve on 429
     run.py            a run from start to report; each finished draft stored at once (`annotate`)
-    cache.py          the response cache's read side: the stored answer to a request, by its key
     writes.py         storing drafts, one transaction each; nothing paid for is lost when the database is busy
     estimate.py       pure: what a run will cost before it runs (prompts in tokens, completions, prices)
     estimate_edge.py  the estimate's edge: the pending sentences' real prompts, drafts so far, a tokenizer
@@ -13,7 +11,8 @@
     batch_api.py      the OpenAI Batch API: upload a request file, create, poll, read the results
     batch_store.py    batches and their requests in SQLite (migration 007_batches)
 
-`annotate` is the entry point.
+`annotate` is the entry point. What talks to the LLM server (the client, the response
+cache, the rate limits) is `annotator.llm`.
 """
 
 from .run import RunReport, annotate

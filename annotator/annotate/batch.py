@@ -24,8 +24,9 @@ from typing import Any
 
 import sqlite_utils
 
-from ..completions import Completion
 from ..llm import LLMClient, TransportFailed
+from ..llm.cache import CacheReader
+from ..llm.completions import Completion
 from ..locks import hold
 from ..prompts import Prompt, register_prompt
 from ..schema import Schema
@@ -40,7 +41,6 @@ from .batch_api import (
     read_result_line,
     request_line,
 )
-from .cache import CacheReader
 from .drafter import Drafter, ModeResolver, Outcome
 from .jobs import Selection, count_pending, pending_jobs
 from .run import RunReport, record_schema, remembered_mode

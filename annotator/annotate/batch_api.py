@@ -15,9 +15,9 @@ from typing import Any
 
 import openai
 
-from ..completions import completion_from_response, not_a_completion
 from ..errors import LLMError
 from ..llm import LLMClient
+from ..llm.completions import completion_from_response, not_a_completion
 
 ENDPOINT = "/v1/chat/completions"
 WINDOW = "24h"

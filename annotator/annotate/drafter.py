@@ -10,13 +10,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ..cachekeys import RequestKeys
-from ..completions import Completion, parse_json
 from ..confidence.signals import draft_signals
 from ..errors import InputError
 from ..kinds.relations import ground_relation_fields
 from ..llm import FatalLLMError, LLMClient, LogprobsRefused, ModeRejected, Stopped, TransportFailed
-from ..modes import MODES
+from ..llm.cachekeys import RequestKeys
+from ..llm.completions import Completion, parse_json
+from ..llm.modes import MODES
 from ..prompts import Prompt
 from ..schema import Schema
 from ..spans import ground

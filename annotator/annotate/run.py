@@ -12,14 +12,14 @@ import sqlite_utils
 
 from ..errors import InputError
 from ..llm import LLMClient
+from ..llm.cache import cached_response
+from ..llm.limiter import AdaptiveLimiter
 from ..locks import hold
 from ..prompts import Prompt, register_prompt
 from ..schema import Schema
 from ..store import DraftStatus, now
-from .cache import cached_response
 from .drafter import Drafter, ModeResolver, Outcome
 from .jobs import Selection, count_pending, pending_jobs
-from .limiter import AdaptiveLimiter
 from .loop import run_on_loop
 from .writes import DraftWriter
 

@@ -23,6 +23,7 @@ from typing import IO
 import sqlite_utils
 
 from ..errors import AnnotatorError
+from ..llm.cache import store_answers
 from ..locks import db_file
 from ..store import DraftStatus
 from .drafter import Outcome
@@ -46,8 +47,6 @@ _DROP_SUPERSEDED = (
     "DELETE FROM drafts WHERE sentence_id = ? AND schema_hash = ? AND prompt_version = ? AND model = ? "
     f"AND run_key != ? AND status = '{DraftStatus.FAILED.value}'"
 )
-_INSERT_CACHE = ("INSERT OR REPLACE INTO llm_cache (key, model, mode, response, created_at) "
-                 "VALUES (:key, :model, :mode, :response, :created_at)")
 
 
 class DatabaseBusy(AnnotatorError):
@@ -109,8 +108,7 @@ def unsaved_outcomes(path: Path | None) -> list[Outcome]:
 
 
 def _write(db: sqlite_utils.Database, outcome: Outcome) -> None:
-    if outcome.cache_entries:
-        db.conn.executemany(_INSERT_CACHE, outcome.cache_entries)
+    store_answers(db, outcome.cache_entries)
     db.conn.execute(_UPSERT_DRAFT, [outcome.row.get(c) for c in DRAFT_COLUMNS])  # a side file may predate a column
     if outcome.row["status"] != DraftStatus.FAILED:
         db.conn.execute(_DROP_SUPERSEDED, [outcome.row[c] for c in DRAFT_KEY])

@@ -23,7 +23,6 @@ from typing import Any
 import sqlite_utils
 from label_studio_sdk.label_interface import LabelInterface
 
-from ..annotate.cache import CacheReader
 from ..annotate.drafter import Drafter, ModeResolver
 from ..annotate.jobs import Job
 from ..annotate.run import record_schema, remembered_mode
@@ -34,6 +33,7 @@ from ..labelstudio.config import label_config
 from ..labelstudio.predictions import model_version_of, prediction_of
 from ..labelstudio.projects import Project
 from ..llm import LLMClient, Stopped
+from ..llm.cache import CacheReader
 from ..prompts import Prompt, register_prompt
 from ..schema import Schema
 from ..store import DraftStatus, now

@@ -20,7 +20,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from ..modes import MODES
+from ..llm.modes import MODES
 from ..settings import DEFAULT_SCHEMA, db_path
 
 console = Console(stderr=True)  # progress, warnings and errors

@@ -210,7 +210,7 @@ def draft_signals(fields: Sequence[FieldSpec], data: dict, spans: Sequence[dict]
 
 
 def _raw_answer(content: str) -> dict:
-    from ..completions import parse_json
+    from ..llm.completions import parse_json
 
     try:
         parsed = parse_json(content)

@@ -1,21 +1,36 @@
-"""The response cache's read side: the stored answer to a request, by its key (`cachekeys`).
+"""The response cache: the stored answer to a request, by its key (`cachekeys`), read and written.
 
-Answers are written with their draft (`writes`), in the same transaction.
+A fresh answer is written with the draft it made (`annotate.writes`), in the same
+transaction: `store_answers` is called inside it. Reads go through the caller's
+connection (`cached_response`, which sees this round's writes) or a connection per
+worker thread (`CacheReader`).
 """
 
 from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import sqlite_utils
 
 from ..settings import busy_timeout
 
+_INSERT = ("INSERT OR REPLACE INTO llm_cache (key, model, mode, response, created_at) "
+           "VALUES (:key, :model, :mode, :response, :created_at)")
+_SELECT = "SELECT response FROM llm_cache WHERE key = ?"
+
+
+def store_answers(db: sqlite_utils.Database, entries: Sequence[Mapping[str, Any]]) -> None:
+    """Keep fresh answers (`key`, `model`, `mode`, `response`, `created_at` each) in the caller's transaction."""
+    if entries:
+        db.conn.executemany(_INSERT, entries)
+
 
 def cached_response(db: sqlite_utils.Database, key: str) -> str | None:
     """The cached response for a request's key, read on the caller's connection."""
-    row = db.conn.execute("SELECT response FROM llm_cache WHERE key = ?", [key]).fetchone()
+    row = db.conn.execute(_SELECT, [key]).fetchone()
     return row[0] if row else None
 
 
@@ -38,7 +53,7 @@ class CacheReader:
             conn.execute(f"PRAGMA busy_timeout={int(busy_timeout() * 1000)}")
             with self._lock:
                 self._opened.append(conn)
-        row = conn.execute("SELECT response FROM llm_cache WHERE key = ?", [key]).fetchone()
+        row = conn.execute(_SELECT, [key]).fetchone()
         return row[0] if row else None
 
     def close(self) -> None:

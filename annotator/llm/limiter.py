@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..ratelimit import RateInfo
+from .ratelimit import RateInfo
 
 POLL = 0.1
 """Longest sleep between checks while waiting (a stop request is noticed this fast)."""

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
-from .hashing import canonical_json, content_hash
+from ..hashing import canonical_json, content_hash
 
 
 def cache_key(params: Mapping[str, Any]) -> str:

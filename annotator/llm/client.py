@@ -1,11 +1,9 @@
-"""The LLM edge: an OpenAI-compatible client with structured-output modes, transport retries and a cache key."""
+"""The client: chat requests to an OpenAI-compatible server, sent with transport retries, through the rate gate."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import random
-import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -24,119 +22,28 @@ from tenacity import (
     stop_when_event_set,
 )
 
+from ..errors import LLMError
+from ..hashing import content_hash
+from ..settings import OPENAI_URL, redact_url
 from .cachekeys import RequestKeys, cache_key
 from .completions import Completion, completion_from_response, not_a_completion
-from .errors import LLMError
-from .hashing import content_hash
-from .modes import request_params
-from .ratelimit import RateInfo, RequestGate, rate_info, retry_after
-from .settings import OPENAI_URL, redact_url
-
-# A 400 whose message says one of these means "this server does not do this mode".
-_MODE_REJECTION = re.compile(
-    r"response_format|json_schema|json_object|schema|tool|function|grammar|not supported|unsupported|"
-    r"not implemented|unrecognized|unknown",
-    re.IGNORECASE,
+from .errors import (
+    FatalLLMError,
+    NotACompletion,
+    Stopped,
+    asked_wait,
+    final_error,
+    is_retried,
+    no_connection,
 )
-
-
-class ModeRejected(LLMError):
-    """The server refused the structured-output mode of the request."""
-
-
-class LogprobsRefused(LLMError):
-    """The server refused to send log-probabilities (the request is sent again without asking)."""
-
-
-class TransportFailed(LLMError):
-    """Transport faults persisted after every retry."""
-
-
-class FatalLLMError(LLMError):
-    """A failure no retry can fix (bad key, unknown model): the whole run stops."""
-
-
-class Stopped(TransportFailed):
-    """The run is stopping: no new request is sent (a draft that sent nothing is not stored)."""
-
-
-class NotACompletion(Exception):
-    """A 200 reply that is not an OpenAI chat completion (an HTML page, no choices): a transport fault."""
-
+from .modes import request_params
+from .ratelimit import RateInfo, RequestGate, rate_info
 
 STOP_POLL = 0.1
 """Longest sleep of a backoff between checks that the run is not stopping."""
 
 UNREACHABLE_AFTER = 5
 """Consecutive connection errors (no HTTP answer at all) after which a run stops."""
-
-_UNKNOWN_MODEL = re.compile(
-    r"model.{0,80}(not found|does not exist|unknown|not available|no such|invalid)|"
-    r"(unknown|invalid|no such|unsupported) model|model_not_found", re.IGNORECASE)
-
-
-# Some servers answer an unsupported mode with a 5xx (llama-cpp-python: HTTP 500 with a pydantic
-# literal_error on response_format.type); only these words make a 5xx a mode refusal.
-_MODE_REJECTION_5XX = re.compile(r"response_format|json_schema|json_object|tool_choice|'tools'", re.IGNORECASE)
-
-
-def _is_mode_rejection(exc: BaseException, params: dict[str, Any]) -> bool:
-    """Whether the server refused the request's structured-output mode (never worth a retry)."""
-    if not isinstance(exc, openai.APIStatusError) or not ("tools" in params or "response_format" in params):
-        return False
-    if _is_unknown_model(exc):
-        return False
-    msg = _error_message(exc)
-    if exc.status_code in (400, 422):
-        return bool(_MODE_REJECTION.search(msg))
-    return exc.status_code >= 500 and bool(_MODE_REJECTION_5XX.search(msg))
-
-
-def _is_logprobs_refusal(exc: BaseException, params: dict[str, Any]) -> bool:
-    """Whether the server refused the request because it asked for log-probabilities (llama-cpp-python started
-    without all logits answers HTTP 500 "logprobs is not supported ..."); never worth a retry."""
-    if not isinstance(exc, openai.APIStatusError) or not params.get("logprobs"):
-        return False
-    return (exc.status_code in (400, 422) or exc.status_code >= 500) and "logprob" in _error_message(exc).lower()
-
-
-def _is_unknown_model(exc: BaseException) -> bool:
-    """Whether a 400/404 says the server does not know the model (a fatal error, not a mode refusal)."""
-    return (isinstance(exc, openai.APIStatusError) and exc.status_code in (400, 404, 422)
-            and bool(_UNKNOWN_MODEL.search(_error_message(exc))))
-
-
-def _is_transient(exc: BaseException) -> bool:
-    """Faults worth retrying: rate limits, server errors, timeouts, dropped connections, garbage replies."""
-    if isinstance(exc, openai.APIConnectionError | NotACompletion):  # includes APITimeoutError
-        return True
-    if isinstance(exc, openai.APIStatusError):
-        return exc.status_code in (408, 409, 425, 429) or exc.status_code >= 500
-    return False
-
-
-def _no_connection(exc: openai.APIConnectionError) -> bool:
-    """Whether no connection to the server was made (refused, reset, unknown host), not a slow answer.
-
-    httpx reports a refused connection as APIConnectionError; aiohttp's transport reports it as
-    APITimeoutError, whose cause is the refusal (aiohttp.ClientConnectorError, an OSError). A genuine
-    timeout, on either transport, is a TimeoutError (an OSError too) or no OSError at all.
-    """
-    if not isinstance(exc, openai.APITimeoutError):
-        return True
-    seen: set[int] = set()
-    link: BaseException | None = exc
-    while link is not None and id(link) not in seen:
-        seen.add(id(link))
-        if isinstance(link, OSError) and not isinstance(link, TimeoutError):
-            return True
-        link = link.__cause__ or link.__context__
-    return False
-
-
-def _retry_after(exc: BaseException | None) -> float | None:
-    """Seconds the server asked us to wait (Retry-After / retry-after-ms), if any."""
-    return retry_after(exc.response.headers) if isinstance(exc, openai.APIStatusError) else None
 
 
 def read_reply(response: httpx.Response, started: float) -> tuple[Completion, RateInfo]:
@@ -152,15 +59,6 @@ def read_reply(response: httpx.Response, started: float) -> tuple[Completion, Ra
     completion = completion_from_response(data, latency)
     used = completion.prompt_tokens + completion.completion_tokens
     return completion, rate_info(response.status_code, response.headers, used or None)
-
-
-def _error_message(exc: openai.APIStatusError) -> str:
-    """The server's own error text, on one line."""
-    body = exc.body
-    if isinstance(body, dict):
-        body = body.get("message") or body.get("error") or body
-    text = body if isinstance(body, str) else json.dumps(body) if body else str(exc)
-    return " ".join(str(text).split())[:300]
 
 
 @dataclass
@@ -245,15 +143,14 @@ class LLMClient:
     def _wait(self, state: RetryCallState) -> float:
         """Retry-After when the server gives one, else exponential backoff with full jitter."""
         exc = state.outcome.exception() if state.outcome else None
-        asked = _retry_after(exc)
+        asked = asked_wait(exc)
         if asked is not None:
             return min(asked, self.max_backoff) + random.uniform(0, 0.1 * max(asked, 0.01))
         return random.uniform(0, min(self.max_backoff, self.backoff * 2 ** (state.attempt_number - 1)))
 
     def _retry_policy(self, params: dict[str, Any]) -> dict[str, Any]:
         """Tenacity's settings for one logical request (the same for the threaded and the async path)."""
-        return {"retry": retry_if_exception(lambda e: _is_transient(e) and not _is_mode_rejection(e, params)
-                                            and not _is_logprobs_refusal(e, params)),
+        return {"retry": retry_if_exception(lambda e: is_retried(e, params)),
                 "wait": self._wait, "reraise": True,
                 "stop": stop_after_attempt(self.max_retries + 1) | stop_when_event_set(self.stopping)}
 
@@ -280,31 +177,8 @@ class LLMClient:
             await asyncio.sleep(min(left, STOP_POLL))
 
     def _final_error(self, exc: BaseException, params: dict[str, Any]) -> LLMError:
-        """What a request that failed for good raises: fatal for the run, a mode refusal, or a failed draft."""
-        if isinstance(exc, openai.APIStatusError):
-            msg = _error_message(exc)
-            if exc.status_code in (401, 403):
-                return FatalLLMError(
-                    f"the LLM server refused the API key (HTTP {exc.status_code}: {msg}); set OPENAI_API_KEY")
-            if exc.status_code == 404 or _is_unknown_model(exc):
-                return FatalLLMError(
-                    f"the LLM server has no model {self.model!r} or no chat endpoint at {self.server} "
-                    f"(HTTP {exc.status_code}: {msg}); check --model and --base-url")
-            if _is_logprobs_refusal(exc, params):
-                return LogprobsRefused(msg)
-            if _is_mode_rejection(exc, params):
-                return ModeRejected(msg)
-            if _is_transient(exc):
-                return TransportFailed(f"HTTP {exc.status_code} after {self.max_retries + 1} attempts: {msg}")
-            return TransportFailed(f"HTTP {exc.status_code}: {msg}")
-        if isinstance(exc, openai.APIConnectionError):
-            kind = "connection error" if _no_connection(exc) else "timeout"
-            return TransportFailed(f"{kind} after {self.max_retries + 1} attempts: {exc}")
-        if isinstance(exc, NotACompletion):
-            return TransportFailed(f"{exc} after {self.max_retries + 1} attempts")
-        if isinstance(exc, Stopped):
-            return Stopped(str(exc))
-        return TransportFailed(str(exc))
+        """What a request that failed for good raises (`errors.final_error`)."""
+        return final_error(exc, params, model=self.model, server=self.server, attempts=self.max_retries + 1)
 
     def _count_call(self) -> None:
         """Before a request: count it, unless the run is stopping or the server is unreachable."""
@@ -319,7 +193,7 @@ class LLMClient:
         """After a request: track connection errors in a row; what an error reply said about rate limits."""
         with self._lock:
             if isinstance(exc, openai.APIConnectionError):
-                if _no_connection(exc):
+                if no_connection(exc):
                     self._unreachable += 1
                     if self._unreachable >= self.unreachable_after:
                         raise self._unreachable_error() from exc
