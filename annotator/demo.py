@@ -14,7 +14,7 @@ from typing import Any
 
 import sqlite_utils
 
-from .annotate import RunReport, annotate
+from .annotate import RunOptions, RunReport, annotate
 from .boilerplate import BACKFILLS
 from .endpoints import SMOLLM_WARNING, LLMTarget, resolve_labelstudio, resolve_llm
 from .ingest import ingest, read_inputs
@@ -141,7 +141,7 @@ def draft_all(db: sqlite_utils.Database, schema: Schema, prompt: Prompt, llm: LL
         progress("annotate", "Annotating", counts["done"], counts["total"])
 
     progress("annotate", "Annotating", None, None)
-    return annotate(db, client, schema, prompt, concurrency=concurrency,
+    return annotate(db, client, schema, prompt, RunOptions(concurrency=concurrency),
                     on_start=started, on_done=finished)
 
 

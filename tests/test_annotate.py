@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fakes import news_answer, news_responder, target_sentence  # noqa: E402
 from stub_llm import StubLLM  # noqa: E402
 
-from annotator.annotate import annotate  # noqa: E402
+from annotator.annotate import RunOptions, annotate  # noqa: E402
 from annotator.errors import InputError  # noqa: E402
 from annotator.ingest import ingest, read_inputs  # noqa: E402
 from annotator.llm import LLMClient  # noqa: E402
@@ -119,6 +119,18 @@ def test_timeout_is_retried(db) -> None:
         stub.enqueue_fault("timeout")
         report = annotate(db, client_for(stub, timeout=0.5), SCHEMA, PROMPT, limit=1)
         assert report.by_status == {"ok": 1} and stub.counts["timeout"] == 1
+
+
+def test_a_run_takes_its_options_as_one_value_or_field_by_field(db) -> None:
+    with StubLLM(responder=news_responder) as stub:
+        options = RunOptions(limit=2, concurrency=1, max_reasks=0)
+        assert annotate(db, client_for(stub), SCHEMA, PROMPT, options).done == 2
+        assert annotate(db, client_for(stub), SCHEMA, PROMPT, options, limit=3).done == 3  # the loose field wins
+        assert stub.calls == 5
+        with pytest.raises(TypeError, match="concurency"):
+            annotate(db, client_for(stub), SCHEMA, PROMPT, concurency=2)
+    with pytest.raises(InputError, match="--concurrency must be at least 1"):
+        RunOptions(concurrency=0)
 
 
 def test_truncated_json_is_re_asked_with_the_error(db) -> None:

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from stub_llm import StubLLM  # noqa: E402
 from test_annotate import ARTICLE, PROMPT, SCHEMA, cli_env, client_for, run_cli  # noqa: E402
 
 from annotator.annotate import annotate  # noqa: E402
-from annotator.annotate.batch import annotate_batch  # noqa: E402
+from annotator.annotate.batch import BatchHooks, annotate_batch  # noqa: E402
 from annotator.annotate.batch_api import read_result, request_line  # noqa: E402
 from annotator.ingest import ingest, read_inputs  # noqa: E402
 from annotator.store import open_db  # noqa: E402
@@ -87,6 +88,43 @@ def test_reask_online_sends_the_reask_at_once(tmp_path) -> None:
         stub.enqueue_fault("invalid")
         report = batch(db, stub, reask_online=True)
         assert stub.batch.created == 1 and report.online_reasks == 1 and report.by_status == {"ok": 11}
+
+
+def test_a_server_remembered_to_refuse_log_probabilities_is_not_asked_for_them_in_a_batch(tmp_path) -> None:
+    db = fresh_db(tmp_path / "b.db")
+    with StubLLM(responder=news_responder) as stub:
+        stub.logprobs = "refuse"
+        assert annotate(db, client_for(stub), SCHEMA, PROMPT, limit=1).by_status == {"ok": 1}  # refused, remembered
+        sent = len(stub.requests)
+        report = batch(db, stub)
+        assert report.by_status == {"ok": 10} and stub.counts == {"logprobs_refused": 1, "ok": 11}
+        assert len(stub.requests) == sent + 10 and all("logprobs" not in body for body in stub.requests[sent:])
+
+
+def test_a_reask_sent_online_to_a_server_that_refuses_log_probabilities_is_sent_again_without(tmp_path) -> None:
+    fresh_db(tmp_path / "b.db").close()
+    reports: list = []
+    with StubLLM(responder=news_responder) as stub:
+        stub.enqueue_fault("invalid")  # one batch answer is invalid: its re-ask goes online, after the batch
+
+        def phase(text: str) -> None:
+            if text.startswith("Drafting from batch results"):
+                stub.logprobs = "refuse"  # the server sending the re-ask refuses log-probabilities
+
+        client = client_for(stub)
+        run = threading.Thread(target=lambda: reports.append(annotate_batch(  # on its own connection
+            open_db(tmp_path / "b.db"), client, SCHEMA, PROMPT, poll_interval=0.02, reask_online=True,
+            hooks=BatchHooks(phase=phase))))
+        run.start()
+        run.join(timeout=60)
+        stuck = run.is_alive()
+        client.stopping.set()  # a run asking the same refused request again and again stops here
+        run.join()
+        assert not stuck and stub.counts["logprobs_refused"] == 1
+        # Online: the re-ask (refused); from then on no request asks for log-probabilities, as the batch's did:
+        # the eleven are asked again online, the refused sentence's first.
+        assert reports[0].by_status == {"ok": 11} and reports[0].online_reasks == 1 + 11
+        assert "logprobs" not in stub.requests[-1]
 
 
 def test_partly_failed_batch_leaves_failures_pending_and_pays_the_rest_once(tmp_path) -> None:

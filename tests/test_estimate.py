@@ -15,7 +15,7 @@ from fakes import news_responder  # noqa: E402
 from stub_llm import StubLLM  # noqa: E402
 from test_annotate import cli_env, run_cli  # noqa: E402
 
-from annotator.annotate import annotate  # noqa: E402
+from annotator.annotate import RunOptions, annotate  # noqa: E402
 from annotator.annotate.estimate import (  # noqa: E402
     DraftStats,
     Prices,
@@ -182,7 +182,7 @@ def test_estimate_counts_smollm2s_own_tokens_like_the_server(llama_server, tmp_p
     db = open_db(tmp_path / "smol.db")
     ingest(db, read_inputs([str(data_file("sample_article.txt"))]))
     client = LLMClient(base_url=llama_server.url, api_key=None, model=llama_server.model, max_tokens=64)
-    figures = estimate_pending(db, client, SCHEMA, PROMPT, Prices(), mode="json_object", limit=3)
+    figures = estimate_pending(db, client, SCHEMA, PROMPT, Prices(), RunOptions(mode="json_object", limit=3))
     assert figures.sizes.exact and "own tokenizer" in figures.sizes.counter
     annotate(db, client, SCHEMA, PROMPT, mode="json_object", concurrency=1, limit=3, max_reasks=0)
     served = db.execute("SELECT sum(prompt_tokens), count(*) FROM drafts").fetchone()

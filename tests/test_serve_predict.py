@@ -20,9 +20,11 @@ from fakes import news_responder  # noqa: E402
 from stub_llm import StubLLM  # noqa: E402
 from test_serve import CREDS, XML, predictor_for  # noqa: E402, F401  (fixture)
 
+from annotator.annotate.prepare import remember_no_logprobs  # noqa: E402
 from annotator.backend.app import build_app  # noqa: E402
 from annotator.backend.predict import Predictor  # noqa: E402
 from annotator.ingest import DocInput, ingest  # noqa: E402
+from annotator.llm import LLMClient  # noqa: E402
 from annotator.store import open_db  # noqa: E402
 
 AUTH = {"Authorization": "Basic " + base64.b64encode(f"{CREDS.user}:{CREDS.secret}".encode()).decode()}
@@ -130,3 +132,16 @@ def test_a_malformed_task_is_skipped_with_its_reason_and_the_others_are_predicte
                    "Unicode (a lone surrogate)", "task #4: its id 9223372036854775808 is not a task id",
                    "task #5: its id True is not a task id", "task #6 is a str, not a task"):
         assert reason in line, reason
+
+
+def test_a_server_remembered_to_refuse_log_probabilities_is_not_asked_for_them(predictor_for, tmp_path) -> None:  # noqa: F811
+    with StubLLM(responder=news_responder) as stub:
+        stub.logprobs = "refuse"
+        db = open_db(tmp_path / "annotator.db")  # the database the predictor is built on
+        remember_no_logprobs(db, LLMClient(base_url=stub.base_url, api_key=None, model="stub-model").server,
+                             "stub-model")  # as an earlier `annotate` against this server did
+        db.close()
+        predictor, _ = predictor_for(stub, budget=30)
+        status, results = predict(app_of(predictor), {"id": 1, "data": {"text": "Troops left Mali."}})
+        assert status == 200 and results[0]["result"]
+        assert stub.counts == {"ok": 1} and "logprobs" not in stub.requests[0]

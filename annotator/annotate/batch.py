@@ -1,10 +1,11 @@
 """annotate --batch: the pending sentences through the Batch API, stored exactly as online drafts are.
 
 Drafting from a batch is online drafting whose answers were fetched beforehand: the
-same `Drafter` renders each sentence's request, validates the reply, re-asks with the
-error and grounds the spans, and the same `DraftWriter` stores the draft and its cache
-entries. Only the client differs (`BatchReplies`): it answers a request from the
-batches' results, or defers it to the next batch. A round drafts every sentence it
+same `Drafter`, set up as every run's (`prepare.prepare_run`), renders each sentence's
+request, validates the reply, re-asks with the error and grounds the spans, and the
+same `DraftWriter` stores the draft and its cache entries. Only the client differs
+(`BatchReplies`, a `drafter.DraftClient`): it answers a request from the batches'
+results, or defers it to the next batch. A round drafts every sentence it
 can, collects the deferred requests into batches (at most 50,000 requests or 190 MB
 each), waits for them, and replays; an invalid reply's re-ask is deferred in its turn,
 to a follow-up batch or, with `reask_online`, sent at once.
@@ -18,17 +19,17 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import sqlite_utils
 
-from ..llm import LLMClient, TransportFailed
-from ..llm.cache import CacheReader
+from ..llm.cachekeys import RequestKeys
+from ..llm.client import LLMClient
 from ..llm.completions import Completion
-from ..locks import hold
-from ..prompts import Prompt, register_prompt
+from ..llm.errors import TransportFailed
+from ..prompts import Prompt
 from ..schema import Schema
 from ..store import now
 from . import batch_store as store
@@ -41,9 +42,10 @@ from .batch_api import (
     read_result_line,
     request_line,
 )
-from .drafter import Drafter, ModeResolver, Outcome
-from .jobs import Selection, count_pending, pending_jobs
-from .run import RunReport, record_schema, remembered_mode
+from .drafter import Drafter, Outcome
+from .jobs import count_pending, pending_jobs
+from .prepare import RunOptions, drafting_lock, prepare_run
+from .run import RunReport
 from .writes import DraftWriter
 
 
@@ -56,14 +58,45 @@ class Deferred(Exception):  # noqa: N818 - a signal, not an error
 
 
 class BatchReplies:
-    """Stands in for the LLM client while drafting: batch answers, else Deferred (or the real client, online)."""
+    """The drafter's client while drafting from batches (`DraftClient`): each request is answered from the
+    batches' results, else Deferred to the next batch (or, `online`, sent at once by the real client)."""
 
     def __init__(self, client: LLMClient, db: sqlite_utils.Database, since: str | None = None) -> None:
         self._client, self._db, self.since = client, db, since
         self.online = False
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._client, name)
+    @property
+    def logprobs(self) -> bool:
+        return self._client.logprobs
+
+    @logprobs.setter
+    def logprobs(self, value: bool) -> None:  # refused to an online re-ask: the client stops asking, not only here
+        self._client.logprobs = value
+
+    @property
+    def model(self) -> str:
+        return self._client.model
+
+    @property
+    def samples(self) -> int:
+        return self._client.samples
+
+    @property
+    def sample_temperature(self) -> float:
+        return self._client.sample_temperature
+
+    @property
+    def run_key(self) -> str:
+        return self._client.run_key
+
+    def run_settings(self) -> dict[str, Any]:
+        return self._client.run_settings()
+
+    def request_keys(self, mode: str, schema: dict) -> RequestKeys:
+        return self._client.request_keys(mode, schema)
+
+    def params(self, mode: str, messages: list[dict], schema: dict, sample: int | None = None) -> dict[str, Any]:
+        return self._client.params(mode, messages, schema, sample)
 
     def send(self, params: dict[str, Any]) -> Completion:
         """The batch's answer to this request (fresh: it was paid for), or Deferred."""
@@ -78,6 +111,10 @@ class BatchReplies:
         if self.online:
             return self._client.send(params)
         raise Deferred(key, params)
+
+    async def asend(self, params: dict[str, Any]) -> Completion:
+        """`send` (a batch run drafts with `Drafter.draft`, on one thread)."""
+        return self.send(params)
 
     def running(self, key: str) -> bool:
         """Whether a batch that still runs holds this request."""
@@ -132,70 +169,61 @@ class BatchHooks:
     done: Callable[[dict], None] = lambda row: None
 
 
-def annotate_batch(db: sqlite_utils.Database, client: LLMClient, schema: Schema, prompt: Prompt, *,
-                   mode: str = "auto", limit: int | None = None, max_reasks: int = 2, retry_invalid: bool = False,
-                   selection: Selection | None = None, reask_online: bool = False, poll_interval: float = 30.0,
-                   hooks: BatchHooks | None = None, sleep: Callable[[float], None] = time.sleep) -> BatchReport:
-    """Draft every pending sentence through the Batch API; see the module's docstring."""
-    selection = selection or Selection()
-    family = selection.examples.family_pattern(client.run_key) if selection.examples else client.run_key
-    scope = f"annotate {schema.hash} {prompt.version} {client.model} {family}"
-    with hold(db, scope, f"drafting with {client.model}, prompt {prompt.version}"):
-        run = _BatchRun(db, client, schema, prompt, scope, hooks or BatchHooks(), poll_interval, sleep)
-        return run.go(mode, limit, max_reasks, retry_invalid, selection, reask_online)
+def annotate_batch(db: sqlite_utils.Database, client: LLMClient, schema: Schema, prompt: Prompt,
+                   options: RunOptions | None = None, *, hooks: BatchHooks | None = None,
+                   sleep: Callable[[float], None] = time.sleep, **loose: Any) -> BatchReport:
+    """Draft every pending sentence through the Batch API as `options` say (their fields may also be given one
+    by one, as to `annotate`); see the module's docstring."""
+    options = replace(options or RunOptions(), **loose)
+    with drafting_lock(db, client, schema, prompt, options.selection) as scope:
+        return _BatchRun(db, client, schema, prompt, scope, options, hooks or BatchHooks(), sleep).go()
 
 
 class _BatchRun:
     """One `annotate --batch`: resume, then rounds of replay, submit and wait."""
 
     def __init__(self, db: sqlite_utils.Database, client: LLMClient, schema: Schema, prompt: Prompt, scope: str,
-                 hooks: BatchHooks, poll_interval: float, sleep: Callable[[float], None]) -> None:
+                 options: RunOptions, hooks: BatchHooks, sleep: Callable[[float], None]) -> None:
         self.db, self.client, self.schema, self.prompt, self.scope = db, client, schema, prompt, scope
-        self.hooks, self.poll_interval, self.sleep = hooks, poll_interval, sleep
+        self.options, self.hooks, self.sleep = options, hooks, sleep
         self.api = BatchAPI(client)
         self.writer = DraftWriter(db)
         self.report = BatchReport(replayed=self.writer.replay())
 
-    def go(self, mode: str, limit: int | None, max_reasks: int, retry_invalid: bool, selection: Selection,
-           reask_online: bool) -> BatchReport:
-        started = now()
-        register_prompt(self.db, self.prompt)
-        record_schema(self.db, self.schema)
+    def go(self) -> BatchReport:
+        started, options = now(), self.options
+        replies = BatchReplies(self.client, self.db, started if options.retry_invalid else None)
+        run = prepare_run(self.db, self.client, self.schema, self.prompt, options, sender=replies)
         total = count_pending(self.db, self.schema, self.prompt, self.client.model, self.client.run_key,
-                              retry_invalid, selection)
-        self.report.pending = min(total, limit) if limit is not None else total
+                              options.retry_invalid, options.selection)
+        self.report.pending = min(total, options.limit) if options.limit is not None else total
+        self.report.mode = run.resolver.mode
         for row in store.unfinished(self.db, self.scope):
             self._finish(row, resumed=True)
-        resolver = ModeResolver(mode, remembered_mode(self.db, self.client.model))
-        self.report.mode = resolver.mode
-        replies = BatchReplies(self.client, self.db, started if retry_invalid else None)
-        cache = CacheReader(self.db)
-        drafter = Drafter(replies, self.schema, self.prompt, resolver, cache.lookup, max_reasks)  # type: ignore[arg-type]
         only: set[str] | None = None
-        try:
-            # Each round stores a draft or moves a sentence one attempt on: max_reasks + 2 rounds replay them all.
-            for round_ in range(1, max_reasks + 3):
-                replies.online = reask_online and round_ > 1
-                with tempfile.TemporaryDirectory(prefix="annotator-batch-") as folder:
-                    files = self._replay(drafter, replies, Path(folder), only, limit, retry_invalid, selection)
-                    store.finish_fetched(self.db, self.scope)
-                    if not files.chunks:
-                        break
-                    for path, pairs in files.chunks:
-                        self._submit(path, pairs, round_)
-                only = files.sentences
-        finally:
-            cache.close()
+        # Each round stores a draft or moves a sentence one attempt on: max_reasks + 2 rounds replay them all.
+        for round_ in range(1, options.max_reasks + 3):
+            replies.online = options.reask_online and round_ > 1
+            with tempfile.TemporaryDirectory(prefix="annotator-batch-") as folder:
+                files = self._replay(run.drafter, replies, Path(folder), only)
+                store.finish_fetched(self.db, self.scope)
+                if not files.chunks:
+                    break
+                for path, pairs in files.chunks:
+                    self._submit(path, pairs, round_)
+            only = files.sentences
+        self.report.mode = run.resolver.mode
+        run.remember(self.db, self.client, self.report.ok_modes)
         return self.report
 
-    def _replay(self, drafter: Drafter, replies: BatchReplies, folder: Path, only: set[str] | None,
-                limit: int | None, retry_invalid: bool, selection: Selection) -> RequestFiles:
+    def _replay(self, drafter: Drafter, replies: BatchReplies, folder: Path, only: set[str] | None) -> RequestFiles:
         """Draft what the batches answered; collect what they have not into request files."""
         self.hooks.phase("Drafting from batch results" if only is not None else "Preparing requests")
         files = RequestFiles(folder)
         calls = self.client.calls
+        options = self.options
         jobs = pending_jobs(self.db, self.schema, self.prompt, self.client.model, self.client.run_key,
-                            limit if only is None else None, retry_invalid, selection)
+                            options.limit if only is None else None, options.retry_invalid, options.selection)
         for job in jobs:
             if only is not None and job.sentence_id not in only:
                 continue
@@ -248,7 +276,7 @@ class _BatchRun:
             store.update(self.db, local_id, store.BatchStep.RUNNING, found)
         if row["state"] != store.BatchStep.FETCHED.value:
             self.hooks.phase(f"Waiting for batch {provider_id}")
-            state = self.api.wait(provider_id, self.poll_interval, self._polled(local_id), self.sleep)
+            state = self.api.wait(provider_id, self.options.poll_interval, self._polled(local_id), self.sleep)
             self._fetch(local_id, state)
         if resumed:
             self.report.resumed.append(provider_id)

@@ -6,16 +6,16 @@ import json
 import threading
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import ValidationError
 
 from ..confidence.signals import draft_signals
 from ..errors import InputError
 from ..kinds.relations import ground_relation_fields
-from ..llm import FatalLLMError, LLMClient, LogprobsRefused, ModeRejected, Stopped, TransportFailed
 from ..llm.cachekeys import RequestKeys
 from ..llm.completions import Completion, parse_json
+from ..llm.errors import FatalLLMError, LogprobsRefused, ModeRejected, Stopped, TransportFailed
 from ..llm.modes import MODES
 from ..prompts import Prompt
 from ..schema import Schema
@@ -30,6 +30,35 @@ class Outcome:
 
     row: dict[str, Any]
     cache_entries: list[dict[str, Any]]
+
+
+class DraftClient(Protocol):
+    """What the drafter needs of a client: `LLMClient`, or a stand-in that answers from elsewhere (a batch)."""
+
+    logprobs: bool
+    """Ask for log-probabilities; the drafter sets it False when the server refuses them."""
+
+    @property
+    def model(self) -> str: ...
+
+    @property
+    def samples(self) -> int: ...
+
+    @property
+    def sample_temperature(self) -> float: ...
+
+    @property
+    def run_key(self) -> str: ...
+
+    def run_settings(self) -> dict[str, Any]: ...
+
+    def request_keys(self, mode: str, schema: dict) -> RequestKeys: ...
+
+    def params(self, mode: str, messages: list[dict], schema: dict, sample: int | None = None) -> dict[str, Any]: ...
+
+    def send(self, params: dict[str, Any]) -> Completion: ...
+
+    async def asend(self, params: dict[str, Any]) -> Completion: ...
 
 
 class ModeResolver:
@@ -83,7 +112,7 @@ def reask(messages: list[dict], content: str, problem: str) -> list[dict]:
 class Drafter:
     """Drafts one sentence: `steps` is the exchange as plain data, `draft` and `adraft` send its requests."""
 
-    def __init__(self, client: LLMClient, schema: Schema, prompt: Prompt, resolver: ModeResolver,
+    def __init__(self, client: DraftClient, schema: Schema, prompt: Prompt, resolver: ModeResolver,
                  cache_lookup: Callable[[str], str | None], max_reasks: int = 2) -> None:
         self.client, self.schema, self.prompt, self.resolver = client, schema, prompt, resolver
         self.cache_lookup = cache_lookup

@@ -17,14 +17,14 @@ from collections.abc import Callable
 import httpx
 import sqlite_utils
 
-from ..llm import LLMClient
+from ..llm.client import LLMClient
 from ..prompts import Prompt
 from ..schema import Schema
 from ..store import DraftStatus
 from .drafter import ModeResolver
 from .estimate import DraftStats, Estimate, Prices, TokenCounter, estimate_run, heuristic_counter
-from .jobs import Selection, pending_jobs
-from .run import remembered_mode
+from .jobs import pending_jobs
+from .prepare import RunOptions, remembered_mode
 
 CHATML_MESSAGE, CHATML_REPLY = 5, 3
 """Template tokens around a message (`<|im_start|>role\\n ... <|im_end|>\\n`) and before the reply."""
@@ -92,12 +92,13 @@ def pick_counter(client: LLMClient, finders: tuple[Callable[[], TokenCounter | N
     return heuristic_counter()
 
 
-def estimate_pending(db: sqlite_utils.Database, client: LLMClient, schema: Schema, prompt: Prompt, prices: Prices, *,
-                     mode: str = "auto", limit: int | None = None, retry_invalid: bool = False,
-                     selection: Selection | None = None, counter: TokenCounter | None = None) -> Estimate:
-    """The estimate for what `annotate` would draft now with these settings; nothing is sent but tokenizing."""
-    resolved = ModeResolver(mode, remembered_mode(db, client.model)).mode
-    jobs = pending_jobs(db, schema, prompt, client.model, client.run_key, limit, retry_invalid, selection)
+def estimate_pending(db: sqlite_utils.Database, client: LLMClient, schema: Schema, prompt: Prompt, prices: Prices,
+                     options: RunOptions | None = None, *, counter: TokenCounter | None = None) -> Estimate:
+    """The estimate for what `annotate` would draft now with these options; nothing is sent but tokenizing."""
+    options = options or RunOptions()
+    resolved = ModeResolver(options.mode, remembered_mode(db, client.model)).mode
+    jobs = pending_jobs(db, schema, prompt, client.model, client.run_key, options.limit, options.retry_invalid,
+                        options.selection)
     conversations = (prompt.messages(schema, j.text, j.headline, j.before, include_schema=resolved == "prompt",
                                      after=j.after, examples=j.examples) for j in jobs)
     stats = draft_stats(db, schema.hash, prompt.version, client.model)

@@ -23,9 +23,8 @@ from typing import Any
 import sqlite_utils
 from label_studio_sdk.label_interface import LabelInterface
 
-from ..annotate.drafter import Drafter, ModeResolver
 from ..annotate.jobs import Job
-from ..annotate.run import record_schema, remembered_mode
+from ..annotate.prepare import RunOptions, prepare_run
 from ..annotate.writes import DatabaseBusy, DraftWriter, is_busy, unsaved_file, unsaved_outcomes
 from ..confidence.calibrate import latest_maps
 from ..context import DocumentSentences
@@ -33,8 +32,7 @@ from ..labelstudio.config import label_config
 from ..labelstudio.predictions import model_version_of, prediction_of
 from ..labelstudio.projects import Project
 from ..llm import LLMClient, Stopped
-from ..llm.cache import CacheReader
-from ..prompts import Prompt, register_prompt
+from ..prompts import Prompt
 from ..schema import Schema
 from ..store import DraftStatus, now
 from .protocol import (
@@ -79,21 +77,17 @@ class Predictor:
     """Drafts and answers for one project; safe to call from several threads at once."""
 
     def __init__(self, db: Callable[[], sqlite_utils.Database], project: Project, schema: Schema, prompt: Prompt,
-                 client: LLMClient, *, mode: str = "auto", concurrency: int = 4, max_reasks: int = 2,
-                 budget: float = PREDICT_BUDGET) -> None:
+                 client: LLMClient, options: RunOptions | None = None, *, budget: float = PREDICT_BUDGET) -> None:
         self.db, self.project, self.schema, self.prompt, self.client = db, project, schema, prompt, client
         self.budget = budget
         self.model_version = model_version_of({"model": client.model, "prompt_version": prompt.version,
                                                "schema_hash": schema.hash})
         self.schema_xml = label_config(schema)
-        first = db()
-        register_prompt(first, prompt)
-        record_schema(first, schema)
-        self.cache = CacheReader(first)
-        self.drafter = Drafter(client, schema, prompt, ModeResolver(mode, remembered_mode(first, client.model)),
-                               self.cache.lookup, max_reasks)
+        options = options or RunOptions()
+        self.run = prepare_run(db(), client, schema, prompt, options, threads=True)
+        self.drafter = self.run.drafter
         self.sentences = TaskSentences(project)
-        self.pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="draft")
+        self.pool = ThreadPoolExecutor(max_workers=options.concurrency, thread_name_prefix="draft")
         self._inflight: dict[str, Future] = {}
         self._lock = threading.RLock()  # a draft done already runs its callback (which locks) at once
         self._interfaces: dict[str, LabelInterface] = {}
@@ -286,4 +280,4 @@ class Predictor:
         """Stop drafting: nothing more is sent; drafts in flight are abandoned."""
         self.client.stopping.set()
         self.pool.shutdown(wait=False, cancel_futures=True)
-        self.cache.close()
+        self.run.close()

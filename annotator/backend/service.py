@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import sqlite_utils
 
+from ..annotate.prepare import RunOptions
 from ..boilerplate import BACKFILLS
 from ..errors import LabelStudioError
 from ..labelstudio.api import normalize_url, open_client
@@ -48,11 +49,10 @@ class ServeOptions:
     model: str
     ls_url: str = field(repr=False)
     ls_key: str = field(repr=False)
-    mode: str = "auto"
-    concurrency: int = 4
+    drafting: RunOptions = field(default_factory=RunOptions)
+    """How /predict drafts (its mode, concurrency, re-asks), as `annotate` would."""
     timeout: float = 120.0
     retries: int = 8
-    max_reasks: int = 2
     budget: float = PREDICT_BUDGET
     pull_every: float = PULL_EVERY
     debounce: float = DEBOUNCE
@@ -104,8 +104,7 @@ class Service:
         client = LLMClient(base_url=options.llm_url, api_key=options.llm_key, model=options.model,
                            timeout=options.timeout, max_retries=options.retries)
         self.predictor = Predictor(self.connections.get, self.project, options.schema, options.prompt, client,
-                                   mode=options.mode, concurrency=options.concurrency,
-                                   max_reasks=options.max_reasks, budget=options.budget)
+                                   options.drafting, budget=options.budget)
         self.syncer = Syncer(self._sync, self._record_webhooks, every=options.pull_every,
                              debounce=options.debounce)
         self._pull_client = None

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from .ui import console, out, progress_bar
 
 if TYPE_CHECKING:
+    from ..annotate import RunOptions
     from ..annotate.batch import BatchReport
     from ..endpoints import LLMTarget
 
@@ -27,9 +28,8 @@ def estimate_target(base_url: str | None, model: str | None) -> LLMTarget:
         raise
 
 
-def print_estimate(db: Any, client: Any, schema: Any, prompt: Any, *, mode: str, limit: int | None,
-                   retry_invalid: bool, selection: Any, price_in: float | None, price_out: float | None,
-                   price_cached_in: float | None, batch: bool) -> None:
+def print_estimate(db: Any, client: Any, schema: Any, prompt: Any, options: RunOptions, *, price_in: float | None,
+                   price_out: float | None, price_cached_in: float | None, batch: bool) -> None:
     """Print what drafting the pending sentences would cost; nothing is sent to the LLM."""
     from ..annotate.estimate import Prices, describe
     from ..annotate.estimate_edge import estimate_pending
@@ -40,14 +40,12 @@ def print_estimate(db: Any, client: Any, schema: Any, prompt: Any, *, mode: str,
                          "--price-out 0.6)")
     prices = Prices(price_in, price_out, price_cached_in, batch=batch)
     with console.status("Rendering the prompts of the pending sentences"):
-        figures = estimate_pending(db, client, schema, prompt, prices, mode=mode, limit=limit,
-                                   retry_invalid=retry_invalid, selection=selection)
+        figures = estimate_pending(db, client, schema, prompt, prices, options)
     for line in describe(figures, client.model, prompt.version):
         out.print(line, highlight=False, soft_wrap=True)
 
 
-def run_batch(db: Any, client: Any, schema: Any, prompt: Any, *, mode: str, limit: int | None, max_reasks: int,
-              retry_invalid: bool, selection: Any, reask_online: bool, poll_interval: float) -> BatchReport:
+def run_batch(db: Any, client: Any, schema: Any, prompt: Any, options: RunOptions) -> BatchReport:
     """annotate --batch with a progress bar per batch; Ctrl-C leaves the batch running at the server."""
     from ..annotate.batch import BatchHooks, annotate_batch
 
@@ -59,9 +57,7 @@ def run_batch(db: Any, client: Any, schema: Any, prompt: Any, *, mode: str, limi
                                        completed=s.done + s.failed, total=s.total or None),
         )
         try:
-            return annotate_batch(db, client, schema, prompt, mode=mode, limit=limit, max_reasks=max_reasks,
-                                  retry_invalid=retry_invalid, selection=selection, reask_online=reask_online,
-                                  poll_interval=poll_interval, hooks=hooks)
+            return annotate_batch(db, client, schema, prompt, options, hooks=hooks)
         except KeyboardInterrupt:
             bar.stop()
             console.print("Interrupted: a batch already sent keeps running at the server and is paid for once; "

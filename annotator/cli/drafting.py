@@ -26,7 +26,8 @@ from .ui import (
 )
 
 if TYPE_CHECKING:
-    from ..annotate import RunReport
+    from ..annotate import RunOptions, RunReport
+    from ..llm import LLMClient
 
 
 @click.command()
@@ -129,11 +130,10 @@ def ingest(paths: tuple[str, ...], patterns: str | None, max_sentence_chars: int
 def annotate(schema_ref: str | None, prompt_ref: str | None, model: str | None, base_url: str | None, mode: str,
              concurrency: int, limit: int | None, max_reasks: int, retries: int, timeout: float,
              temperature: float, max_tokens: int, samples: int, sample_temperature: float, retry_invalid: bool,
-             examples_k: int | None,
-             examples_from: str | None, redraft: bool, include_boilerplate: bool, context_before: int | None,
-             context_after: int | None, estimate: bool, price_in: float | None, price_out: float | None,
-             price_cached_in: float | None, batch: bool, reask_online: bool, poll_interval: float,
-             fixed_concurrency: bool, db_file: str | None) -> None:
+             examples_k: int | None, examples_from: str | None, redraft: bool, include_boilerplate: bool,
+             context_before: int | None, context_after: int | None, estimate: bool, price_in: float | None,
+             price_out: float | None, price_cached_in: float | None, batch: bool, reask_online: bool,
+             poll_interval: float, fixed_concurrency: bool, db_file: str | None) -> None:
     """Draft every sentence that has no draft yet for (schema, prompt, model).
 
     Finished drafts are committed one by one: Ctrl-C or a crash loses nothing,
@@ -156,10 +156,8 @@ def annotate(schema_ref: str | None, prompt_ref: str | None, model: str | None, 
       annotator annotate --model gpt-4o-mini --estimate --price-in 0.15 --price-out 0.6   # no LLM call
       OPENAI_API_KEY=sk-... annotator annotate --model gpt-4o-mini --batch                 # half price, 24 h
     """
-    from ..annotate import annotate as run_annotate
-    from ..endpoints import SMOLLM_WARNING, resolve_llm
+    from ..annotate import RunOptions
     from ..labelstudio.projects import project_schema
-    from ..llm import LLMClient
     from ..prompts import load_prompt
 
     refuse_out_of_mode(click.get_current_context(), estimate, batch)
@@ -168,44 +166,58 @@ def annotate(schema_ref: str | None, prompt_ref: str | None, model: str | None, 
     prompt = load_prompt(prompt_ref, schema.name)
     selection = run_selection(db, schema, examples_k, examples_from, redraft, include_boilerplate, context_before,
                               context_after)
+    options = RunOptions(mode=mode, concurrency=concurrency, adaptive=not fixed_concurrency, limit=limit,
+                         max_reasks=max_reasks, retry_invalid=retry_invalid, selection=selection,
+                         reask_online=reask_online, poll_interval=poll_interval)
+    client, where = run_client(base_url, model, estimate, timeout=timeout, max_retries=retries,
+                               temperature=temperature, max_tokens=max_tokens, samples=samples,
+                               sample_temperature=sample_temperature)
+    console.print(f"Model {client.model} at {where}, prompt {prompt.version}, schema {schema.name} ({schema.hash})",
+                  highlight=False)
+    from . import costs
+
+    if estimate:
+        costs.print_estimate(db, client, schema, prompt, options, price_in=price_in, price_out=price_out,
+                             price_cached_in=price_cached_in, batch=batch)
+        return
+    if batch:
+        report = costs.run_batch(db, client, schema, prompt, options)
+        costs.print_batch_report(report)
+        print_annotate_report(report)
+        return
+    print_annotate_report(run_online(db, client, schema, prompt, options))
+
+
+def run_client(base_url: str | None, model: str | None, estimate: bool, **settings: Any) -> tuple[LLMClient, str]:
+    """The LLM client of an annotate run, and where its server is; with `estimate`, of the run it would be (its
+    server need not be running)."""
+    from ..endpoints import SMOLLM_WARNING, resolve_llm
+    from ..llm import LLMClient
+
     if estimate:
         from .costs import estimate_target
 
         llm = estimate_target(base_url, model)
     else:
         llm = resolve_llm(base_url, model)
-    if llm.embedded and not estimate:
-        warn(SMOLLM_WARNING)
-    client = LLMClient(base_url=llm.base_url, api_key=llm.api_key, model=llm.model, timeout=timeout,
-                       max_retries=retries, temperature=temperature, max_tokens=max_tokens, samples=samples,
-                       sample_temperature=sample_temperature)
-    console.print(f"Model {llm.model} at {llm.where}, prompt {prompt.version}, schema {schema.name} "
-                  f"({schema.hash})", highlight=False)
-    if estimate or batch:
-        from . import costs
+        if llm.embedded:
+            warn(SMOLLM_WARNING)
+    return LLMClient(base_url=llm.base_url, api_key=llm.api_key, model=llm.model, **settings), llm.where
 
-        common = {"mode": mode, "limit": limit, "retry_invalid": retry_invalid, "selection": selection}
-        if estimate:
-            costs.print_estimate(db, client, schema, prompt, price_in=price_in, price_out=price_out,
-                                 price_cached_in=price_cached_in, batch=batch, **common)
-            return
-        report = costs.run_batch(db, client, schema, prompt, max_reasks=max_reasks, reask_online=reask_online,
-                                 poll_interval=poll_interval, **common)
-        costs.print_batch_report(report)
-        print_annotate_report(report)
-        return
+
+def run_online(db: Any, client: LLMClient, schema: Any, prompt: Any, options: RunOptions) -> RunReport:
+    """annotate, online, with a progress bar; the first Ctrl-C says what it waits for."""
+    from ..annotate import annotate
+
     with progress_bar() as bar:
         task = bar.add_task("Annotating", total=None)
-        report = run_annotate(
-            db, client, schema, prompt, mode=mode, concurrency=concurrency, limit=limit, max_reasks=max_reasks,
+        return annotate(
+            db, client, schema, prompt, options,
             on_start=lambda n: bar.update(task, total=n),
             on_done=lambda row: bar.advance(task),
             on_interrupt=lambda n: console.print(
                 f"Stopping: nothing more is sent; waiting for {n} request(s) in flight, whose answers will be "
-                "stored. Press Ctrl-C again to abandon them.", highlight=False),
-            retry_invalid=retry_invalid, selection=selection, adaptive=not fixed_concurrency,
-        )
-    print_annotate_report(report)
+                "stored. Press Ctrl-C again to abandon them.", highlight=False))
 
 
 ONLINE_ONLY = ("concurrency", "fixed_concurrency")

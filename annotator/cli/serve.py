@@ -73,6 +73,7 @@ def serve(project_name: str, schema_ref: str | None, prompt_ref: str | None, mod
       annotator serve -p "Conflict news" --base-url http://localhost:8000/v1 --model qwen2.5-7b
       annotator serve -p "Batch 3" --host 0.0.0.0 --port 9090 --backend-url http://10.0.0.5:9090 --register
     """
+    from ..annotate.prepare import RunOptions
     from ..backend.service import ServeOptions, Service
     from ..endpoints import SMOLLM_WARNING, resolve_labelstudio, resolve_llm
     from ..prompts import load_prompt
@@ -97,8 +98,9 @@ def serve(project_name: str, schema_ref: str | None, prompt_ref: str | None, mod
     port = sock.getsockname()[1]
     service = Service(ServeOptions(
         db_path=db_path(db_file), project_name=project_name, schema=schema, prompt=prompt, llm_url=llm.base_url,
-        llm_key=llm.api_key, model=llm.model, ls_url=ls.url or "", ls_key=ls.api_key or "", mode=mode,
-        concurrency=concurrency, timeout=timeout, budget=predict_budget, pull_every=pull_every))
+        llm_key=llm.api_key, model=llm.model, ls_url=ls.url or "", ls_key=ls.api_key or "",
+        drafting=RunOptions(mode=mode, concurrency=concurrency), timeout=timeout, budget=predict_budget,
+        pull_every=pull_every))
     console.print(f"Serving {service.describe()} on http://{host}:{port} (model version "
                   f"{service.model_version}). Ctrl-C stops.", highlight=False, soft_wrap=True)
     run(service, sock, backend_url=_backend_url(backend_url, host, port) if register else None)
