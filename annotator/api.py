@@ -162,14 +162,15 @@ class Workspace:
 
     def _annotate(self, llm: LLM, options: DraftOptions) -> RunReport:
         from .annotate import annotate
+        from .annotate.prepare import RunOptions
         from .prompts import load_prompt
 
         db = self.db()
         schema = self.schema(db, options.examples_from)
-        return annotate(db, self.client(llm), schema, load_prompt(options.prompt, schema.name), mode=options.mode,
-                        concurrency=options.concurrency, limit=options.limit, max_reasks=options.max_reasks,
-                        retry_invalid=options.retry_invalid, selection=self.selection(db, schema, options),
-                        adaptive=options.adaptive)
+        run = RunOptions(mode=options.mode, concurrency=options.concurrency, adaptive=options.adaptive,
+                         limit=options.limit, max_reasks=options.max_reasks, retry_invalid=options.retry_invalid,
+                         selection=self.selection(db, schema, options))
+        return annotate(db, self.client(llm), schema, load_prompt(options.prompt, schema.name), run)
 
     def push(self, project: str, options: PushOptions | None = None) -> PushReport:
         """Send the drafts to the Label Studio project (made on first use) as tasks with predictions."""
