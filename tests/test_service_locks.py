@@ -141,28 +141,31 @@ def test_labelstudio_installs_from_its_lock_into_an_empty_home_and_starts(tmp_pa
     server.ensure_installed()
     assert server.drift() == []
     assert installed_versions(server.venv_dir)["sentry-sdk"].startswith("2.")
-    info = server.start()
-    assert server.drift_at_start == []
-    assert server.status() is not None and info.url.startswith("http://127.0.0.1:")
-    server.stop()
+    try:
+        info = server.start()
+        assert server.drift_at_start == []
+        assert server.status() is not None and info.url.startswith("http://127.0.0.1:")
+        server.stop()
 
-    # The upstream release that broke new machines: with crash reports off it no longer stops the server,
-    # and start still reports the drift with the command that fixes it.
-    _pip(server.venv_dir, "sentry-sdk==3.0.0")
-    server.start()
-    assert any(d.startswith("sentry-sdk 3.0.0 (lock 2.") for d in server.drift_at_start)
-    assert "`annotator labelstudio install --upgrade`" in server.drift_hint(server.drift_at_start)
-    server.stop()
-
-    subprocess.run([str(server.venv_dir / "bin" / "python"), "-m", "pip", "uninstall", "-q", "-y", "django"],
-                   check=True, capture_output=True)  # a drift that does stop it
-    with pytest.raises(ServiceError) as caught:
+        # The upstream release that broke new machines: with crash reports off it no longer stops the server,
+        # and start still reports the drift with the command that fixes it.
+        _pip(server.venv_dir, "sentry-sdk==3.0.0")
         server.start()
-    message = str(caught.value)
-    assert "django missing (lock 5." in message and "sentry-sdk 3.0.0 (lock 2." in message
-    assert "`annotator labelstudio install --upgrade`" in message
-    assert str(server.log_path) in message and "\n" not in message
-    assert server.status() is None
+        assert any(d.startswith("sentry-sdk 3.0.0 (lock 2.") for d in server.drift_at_start)
+        assert "`annotator labelstudio install --upgrade`" in server.drift_hint(server.drift_at_start)
+        server.stop()
+
+        subprocess.run([str(server.venv_dir / "bin" / "python"), "-m", "pip", "uninstall", "-q", "-y", "django"],
+                       check=True, capture_output=True)  # a drift that does stop it
+        with pytest.raises(ServiceError) as caught:
+            server.start()
+        message = str(caught.value)
+        assert "django missing (lock 5." in message and "sentry-sdk 3.0.0 (lock 2." in message
+        assert "`annotator labelstudio install --upgrade`" in message
+        assert str(server.log_path) in message and "\n" not in message
+        assert server.status() is None
+    finally:
+        server.stop()  # a failed assertion leaves no server behind
 
 
 @pytest.mark.install
