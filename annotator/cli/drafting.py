@@ -245,22 +245,23 @@ def refuse_out_of_mode(ctx: click.Context, estimate: bool, batch: bool) -> None:
 
 def run_selection(db: Any, schema: Any, examples_k: int | None, examples_from: str | None, redraft: bool,
                   include_boilerplate: bool, context_before: int | None, context_after: int | None) -> Any:
-    """The run's `Selection` from the annotate flags; InputError (one line) for flags that do not go together."""
-    from ..annotate.jobs import Selection
-    from ..context import window
+    """The run's `Selection` from the annotate flags (built by the Python API's `Workspace.selection`);
+    InputError (one line) for flags that do not go together."""
+    from ..api import DraftOptions, Workspace
     from ..errors import InputError
-    from ..examples import ExampleIndex
 
     if (examples_k is None) != (examples_from is None):
         raise InputError("--examples K and --examples-from PROJECT go together; give both (e.g. --examples 4 "
                          "--examples-from \"Conflict news\")")
-    size = window(context_before, context_after)
-    index = None if examples_k is None else ExampleIndex(db, schema, examples_from, examples_k, window=size)
+    selection = Workspace.selection(db, schema, DraftOptions(
+        redraft=redraft, include_boilerplate=include_boilerplate, context_before=context_before,
+        context_after=context_after, examples=examples_k, examples_from=examples_from))
+    index = selection.examples
     if index is not None:
         console.print(f"Examples: {examples_k} nearest of {len(index.examples)} gold annotations in "
                       f"{examples_from!r}" + ("" if index.examples else " (none yet: the prompt's own examples)"),
                       highlight=False)
-    return Selection(window=size, include_boilerplate=include_boilerplate, redraft=redraft, examples=index)
+    return selection
 
 
 def print_annotate_report(report: RunReport) -> None:
