@@ -254,6 +254,14 @@ def _m011_routings(db: sqlite_utils.Database) -> None:
     db["routed"].create_index(["project_id", "routing_version"])
 
 
+def _m012_overlap(db: sqlite_utils.Database) -> None:
+    """How many annotators each task of a project goes to (Label Studio's `maximum_annotations`), as push or pull
+    last read or set it (`labelstudio/overlap.py`). Projects recorded before keep NULL until their next push or
+    pull: Label Studio's default, one.
+    """
+    db["projects"].add_column("overlap", int)
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_core", _m001_core),
     ("002_labelstudio", _m002_labelstudio),
@@ -266,6 +274,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("009_signals", _m009_signals),
     ("010_calibrations", _m010_calibrations),
     ("011_routings", _m011_routings),
+    ("012_overlap", _m012_overlap),
 ]
 
 
