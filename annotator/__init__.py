@@ -31,6 +31,7 @@ What the steps share:
     prompts.py      versioned prompt templates rendered into chat messages
     llm/            the LLM edge: the client, its errors, modes, replies, the response cache, rate limits
     hashing.py      canonical JSON and the hashes made of it (stored ids and keys)
+    gold.py         which gold counts on a task (ground truth, majority, newest), and the rule that decided
     store.py        SQLite storage and its append-only migrations
     locks.py        one writer at a time per database and piece of work
     settings.py     flags, then environment, then defaults; the tool's directories

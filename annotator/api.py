@@ -97,7 +97,7 @@ class ExportOptions:
     fmt: str
     out: str | Path
     project: str | None = None
-    gold: str = "latest"
+    gold: str = "adjudicated"
     level: str = "sentence"
     include_drafts: bool = False
     expand: bool = False
@@ -190,12 +190,12 @@ class Workspace:
         db, ls, url = self._labelstudio()
         return pull(db, ls, self.schema(db, project, url), project, url=url, full=full)
 
-    def evaluate(self, project: str | None = None, *, gold: str = "latest", annotator: str | None = None,
+    def evaluate(self, project: str | None = None, *, gold: str = "adjudicated", annotator: str | None = None,
                  url: str | None = None) -> dict:
         """Drafts against gold: what `annotator eval --json` prints."""
         return self.evaluation(project, gold=gold, annotator=annotator, url=url).report
 
-    def evaluation(self, project: str | None = None, *, gold: str = "latest", annotator: str | None = None,
+    def evaluation(self, project: str | None = None, *, gold: str = "adjudicated", annotator: str | None = None,
                    url: str | None = None) -> Evaluation:
         """`evaluate`, with each field's reliability bins (for `eval --html`)."""
         from .confidence.audit import attach_routing
@@ -211,6 +211,7 @@ class Workspace:
                                                                      annotator=annotator, gold=gold, counts=counts)))
         calibrated = confidence.annotate(report, fitting_available())
         report["annotations_without_draft"] = counts.missing
+        report["gold"], report["gold_rules"] = gold, counts.rules
         routed = attach_routing(db, schema, report, projects(db, project, url))
         bins = [{name: a.reliability() for name, a in figures.fields.items()} for figures in calibrated.values()]
         return Evaluation(report, bins, sum(group["annotations"] for group in report["groups"]), routed)

@@ -32,7 +32,8 @@ import sqlite_utils
 from .context import DocumentSentences, Window
 from .context import window as window_setting
 from .errors import InputError
-from .evaluate.load import GOLD_CHOICES, choose, projects
+from .evaluate.load import projects
+from .gold import choose
 from .prompts import WorkedExample
 from .schema import Schema
 from .store import GoldStatus, content_id
@@ -115,7 +116,7 @@ class ExampleIndex:
                  gold: str = "latest", window: Window | None = None) -> None:
         if not 1 <= k <= MAX_EXAMPLES:
             raise InputError(f"--examples {k} is out of range; use 1-{MAX_EXAMPLES}")
-        if gold not in GOLD_CHOICES or gold == "all":
+        if gold not in ("latest", "ground-truth"):
             raise InputError(f"gold policy {gold!r} cannot pick examples; use latest or ground-truth")
         self.db, self.k, self.gold = db, k, gold
         self.window = window or window_setting()

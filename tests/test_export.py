@@ -78,7 +78,7 @@ def test_fixture_offsets_are_the_hand_figures() -> None:
 
 def test_jsonl_latest_one_record_per_sentence_with_drafts_and_counts(db, tmp_path) -> None:
     out = tmp_path / "gold.jsonl"
-    report = export(db, NEWS, "jsonl", out)
+    report = export(db, NEWS, "jsonl", out, gold="latest")
     records = read_jsonl(out)
     assert [r["sentence_id"] for r in records] == ["d1-s1", "d1-s2", "d2-s0", "d2-s1"]
     s1, s2, s3, s4 = records
@@ -143,7 +143,7 @@ def test_majority_of_three_annotators_and_ties_reported(db, tmp_path) -> None:
 
 def test_document_level_offsets_exact_after_emoji_rtl_and_crlf(db, tmp_path) -> None:
     out = tmp_path / "docs.jsonl"
-    report = export(db, NEWS, "jsonl", out, level="document")
+    report = export(db, NEWS, "jsonl", out, level="document", gold="latest")
     d1, d2 = read_jsonl(out)
     assert d1["text"] == DOC1 and d2["text"] == DOC2
     # S1 starts at 21 (19 headline characters and CRLF), S2 at 21 + 53 + 2 = 76.
@@ -166,7 +166,7 @@ def test_document_level_offsets_exact_after_emoji_rtl_and_crlf(db, tmp_path) -> 
 
 def test_spacy_docbin_ents_spans_and_cats_read_back(db, tmp_path) -> None:
     out = tmp_path / "train.spacy"
-    report = export(db, NEWS, "spacy", out)
+    report = export(db, NEWS, "spacy", out, gold="latest")
     docs = spacy_docs(out)
     assert [d.user_data["sentence_id"] for d in docs] == ["d1-s1", "d1-s2", "d2-s0", "d2-s1"]
     s1, s2, s3, _ = docs
@@ -207,7 +207,7 @@ def test_spacy_majority_tie_leaves_the_field_out_of_cats(db, tmp_path) -> None:
 
 def test_spacy_document_level_spans_are_document_offsets(db, tmp_path) -> None:
     out = tmp_path / "docs.spacy"
-    export(db, NEWS, "spacy", out, level="document")
+    export(db, NEWS, "spacy", out, level="document", gold="latest")
     d1, d2 = spacy_docs(out)
     assert d1.text == DOC1
     assert char_spans(d1.ents) == [(21, 23, "LOCATION"), (24, 40, "ARMED_GROUP"), (66, 73, "LOCATION"),

@@ -139,9 +139,11 @@ def _check_annotator(db, schema, annotator: str, project_name: str | None, url: 
 @click.command("eval")
 @_project_options
 @click.option("--annotator", default=None, help="Only this annotator's annotations (email or user id).")
-@click.option("--gold", type=click.Choice(["latest", "ground-truth", "all"]), default="latest", show_default=True,
-              help="Which annotations of a task count: the newest, the one marked ground truth (else the "
-                   "newest), or every one.")
+@click.option("--gold", type=click.Choice(["adjudicated", "latest", "ground-truth", "all"]), default="adjudicated",
+              show_default=True,
+              help="Which annotations of a task count: adjudicated (the one marked ground truth, else what more "
+                   "than half the annotators gave in every field, else the newest), the newest, the one marked "
+                   "ground truth (else the newest), or every one.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
 @click.option("--html", "html_file", type=click.Path(dir_okay=False), default=None,
               help="Also write a self-contained HTML report to this file.")
@@ -196,6 +198,10 @@ def eval_command(db_file: str | None, schema_ref: str | None, project_name: str 
         out.print("No submitted annotation has a draft to compare with yet: push, annotate, pull, then run again.")
     for group in report["groups"]:
         _print_group(group)
+    if report["groups"]:
+        from ..gold import rules_line
+
+        out.print(rules_line(report["gold_rules"]).capitalize() + f" (--gold {gold}).", highlight=False)
     if missing:
         console.print(f"{missing} annotation(s) have no draft of this schema and were left out.")
     _print_routing(routed)

@@ -10,7 +10,7 @@ from rich.markup import escape
 from .ui import StageBars, console, db_option, out, refuse_given, schema_option
 
 FORMATS = ("jsonl", "spacy", "conll", "hf", "labelstudio")
-GOLD_MODES = ("latest", "ground-truth", "majority")
+GOLD_MODES = ("adjudicated", "latest", "ground-truth", "majority")
 LEVELS = ("sentence", "document")
 
 
@@ -23,6 +23,10 @@ def _summary(report) -> list[str]:
     lines = [f"Wrote {_plural(report.sentences, 'sentence')} ({_plural(report.documents, 'document')}, "
              f"{_plural(report.spans, 'span')}) from {_plural(report.annotations, 'annotation')} to {report.out} "
              f"in {report.seconds:.1f} s."]
+    if report.sentences:
+        from ..gold import rules_line
+
+        lines.append(rules_line(report.gold_rules).capitalize() + ".")
     if report.ents_fields or report.spans_fields:
         lines.append(f"doc.ents: {', '.join(report.ents_fields) or '(none)'}; doc.spans: "
                      f"{', '.join(report.spans_fields) or '(none)'}")
@@ -68,9 +72,11 @@ def _refuse_inapplicable(ctx: click.Context, fmt: str) -> None:
 @click.option("--project", "-p", "project_name", default=None, help="Label Studio project title (default: all).")
 @click.option("--url", default=None, help="Label Studio URL, when one project name is on several servers.")
 @schema_option("Schema the gold was made with.")
-@click.option("--gold", type=click.Choice(GOLD_MODES), default="latest", show_default=True,
-              help="Which annotation of a task counts: the newest, the one marked ground truth (else the newest), "
-                   "or per field what most annotators gave (ties left empty and reported).")
+@click.option("--gold", type=click.Choice(GOLD_MODES), default="adjudicated", show_default=True,
+              help="Which gold of a task counts: adjudicated (the annotation marked ground truth, else what more "
+                   "than half the annotators gave in every field, else the newest), the newest, the one marked "
+                   "ground truth (else the newest), or per field what most annotators gave (ties left empty "
+                   "and reported). Each record's gold_rule says which rule decided.")
 @click.option("--level", type=click.Choice(LEVELS), default="sentence", show_default=True,
               help="One record per sentence, or per document with offsets into the document's text.")
 @click.option("--include-drafts", is_flag=True, help="Add the drafts the annotations started from.")

@@ -4,7 +4,8 @@
 Everything is of the latest routing version (the guarantee in force): the tasks it
 accepted, sent to people and audited (`routed`), the expected number of wrong
 accepted tasks (the sum of 1 - confidence over them), and the audit: an audited
-task's newest human gold (status ok, made by a person, of the schema) against the
+task's human gold (status ok, made by a person, of the schema; chosen as eval chooses it,
+`gold.adjudicated`: ground truth, else a strict majority, else the newest) against the
 draft that was accepted, wrong when any field differs (as calibration judges a
 whole draft, `items.draft_items`). Its realized error rate has an exact two-sided
 95% interval (`routing.clopper_pearson_interval`); when the interval lies entirely
@@ -21,7 +22,8 @@ from dataclasses import dataclass
 
 import sqlite_utils
 
-from ..evaluate.load import MODEL_ANNOTATOR, ProjectRow, choose
+from ..evaluate.load import MODEL_ANNOTATOR, ProjectRow
+from ..gold import adjudicated
 from ..schema import Schema
 from ..store import GoldStatus
 from .items import draft_items
@@ -32,7 +34,7 @@ AUDIT_LEVEL = 0.95
 
 _AUDITED = f"""
     SELECT r.sentence_id, d.data AS draft_data, d.spans AS draft_spans, g.data, g.spans, g.updated_at,
-           g.annotation_id, g.ground_truth
+           g.annotation_id, g.ground_truth, g.annotator, g.completed_by
     FROM routed r JOIN drafts d ON d.id = r.draft_id
     JOIN gold g ON g.project_id = r.project_id AND g.sentence_id = r.sentence_id AND g.status = ?
       AND g.schema_hash = ? AND (g.annotator IS NULL OR substr(g.annotator, 1, {len(MODEL_ANNOTATOR)}) != ?)
@@ -92,10 +94,12 @@ def _audit(db: sqlite_utils.Database, schema: Schema, project_id: str, version: 
     answered = errors = 0
     rows = db.query(_AUDITED, [GoldStatus.OK.value, schema.hash, MODEL_ANNOTATOR, project_id, version])
     for rows_of_one in _by_sentence(rows):
-        gold = choose(rows_of_one, "latest")[0]
-        judged = draft_items(schema.fields, json.loads(gold["draft_data"] or "{}"),
-                             json.loads(gold["draft_spans"] or "[]"), None, 1.0, json.loads(gold["data"] or "{}"),
-                             json.loads(gold["spans"] or "[]"), gold["sentence_id"])
+        first = rows_of_one[0]
+        gold = adjudicated([{**r, "data": json.loads(r["data"] or "{}"), "spans": json.loads(r["spans"] or "[]")}
+                            for r in rows_of_one], schema.fields)
+        judged = draft_items(schema.fields, json.loads(first["draft_data"] or "{}"),
+                             json.loads(first["draft_spans"] or "[]"), None, 1.0, gold.values, gold.spans,
+                             first["sentence_id"])
         answered += 1
         errors += not judged.all_right
     return answered, errors

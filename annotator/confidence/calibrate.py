@@ -1,10 +1,12 @@
 """`annotator calibrate`: a project's calibration maps, fitted on its human gold and kept as versions (SQLite edge).
 
-The gold is what eval reads for the project with `--gold latest`: per task the
-newest submitted annotation (pre-filled and blind tasks alike; never skipped,
-deleted or invalid), made by a person (rows accepted from the model, annotator
-`model:...`, are left out before choosing), against the draft eval compares it
-with. Every field and every label of a span field gets an isotonic map from its
+The gold is what eval reads for the project by default (`--gold adjudicated`,
+`annotator.gold`): per task the annotation marked ground truth, else the strict
+majority of its annotators, else the newest submitted annotation (pre-filled and
+blind tasks alike; never skipped, deleted or invalid), made by a person (rows
+accepted from the model, annotator `model:...`, are left out before choosing),
+against the draft eval compares it with. How many tasks each rule decided is kept
+with the figures (`gold_rules`). Every field and every label of a span field gets an isotonic map from its
 signal to P(right) (`figures.py`), and the whole draft one from the product of
 its fields'; every figure reported is cross-fitted (5 folds, one task's items in
 one fold). A field or label with too little gold keeps its raw signal: its map is
@@ -69,13 +71,17 @@ def one_project(db: sqlite_utils.Database, name: str, url: str | None) -> Projec
     return found[0]
 
 
-def gold_pool(db: sqlite_utils.Database, schema: Schema, project: ProjectRow) -> tuple[ItemPool, str]:
-    """The project's human gold as calibration items (grouped by task), and the hash of the rows behind them."""
+def gold_pool(db: sqlite_utils.Database, schema: Schema, project: ProjectRow,
+              rules: dict[str, int] | None = None) -> tuple[ItemPool, str]:
+    """The project's human gold as calibration items (grouped by task), and the hash of the rows behind them;
+    `rules` counts the tasks by the rule that decided their gold."""
     pool, keys = ItemPool(schema.fields), []
     for row, pair in pair_rows(db, schema, [project], human=True):
         pool.add(draft_items(schema.fields, pair.draft_data, pair.draft_spans, pair.signals, pair.grounded,
                              pair.gold_data, pair.gold_spans, row["task_id"]))
-        keys.append((row["gold_id"], row["updated_at"], row["draft_id"]))
+        keys += [(gold_id, updated_at, row["draft_id"]) for gold_id, updated_at in row["gold_rows"]]
+        if rules is not None:
+            rules[row["gold_rule"]] = rules.get(row["gold_rule"], 0) + 1
     return pool, content_id("calibration gold", schema.hash, sorted(keys))
 
 
@@ -124,7 +130,8 @@ def latest_maps(db: sqlite_utils.Database, project_id: str) -> tuple[int, dict] 
 def calibrate(db: sqlite_utils.Database, schema: Schema, project: ProjectRow) -> Calibration:
     """Fit the project's maps on its human gold and store them as the next version (unless the gold is the same)."""
     require("sklearn.isotonic", "calibrate")
-    pool, gold_hash = gold_pool(db, schema, project)
+    rules: dict[str, int] = {}
+    pool, gold_hash = gold_pool(db, schema, project, rules)
     if not len(pool):
         raise InputError(f"project {project.name!r} has no gold made by a person with a draft of schema "
                          f"{schema.name} to compare with; pull the annotations first "
@@ -133,6 +140,7 @@ def calibrate(db: sqlite_utils.Database, schema: Schema, project: ProjectRow) ->
     if latest is not None and latest["gold_hash"] == gold_hash:
         return _from_row(project, latest, True)
     maps, figures = stored_forms(assess_pool(pool, FOLDS))
+    figures["gold_rules"] = rules
     with db.atomic():
         latest = _latest(db, project)  # again, under the write lock: another run may have stored it meanwhile
         if latest is not None and latest["gold_hash"] == gold_hash:

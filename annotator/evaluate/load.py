@@ -12,18 +12,17 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import sqlite_utils
 
 from ..errors import InputError
+from ..gold import choose_each
 from ..schema import Schema
 from ..settings import redact_url
 from ..store import DraftStatus, GoldStatus
 from .agreement import Annotation
 from .compare import Pair
-
-GOLD_CHOICES = ("latest", "ground-truth", "all")
 
 
 @dataclass(frozen=True)
@@ -49,20 +48,6 @@ def projects(db: sqlite_utils.Database, name: str | None = None, url: str | None
         if not rows:
             raise InputError(f"no project {name!r} in this database; check --project (see `annotator status`)")
     return rows
-
-
-def choose(rows: list[dict], mode: str) -> list[dict]:
-    """The annotations that count on one task: the newest, the ground truth (else newest), or all."""
-    if mode not in GOLD_CHOICES:
-        raise InputError(f"unknown --gold {mode!r}; use one of {', '.join(GOLD_CHOICES)}")
-    if mode == "all" or not rows:
-        return rows
-    newest = max(rows, key=lambda r: (r["updated_at"] or "", r["annotation_id"]))
-    if mode == "ground-truth":
-        truth = [r for r in rows if r["ground_truth"]]
-        if truth:
-            return [max(truth, key=lambda r: (r["updated_at"] or "", r["annotation_id"]))]
-    return [newest]
 
 
 def _gold_by_task(db: sqlite_utils.Database, schema: Schema, project: ProjectRow,
@@ -99,7 +84,8 @@ def _shown_draft_set(db: sqlite_utils.Database, project: ProjectRow, schema: Sch
 
 
 _GOLD_WITH_DRAFT = """
-    SELECT g.task_id, g.annotation_id, g.updated_at, g.ground_truth, g.annotator, g.lead_time, g.data, g.spans,
+    SELECT g.task_id, g.annotation_id, g.updated_at, g.ground_truth, g.annotator, g.completed_by, g.lead_time,
+           g.data, g.spans,
            g.id AS gold_id, g.sentence_id, coalesce(t.blind, 0) AS blind, d.id AS draft_id, d.model,
            d.prompt_version, d.schema_hash, d.status, d.data AS draft_data, d.spans AS draft_spans, d.n_dropped,
            d.attempts, d.signals
@@ -119,9 +105,11 @@ MODEL_ANNOTATOR = "model:"
 
 @dataclass
 class EvalInput:
-    """The pairs an `eval` reads, streamed; `missing` counts annotations left out for want of a draft."""
+    """The pairs an `eval` reads, streamed; `missing` counts annotations left out for want of a draft, `rules` the
+    gold compared by the rule that decided it (ground-truth, majority, latest; all)."""
 
     missing: int = 0
+    rules: dict[str, int] = field(default_factory=dict)
 
 
 def _task_rows(db: sqlite_utils.Database, schema: Schema, project: ProjectRow,
@@ -143,21 +131,27 @@ def _task_rows(db: sqlite_utils.Database, schema: Schema, project: ProjectRow,
 
 
 def pair_rows(db: sqlite_utils.Database, schema: Schema, scope: Iterable[ProjectRow], *,
-              annotator: str | None = None, gold: str = "latest", human: bool = False,
+              annotator: str | None = None, gold: str = "adjudicated", human: bool = False,
               counts: EvalInput | None = None) -> Iterator[tuple[dict, Pair]]:
     """(gold row joined to its draft, the pair) one at a time; annotations without a draft are counted in `counts`.
 
-    With `human`, rows accepted from the model (annotator `model:...`) are left out before choosing."""
+    Each task's gold is chosen by `gold` (`annotator.gold`). The row yielded is the newest annotation the gold
+    rests on (its draft, lead time and annotator), with `gold_rule`, the rule that decided, and `gold_rows`,
+    (gold id, updated at) of every annotation behind the gold. With `human`, rows accepted from the model
+    (annotator `model:...`) are left out before choosing."""
     from ..labelstudio.predictions import draft_score
 
     counts = counts if counts is not None else EvalInput()
     decoded: dict[str, tuple[dict, list, dict | None, float]] = {}
     for proj in scope:
         for rows in _task_rows(db, schema, proj, annotator, human):
-            for g in choose(rows, gold):
+            task = [{**r, "data": json.loads(r["data"] or "{}"), "spans": json.loads(r["spans"] or "[]")} for r in rows]
+            for chosen in choose_each(task, gold, schema.fields):
+                g = max(chosen.rows, key=lambda r: (r["updated_at"] or "", r["annotation_id"]))
                 if g["draft_id"] is None or g["status"] != DraftStatus.OK:
                     counts.missing += 1
                     continue
+                counts.rules[chosen.rule] = counts.rules.get(chosen.rule, 0) + 1
                 if g["draft_id"] not in decoded:
                     decoded.clear()  # a task's annotations share their draft: keep just the last one
                     decoded[g["draft_id"]] = (json.loads(g["draft_data"] or "{}"), json.loads(g["draft_spans"] or "[]"),
@@ -165,9 +159,10 @@ def pair_rows(db: sqlite_utils.Database, schema: Schema, scope: Iterable[Project
                                                   {"spans": g["draft_spans"], "n_dropped": g["n_dropped"],
                                                    "attempts": g["attempts"]}))
                 draft_data, draft_spans, signals, grounded = decoded[g["draft_id"]]
-                yield g, Pair(g["model"], g["prompt_version"], g["schema_hash"], draft_data, draft_spans,
-                              json.loads(g["data"] or "{}"), json.loads(g["spans"] or "[]"), bool(g["blind"]),
-                              g["lead_time"], g["annotator"], g["sentence_id"], signals, grounded)
+                row = {**g, "gold_rule": chosen.rule, "gold_rows": [(r["gold_id"], r["updated_at"]) for r in chosen.rows]}
+                yield row, Pair(g["model"], g["prompt_version"], g["schema_hash"], draft_data, draft_spans,
+                                dict(chosen.values), list(chosen.spans), bool(g["blind"]), g["lead_time"],
+                                g["annotator"], g["sentence_id"], signals, grounded)
 
 
 def _signals(text: str | None) -> dict | None:
@@ -180,7 +175,8 @@ def _signals(text: str | None) -> dict | None:
 
 
 def eval_pairs(db: sqlite_utils.Database, schema: Schema, *, project: str | None = None, url: str | None = None,
-               annotator: str | None = None, gold: str = "latest", counts: EvalInput | None = None) -> Iterator[Pair]:
+               annotator: str | None = None, gold: str = "adjudicated",
+               counts: EvalInput | None = None) -> Iterator[Pair]:
     """Pairs of human gold and draft, one at a time; annotations without a draft are counted in `counts`.
 
     Rows accepted from the model (annotator `model:...`) are never human gold: left out before choosing."""

@@ -3,9 +3,10 @@
     from annotator.export import export
     report = export(db, schema, "spacy", "train.spacy", project="Conflict news", gold="majority")
 
+Which gold counts on a task is `annotator.gold`'s (the same rules as eval and calibrate).
+
     records.py             pure: the gold of a sentence or of a document as plain JSON-ready records
     records_edge.py        the SQL edge: submitted gold by task, in document order, with its drafts
-    select.py              pure: which gold counts on a task (newest, ground truth, or the majority per field)
     run.py                 `export`: read the gold once per pass, shape it by level, hand it to a writer
     output.py              where an export goes: the --out path checked up front, optional libraries
     report.py              what an export did, as plain counts
@@ -22,9 +23,9 @@ kinds, so a user's own schema needs no code here. spaCy and datasets are optiona
 
 from __future__ import annotations
 
+from ..gold import GOLD_RULES as GOLD_MODES
 from .records import RESERVED
 from .report import ExportReport
 from .run import FORMATS, LEVELS, export
-from .select import GOLD_MODES
 
 __all__ = ["FORMATS", "GOLD_MODES", "LEVELS", "RESERVED", "ExportReport", "export"]

@@ -64,7 +64,7 @@ def field_feature(ds: Any, spec: FieldSpec) -> Any:
 
 def _provenance(ds: Any, specs: tuple[FieldSpec, ...], include_drafts: bool, include_accepted: bool = False) -> dict:
     out = {"annotators": ds.Sequence(ds.Value("string")), "annotation_ids": ds.Sequence(ds.Value("int64")),
-           "ground_truth": ds.Value("bool"), "ties": ds.Sequence(ds.Value("string")),
+           "ground_truth": ds.Value("bool"), "gold_rule": ds.Value("string"), "ties": ds.Sequence(ds.Value("string")),
            "draft_ids": ds.Sequence(ds.Value("string"))}
     if include_drafts:
         out["drafts"] = [{"id": ds.Value("string"), "model": ds.Value("string"),

@@ -6,15 +6,17 @@ are the same in each.
 A sentence record (`--level sentence`):
 
     {"project", "task_id", "sentence_id", "document_id", "idx", "text",
-     <every schema field>, "annotators", "annotation_ids", "ground_truth", "ties",
-     "draft_ids", ["drafts"], "schema_hash"}
+     <every schema field>, "annotators", "annotation_ids", "ground_truth", "gold_rule",
+     "ties", "draft_ids", ["drafts"], "schema_hash"}
 
 Span fields hold `[{"start", "end", "label", "text"}]` with offsets into `text`;
 relation fields hold one record per relation, each end with its offsets and the
 relation's label, e.g. `{"source": {"start", "end", "label", "text"}, "content":
 {...}, "stance": "claims"}` (`kinds/relations.py`); other fields hold the value as pydantic dumps it (None for a majority tie, named in
 `ties`). `annotators`, `annotation_ids` and `draft_ids` run in parallel: one entry
-per annotation the gold comes from (`draft_ids` has None where no draft is known).
+per annotation the gold comes from (`draft_ids` has None where no draft is known);
+`gold_rule` says which rule decided the task's gold ("ground-truth", "majority" or
+"latest", `annotator.gold`).
 With accepted drafts included (`export --include-accepted`), every record (every
 sentence entry of a document record) has `source`: "person", or "model" for a
 draft `push --route` accepted (annotator `model:...`, annotation id None).
@@ -37,14 +39,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import InputError
+from ..gold import Chosen, annotator_of
 from ..kinds import REGION_KINDS, RELATIONS, SPANS, FieldSpec
 from ..kinds.relations import records_of, shifted
 from ..schema import Schema
-from .select import Chosen, annotator_of
 
 RESERVED = frozenset({
     "project", "task_id", "sentence_id", "document_id", "idx", "text", "start", "end", "annotators",
-    "annotation_ids", "ground_truth", "ties", "draft_ids", "drafts", "schema_hash", "sentences",
+    "annotation_ids", "ground_truth", "gold_rule", "ties", "draft_ids", "drafts", "schema_hash", "sentences",
 })
 """Record keys of the export itself; a schema field may not share them."""
 
@@ -101,7 +103,8 @@ def _provenance(schema: Schema, gold: SentenceGold, include_drafts: bool, shift:
     rows = gold.chosen.rows
     out: dict[str, Any] = {"annotators": [annotator_of(r) for r in rows],
                            "annotation_ids": [r["annotation_id"] for r in rows],
-                           "ground_truth": gold.chosen.ground_truth, "ties": list(gold.chosen.ties),
+                           "ground_truth": gold.chosen.ground_truth, "gold_rule": gold.chosen.rule,
+                           "ties": list(gold.chosen.ties),
                            "draft_ids": list(gold.draft_ids)}
     if include_drafts:
         out["drafts"] = [_draft_entry(schema.fields, d, shift) for d in gold.drafts]

@@ -21,11 +21,11 @@ import sqlite_utils
 
 from ..errors import InputError
 from ..evaluate.load import MODEL_ANNOTATOR, ProjectRow, _shown_draft_set, projects
+from ..gold import choose_gold
 from ..schema import Schema
 from ..store import DraftStatus, GoldStatus
 from .records import SentenceGold
 from .report import ExportReport
-from .select import choose_gold
 
 Progress = Callable[[str, int, int], None]
 """progress(description, done, total)."""
@@ -142,6 +142,7 @@ def project_gold(db: sqlite_utils.Database, schema: Schema, project: ProjectRow,
         report.without_draft += draft_ids.count(None)
         report.ties += len(chosen.ties)
         report.ties_by_field.update(chosen.ties)
+        report.gold_rules[chosen.rule] += 1
         yield SentenceGold(project.name, task_id, first["sentence_id"], first["document_id"], first["idx"],
                            first["text"], first["sentence_start"], first["sentence_end"], chosen, draft_ids,
                            index.drafts(draft_ids) if include_drafts else [], source if include_accepted else None)

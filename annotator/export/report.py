@@ -14,7 +14,7 @@ class ExportReport:
     format: str = ""
     out: str = ""
     level: str = "sentence"
-    gold: str = "latest"
+    gold: str = "adjudicated"
     projects: int = 0
     sentences: int = 0
     """Sentences (tasks) exported."""
@@ -26,6 +26,8 @@ class ExportReport:
     ties: int = 0
     """(task, field) pairs left empty because annotators split evenly (--gold majority)."""
     ties_by_field: Counter = field(default_factory=Counter)
+    gold_rules: Counter = field(default_factory=Counter)
+    """Tasks by the rule that decided their gold (ground-truth, majority, latest)."""
     other_schema: int = 0
     """Submitted annotations of these projects made with another schema (not exported)."""
     without_draft: int = 0
@@ -50,6 +52,7 @@ class ExportReport:
         """JSON-ready form."""
         out = asdict(self)
         out["ties_by_field"] = dict(self.ties_by_field)
+        out["gold_rules"] = dict(self.gold_rules)
         return out
 
 

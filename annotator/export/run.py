@@ -12,12 +12,12 @@ import sqlite_utils
 
 from ..context import DocumentSentences
 from ..errors import InputError
+from ..gold import GOLD_RULES as GOLD_MODES
 from ..schema import Schema
 from .output import check_out, require, text_file
 from .records import SentenceGold, check_field_names, document_record, sentence_record
 from .records_edge import Documents, Progress, count_tasks, project_gold, select_projects
 from .report import ExportReport, Records
-from .select import GOLD_MODES
 
 FORMATS = ("jsonl", "spacy", "conll", "hf", "labelstudio")
 LEVELS = ("sentence", "document")
@@ -81,11 +81,11 @@ class _Reader:
 
 
 def export(db: sqlite_utils.Database, schema: Schema, fmt: str, out: str | Path, *, project: str | None = None,
-           url: str | None = None, gold: str = "latest", level: str = "sentence", include_drafts: bool = False,
+           url: str | None = None, gold: str = "adjudicated", level: str = "sentence", include_drafts: bool = False,
            expand: bool = False, progress: Progress | None = None, include_accepted: bool = False) -> ExportReport:
     """Write the submitted gold of `schema` in `fmt` to `out`; what was written, and left out, in the report.
 
-    `gold` picks the annotation(s) of a task (latest, ground-truth, majority);
+    `gold` picks the annotation(s) of a task (adjudicated, latest, ground-truth, majority; `annotator.gold`);
     `level` makes one record per sentence or per document (CoNLL is sentence by
     sentence either way; Label Studio only by sentence); `include_drafts` adds the
     drafts the annotations started from; `expand` widens spans that are not on
