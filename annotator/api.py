@@ -88,6 +88,8 @@ class PushOptions:
     include_boilerplate: bool = False
     route: bool = False
     audit: float = 0.1
+    overlap: int | None = None
+    """Each task to this many different annotators (Label Studio's labeling queue); None leaves the project's."""
 
 
 @dataclass(frozen=True)
@@ -181,7 +183,7 @@ class Workspace:
         return push(db, ls, self.schema(db, project, url), project, url=url, chunk_size=options.chunk_size,
                     model=options.model, prompt_version=options.prompt_version, blind=options.blind,
                     dedupe=options.dedupe, include_boilerplate=options.include_boilerplate, route=options.route,
-                    audit=options.audit)
+                    audit=options.audit, overlap=options.overlap)
 
     def pull(self, project: str, full: bool = False) -> PullReport:
         """Bring the project's submitted annotations into the gold table (incremental unless `full`)."""

@@ -47,7 +47,7 @@ def summary(db: sqlite_utils.Database) -> dict[str, Any]:
     }
     if "projects" in db.table_names():
         out["projects"] = _rows(db, f"""
-            SELECT p.id, p.name, p.ls_id, p.url, p.pulled_at AS last_pull_at,
+            SELECT p.id, p.name, p.ls_id, p.url, p.pulled_at AS last_pull_at, p.overlap,
               (SELECT count(*) FROM tasks t WHERE t.project_id = p.id) AS pushed,
               (SELECT count(DISTINCT g.task_id) FROM gold g WHERE g.project_id = p.id
                  AND g.status IN (?, ?)) AS annotated,
@@ -58,10 +58,22 @@ def summary(db: sqlite_utils.Database) -> dict[str, Any]:
                                 [GoldStatus.OK, GoldStatus.INVALID, GoldStatus.SKIPPED, GoldStatus.OK, GoldStatus.INVALID])
         for p in out["projects"]:
             p["pending"] = max(0, p["pushed"] - p["annotated"] - p["skipped"])
+            p.update(_per_task(db, p))
             p["confidence"] = _confidence(db, p["id"])
             p["routing"] = _routing(db, p)
             p["live"] = _live(db, p.pop("id"))
     return out
+
+
+def _per_task(db: sqlite_utils.Database, project: dict[str, Any]) -> dict[str, Any]:
+    """The project's overlap (annotators a task; 1 until a push or pull records it), its pushed tasks by their
+    number of submitted annotations (item i: tasks with i), and how many have at least the overlap; all from the
+    gold pulled so far (`labelstudio.overlap`)."""
+    from .labelstudio.overlap import annotation_counts, histogram, project_overlap
+
+    n = project_overlap(project)
+    tasks = histogram(annotation_counts(db, project["id"]), n)
+    return {"overlap": n, "annotations_per_task": tasks, "complete": sum(tasks[n:])}
 
 
 def _confidence(db: sqlite_utils.Database, project_id: str) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """The `annotator` command line: a thin layer over the library.
 
-    drafting.py   ingest, annotate, status
+    drafting.py   ingest, annotate
+    status.py     status: what is stored, what it cost, each project's progress
     costs.py      annotate's cost side: --estimate and --batch
     transfer.py   push, pull, sync: drafts to Label Studio, gold back
     serve.py      serve (the ML backend, `backend/`) and connect (registers it on a project)
@@ -28,7 +29,18 @@ import click
 from .. import __version__
 from ..errors import AnnotatorError
 from ..settings import busy_timeout
-from . import calibrate, drafting, evaluate, export, route, schema, serve, services, transfer
+from . import (
+    calibrate,
+    drafting,
+    evaluate,
+    export,
+    route,
+    schema,
+    serve,
+    services,
+    status,
+    transfer,
+)
 from .ui import console, error
 
 
@@ -68,7 +80,7 @@ def cli() -> None:
     """
 
 
-for _command in (*drafting.COMMANDS, *transfer.COMMANDS, *evaluate.COMMANDS, *services.COMMANDS,
+for _command in (*drafting.COMMANDS, *status.COMMANDS, *transfer.COMMANDS, *evaluate.COMMANDS, *services.COMMANDS,
                  *schema.COMMANDS, *serve.COMMANDS, *export.COMMANDS, *calibrate.COMMANDS,
                  *route.COMMANDS):
     cli.add_command(_command)

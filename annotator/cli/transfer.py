@@ -45,6 +45,8 @@ def print_push_report(report: PushReport) -> None:
               f"{reconciled}); model version {report.model_version}.", highlight=False, soft_wrap=True)
     if report.page:
         out.print(f"Annotator's page: {'; '.join(report.page)}.", highlight=False, soft_wrap=True)
+    if report.overlap:
+        out.print(f"Overlap: {report.overlap}.", highlight=False, soft_wrap=True)
     if report.blind_tasks:
         out.print(f"{report.blind_tasks} of the new tasks are blind: sent without a prediction.", highlight=False)
     if report.routing is not None:
@@ -104,7 +106,8 @@ class Session:
 
     def push(self, project_name: str, model: str | None = None, prompt_version: str | None = None,
              chunk_size: int = 1000, blind: float | None = None, dedupe: bool = False,
-             include_boilerplate: bool = False, route: bool = False, audit: float = 0.1) -> PushReport:
+             include_boilerplate: bool = False, route: bool = False, audit: float = 0.1,
+             overlap: int | None = None) -> PushReport:
         """Push with a progress bar and a one-line summary."""
         from ..labelstudio.push import push
 
@@ -113,7 +116,7 @@ class Session:
             report = push(self.db, self.ls, self.schema, project_name, url=self.url, chunk_size=chunk_size,
                           model=model, prompt_version=prompt_version, progress=tracker(bar, task, "Pushing"),
                           blind=blind, dedupe=dedupe, include_boilerplate=include_boilerplate, route=route,
-                          audit=audit)
+                          audit=audit, overlap=overlap)
         print_push_report(report)
         return report
 
@@ -146,9 +149,13 @@ class Session:
 @click.option("--audit", type=click.FloatRange(0, 1, max_open=True), default=None,
               help="With --route: the share of accepted drafts also sent to people blind, to check the "
                    "guarantee (chosen by a hash of the sentence id)  [default: 0.1]")
+@click.option("--overlap", metavar="N", default=None,
+              help="Give each task to N different annotators: Label Studio's labeling queue keeps a task until N "
+                   "annotators submitted it and never gives it twice to one (the project keeps N; a push without "
+                   "--overlap leaves it; a new project has 1).")
 def push(db_file: str | None, project_name: str, schema_ref: str | None, url: str | None, model: str | None,
          prompt_version: str | None, chunk_size: int, blind: float | None, dedupe: bool,
-         include_boilerplate: bool, route: bool, audit: float | None) -> None:
+         include_boilerplate: bool, route: bool, audit: float | None, overlap: str | None) -> None:
     """Send sentences with drafts to Label Studio as tasks with predictions.
 
     Creates the project on first use, for --schema (default news_events); every
@@ -169,15 +176,19 @@ def push(db_file: str | None, project_name: str, schema_ref: str | None, url: st
     Examples:
       annotator push --project "Conflict news"
       annotator push --project "Conflict news" --blind 0.1     # 10% of tasks without a draft
+      annotator push --project "Conflict news" --overlap 3     # each task to three annotators
       annotator push --project "Conflict news" --route --audit 0.1  # after calibrate and route
       annotator push --project "Claims" --schema news_events_v2  # then: annotator pull -p "Claims"
       LABEL_STUDIO_URL=https://ls.example.org LABEL_STUDIO_API_KEY=... annotator push -p "Batch 3"
     """
+    from ..labelstudio.overlap import parse_overlap
+
     if audit is not None and not route:
         raise InputError("--audit applies only with --route (it audits the drafts routing accepts); add --route")
+    n = parse_overlap(overlap)
     Session(db_file, schema_ref, url, project_name).push(project_name, model, prompt_version, chunk_size, blind,
                                                          dedupe, include_boilerplate, route,
-                                                         0.1 if audit is None else audit)
+                                                         0.1 if audit is None else audit, n)
 
 
 @click.command()

@@ -5,6 +5,8 @@
     convert.py      pure: draft and gold rows <-> Label Studio result items
     page.py         the annotator's page beyond the config: instructions, the data manager view
     projects.py     projects recorded in SQLite, one row per (server URL, project)
+    overlap.py      push --overlap: each task to N different annotators (the project's settings);
+                    the tasks by their number of annotations, for status
     push.py         drafts to Label Studio: new sentences as tasks, newer drafts as predictions
     accept.py       push --route: drafts accepted from the model, the rest to people by confidence
     predictions.py  a draft as a prediction (`prediction_of`: what push sends and the ML backend answers),

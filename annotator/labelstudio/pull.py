@@ -28,6 +28,7 @@ from ..schema import Schema
 from ..store import GoldStatus, content_id, dumps, now
 from .api import Progress, calling, id_range_query, iso_time, normalize_url, shift_time, task_pages
 from .convert import result_to_gold
+from .overlap import observed
 from .projects import Project, check_schema, project_scope, recorded_project, server_project
 
 OVERLAP = dt.timedelta(seconds=2)
@@ -300,7 +301,7 @@ def _pull(db: sqlite_utils.Database, ls: LabelStudio, schema: Schema, project_na
     if project is None:
         raise LabelStudioError(f"no project {project_name!r} on {url} in this database; push to it first")
     check_schema(project, schema)
-    _, server_now = server_project(ls, project, f"reading project {project_name!r}")
+    server, server_now = server_project(ls, project, f"reading project {project_name!r}")
     report = PullReport(project_id=project.id, ls_project_id=project.ls_id, full=full or not project.pull_watermark)
     source = GoldSource(schema, project, users=_users(ls), sentence_of={
         r["task_id"]: r["sentence_id"] for r in db.query(
@@ -316,6 +317,6 @@ def _pull(db: sqlite_utils.Database, ls: LabelStudio, schema: Schema, project_na
     if report.full:
         report.deleted += _mark_gone(db, project, seen)
     db["projects"].update(project.id, {"pull_watermark": next_watermark(newest, project.pull_watermark, server_now),
-                                       "pulled_at": now()})
+                                       "pulled_at": now(), **observed(server)})
     report.seconds = time.monotonic() - started
     return report

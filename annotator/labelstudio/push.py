@@ -29,6 +29,7 @@ from ..store import DraftStatus, now
 from .accept import RouteOutcome, is_audit, route_push
 from .api import IMPORT_OPTIONS, Progress, calling, normalize_url
 from .config import label_config, validate_config
+from .overlap import check_overlap, set_overlap
 from .page import set_up_page
 from .predictions import model_version_of, prediction_of, record_prediction_ids, shown_version
 from .projects import Project, ensure_project, project_scope, update_config
@@ -61,6 +62,7 @@ class PushReport:
     page: list[str] = field(default_factory=list)
     """What push changed on the annotator's page: labeling config, instructions, view (in words)."""
     routing: RouteOutcome | None = None  # with `route`: what the project's routing decided
+    overlap: str = ""  # with `overlap`: how many annotators each task now goes to, in words ("" when unchanged)
 
 
 # --------------------------------------------------------------------------- pure core
@@ -323,41 +325,38 @@ def push(db: sqlite_utils.Database, ls: LabelStudio, schema: Schema, project_nam
          chunk_size: int = 1000, model: str | None = None, prompt_version: str | None = None,
          progress: Progress | None = None, blind: float | None = None, dedupe: bool = False,
          include_boilerplate: bool = False, context_window: Window | None = None, route: bool = False,
-         audit: float = 0.1) -> PushReport:
+         audit: float = 0.1, overlap: int | None = None) -> PushReport:
     """Push every sentence with an ok draft for `schema` to the project `project_name` at `url`.
 
-    Creates the project on first use (config generated from the schema). Each new
-    sentence becomes one task (data: text, sentence_id, document_id, headline,
-    context, context_after, in `context_window`: default `context.window()`)
-    carrying its drafts as predictions; a new draft for a sentence already pushed
-    becomes a new prediction on the same task (annotators see the newest: Label
-    Studio pre-fills a task from its last prediction of the project's model
-    version). Re-running adds nothing. Boilerplate sentences are not pushed unless
-    `include_boilerplate`.
-    `model` / `prompt_version` restrict which drafts are pushed. The project's
+    Creates the project on first use (config generated from the schema). Each new sentence becomes one task
+    (data: text, sentence_id, document_id, headline, context, context_after, in `context_window`: default
+    `context.window()`) carrying its drafts as predictions; a new draft for a sentence already pushed becomes a
+    new prediction on the same task (annotators see the newest: Label Studio pre-fills a task from its last
+    prediction of the project's model version). Re-running adds nothing. Boilerplate sentences are not pushed
+    unless `include_boilerplate`. `model` / `prompt_version` restrict which drafts are pushed. The project's
     model_version is set to the newest pushed draft's, so annotators see it pre-filled.
 
-    `blind` (0 to 1) sets the share of new tasks sent without any prediction, chosen by
-    a hash of the sentence id and kept by the project for later pushes; a blind task
-    never gets a prediction. Tasks on the server that duplicate a sentence's task are
-    reported, and with `dedupe` deleted when they carry no annotation. One push or
-    pull of a project at a time (`locks.Busy` otherwise).
+    `blind` (0 to 1) sets the share of new tasks sent without any prediction, chosen by a hash of the sentence
+    id and kept by the project for later pushes; a blind task never gets a prediction. Tasks on the server that
+    duplicate a sentence's task are reported, and with `dedupe` deleted when they carry no annotation. One push
+    or pull of a project at a time (`locks.Busy` otherwise). `overlap` (1 up; None: as it is): annotators a task.
     `route`, `audit`: the latest routing decides the new sentences (`accept.route_new`).
     """
     if chunk_size < 1:
         raise InputError("chunk size must be at least 1")
     if blind is not None and not 0 <= blind < 1:
         raise InputError(f"--blind {blind} is not a share of the tasks; give a number from 0 to below 1, e.g. 0.1")
+    check_overlap(overlap)
     url = normalize_url(url)
     with hold(db, project_scope(url, project_name), f"pushing to or pulling from project {project_name!r}"):
         return _push(db, ls, schema, project_name, url, chunk_size, model, prompt_version, progress, blind, dedupe,
-                     include_boilerplate, context_window or window(), audit if route else None)
+                     include_boilerplate, context_window or window(), audit if route else None, overlap)
 
 
 def _push(db: sqlite_utils.Database, ls: LabelStudio, schema: Schema, project_name: str, url: str,
           chunk_size: int, model: str | None, prompt_version: str | None, progress: Progress | None,
           blind: float | None, dedupe: bool, include_boilerplate: bool, context_window: Window,
-          audit: float | None) -> PushReport:
+          audit: float | None, overlap: int | None) -> PushReport:
     project, server, created = ensure_project(db, ls, schema, project_name, url)
     config_note = "" if created else update_config(db, ls, project, schema, server)
     if blind is not None and blind != project.blind_fraction:
@@ -365,6 +364,7 @@ def _push(db: sqlite_utils.Database, ls: LabelStudio, schema: Schema, project_na
         project.blind_fraction = blind
     report = PushReport(project_id=project.id, ls_project_id=project.ls_id, project_link=project.link,
                         created_project=created, page=[config_note] if config_note else [])
+    report.overlap = set_overlap(db, ls, project, server, overlap)  # before the import: new tasks get it
     run = _Push(db, ls, schema, project, validate_config(label_config(schema)), report, progress,
                 server_predictions=getattr(server, "total_predictions_number", 0) or 0, window=context_window,
                 maps=(latest_maps(db, project.id) or (0, None))[1])
