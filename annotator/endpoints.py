@@ -88,7 +88,7 @@ def resolve_labelstudio(url: str | None = None) -> LabelStudioSettings:
         return chosen
     if chosen.url:
         raise LabelStudioError(f"no API key for {redact_url(chosen.url)}; set LABEL_STUDIO_API_KEY "
-                               "(Label Studio: Account & Settings > Access Token)")
+                               "(Label Studio: Account & Settings > Personal Access Token)")
     from .services.labelstudio import LabelStudioServer
 
     info = LabelStudioServer().status()

@@ -23,8 +23,9 @@ def labelstudio() -> None:
 
 def _print_login(info) -> None:
     """URL and login of the managed Label Studio (the password is generated and kept in a 600 file)."""
+    tokens = "legacy and personal access tokens" if info.legacy_tokens else "personal access tokens only"
     out.print(f"Label Studio: {info.url}\n  login:    {info.email}\n  password: {info.password}"
-              f"\n  database: {info.database}", highlight=False)
+              f"\n  database: {info.database}\n  API keys: {tokens}", highlight=False)
 
 
 UPGRADE_HELP = ("Re-create the environment from the lock shipped with annotator when the installed "
@@ -60,22 +61,42 @@ def labelstudio_install(upgrade: bool) -> None:
 @click.option("--database", "database", metavar="URL",
               help=f"Run on this PostgreSQL database (postgresql://USER:PASSWORD@HOST:PORT/DB; or set "
                    f"{ENV_LS_DATABASE}). Remembered: later starts use it again. Default: SQLite in the data dir.")
-def labelstudio_start(database: str | None) -> None:
+@click.option("--legacy-tokens/--no-legacy-tokens", "legacy_tokens", default=None,
+              help="Accept legacy API tokens, or only personal access tokens as a team's Label Studio usually "
+                   "does (the commands then use the admin's personal access token). Remembered; default: on.")
+def labelstudio_start(database: str | None, legacy_tokens: bool | None) -> None:
     """Install if needed, then start Label Studio on loopback and print the login.
 
     \b
     Examples:
       annotator labelstudio start && annotator push --project "Conflict news"
       annotator labelstudio start --database postgresql://ls:PASSWORD@db.internal:5432/labelstudio
+      annotator labelstudio start --no-legacy-tokens   # as a team's server: personal access tokens only
     """
     from ..services.labelstudio import LabelStudioServer
 
-    server = LabelStudioServer(database=labelstudio_database(database))
+    server = LabelStudioServer(database=labelstudio_database(database), legacy_tokens=legacy_tokens)
     server.check_database()  # a database that cannot be used is one line, before the spinner
     info = with_spinner("Starting Label Studio", lambda say: server.start(progress=say))
     _print_login(info)
     if server.drift_at_start:
         warn(server.drift_hint(server.drift_at_start))
+
+
+@labelstudio.command("token")
+def labelstudio_token() -> None:
+    """Print a personal access token of the managed Label Studio's admin (made once, then the same one).
+
+    For a script or an ML backend elsewhere that calls this Label Studio. Revoke it in Account & Settings >
+    Personal Access Token; the next `annotator labelstudio token` makes a new one.
+
+    \b
+    Example:
+      export LABEL_STUDIO_API_KEY=$(annotator labelstudio token)
+    """
+    from ..services.labelstudio import LabelStudioServer
+
+    click.echo(LabelStudioServer().personal_token())
 
 
 @labelstudio.command("stop")

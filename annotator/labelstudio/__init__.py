@@ -1,6 +1,7 @@
 """Label Studio: the labeling config from the schema, result conversion, push and pull.
 
     api.py          the SDK edge: `open_client`, one-line errors, time stamps, paging the Data Manager
+    auth.py         the headers for an API key: a legacy token, or a personal access token exchanged for access tokens
     config.py       the labeling config, generated from the schema's fields
     convert.py      pure: draft and gold rows <-> Label Studio result items
     page.py         the annotator's page beyond the config: instructions, the data manager view

@@ -25,6 +25,7 @@ from label_studio_sdk.core.api_error import ApiError
 
 from ..errors import LabelStudioError
 from ..settings import redact_url
+from .auth import SDK_PLACEHOLDER, KeyAuth, key_problem, refusal
 
 Progress = Callable[[int, int], None]
 """Called as progress(done, total) after each recorded chunk or page."""
@@ -63,19 +64,27 @@ def normalize_url(url: str) -> str:
 
 
 def open_client(url: str, api_key: str, *, timeout: float = 60.0) -> LabelStudio:
-    """A client for the server at `url`, after checking that it answers and accepts the key."""
+    """A client for the server at `url`, after checking that it answers and accepts the key.
+
+    The key is a legacy token or a personal access token: every request is authenticated by `KeyAuth`.
+    """
     if not url:
         raise LabelStudioError("no Label Studio URL; pass --url or set LABEL_STUDIO_URL")
     if not api_key:
         raise LabelStudioError(
             "no Label Studio API key; set LABEL_STUDIO_API_KEY "
-            "(Label Studio: Account & Settings > Access Token)"
+            "(Label Studio: Account & Settings > Personal Access Token)"
         )
     problem = url_problem(url)
     if problem:
         raise LabelStudioError(problem)
-    ls = LabelStudio(base_url=url.strip().rstrip("/"), api_key=api_key, timeout=timeout)
     shown = normalize_url(url)
+    expired = key_problem(api_key)
+    if expired:
+        raise LabelStudioError(f"Label Studio at {shown}: {expired}")
+    base = url.strip().rstrip("/")
+    http = httpx.Client(auth=KeyAuth(base, api_key), timeout=timeout, follow_redirects=True)
+    ls = LabelStudio(base_url=base, api_key=SDK_PLACEHOLDER, timeout=timeout, httpx_client=http)
     try:
         with calling(shown, "checking the API key"):
             ls.users.whoami(request_options={"max_retries": 0, "timeout_in_seconds": 15})
@@ -114,9 +123,12 @@ def _api_cause(url: str, exc: ApiError, rerun: str) -> tuple[str, str]:
     code = exc.status_code
     if _is_html(exc):
         return _not_the_api(url, f"HTTP {code} with an HTML page instead of JSON")
+    said = refusal(exc.body) if code == 401 else None
+    if said:
+        return said
     if code in (401, 403):
         return (f"the API key was refused (HTTP {code})",
-                "check LABEL_STUDIO_API_KEY (Label Studio: Account & Settings > Access Token)")
+                "check LABEL_STUDIO_API_KEY (Label Studio: Account & Settings > Personal Access Token)")
     if code is not None and code >= 500:
         return f"server error (HTTP {code})", f"read the Label Studio log{rerun}"
     if code == 404 and urlsplit(url).path.rstrip("/").endswith("/api"):

@@ -6,6 +6,10 @@ LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN is set as the data dir is first created; a
 taken port makes it silently move to port+1; stray PORT/HOST/USERNAME/PASSWORD
 variables are read, so it gets a clean environment. It runs on SQLite in its data dir, or
 on a PostgreSQL database (labelstudio_db.py).
+
+It runs with legacy tokens on (the default here) or, as a team's server usually does, off: then
+its commands use a personal access token of the admin (labelstudio_tokens.py), and the switch is
+set through the organization's settings, so it also holds for a data dir made the other way.
 """
 
 from __future__ import annotations
@@ -18,8 +22,9 @@ from pathlib import Path
 import httpx
 
 from ..errors import ServiceError
+from ..labelstudio.auth import KeyAuth, refusal
 from ..settings import config_dir, labelstudio_database, write_secret_file
-from . import labelstudio_db
+from . import labelstudio_db, labelstudio_tokens
 from .base import ManagedService, Progress, ServiceState
 from .procs import base_env
 
@@ -35,10 +40,12 @@ class ServerInfo:
     email: str
     password: str = dataclasses.field(repr=False)
     token: str = dataclasses.field(repr=False)
+    """The key commands use: the legacy token, or with legacy tokens off the admin's personal access token."""
     pid: int | None = None
     port: int | None = None
     log_path: Path | None = None
     database: str = ""  # sqlite (path) or postgresql://user@host:port/db: never the password
+    legacy_tokens: bool = True
 
 
 class LabelStudioServer(ManagedService):
@@ -54,6 +61,9 @@ class LabelStudioServer(ManagedService):
     the server runs on ANNOTATOR_LABELSTUDIO_DATABASE for the default location, else on the
     database its data dir was started on (SQLite unless one was given). The database is
     remembered beside the data dir.
+
+    ``legacy_tokens`` False starts it with legacy tokens off (commands then use a personal access
+    token), True with them on; None (the default) as it was last started (on for a new data dir).
     """
 
     name = "Label Studio"
@@ -67,8 +77,10 @@ class LabelStudioServer(ManagedService):
     install_check = "bin/label-studio"
     cli_group = "labelstudio"
 
-    def __init__(self, base_dir: Path | None = None, port: int | None = None, database: str | None = None):
+    def __init__(self, base_dir: Path | None = None, port: int | None = None, database: str | None = None,
+                 legacy_tokens: bool | None = None):
         super().__init__(base_dir=base_dir, port=port)
+        self.legacy_tokens = legacy_tokens
         self.wanted_database = labelstudio_db.PostgresDatabase.parse(database) if database else None
         self._database: labelstudio_db.PostgresDatabase | None = None
 
@@ -93,10 +105,24 @@ class LabelStudioServer(ManagedService):
         state = self._launch(wait=wait, progress=progress)
         if database is not None:
             labelstudio_db.remember(self.base_dir, database)
+        if wait:
+            self._settle_tokens(state.url)
         info = self._info(state)
         if wait:
             self._check_token(info)
         return info
+
+    def personal_token(self) -> str:
+        """A personal access token of the running server's admin (the one kept, while it works)."""
+        state = self._running()
+        if state is None:
+            raise ServiceError("the managed Label Studio is not running; start it: annotator labelstudio start")
+        creds = self._credentials()
+        with labelstudio_tokens.login(state.url, creds["email"], creds["password"]) as session:
+            token = labelstudio_tokens.personal_token(session, creds.get("personal_token"))
+        if token != creds.get("personal_token"):
+            self._save_credentials({**creds, "personal_token": token})
+        return token
 
     def status(self) -> ServerInfo | None:
         """The running server if its process is alive and /health answers, else None."""
@@ -142,8 +168,28 @@ class LabelStudioServer(ManagedService):
             "password": secrets.token_urlsafe(18),
             "token": secrets.token_hex(20),  # 40 hex characters
         }
-        write_secret_file(path, json.dumps(creds, indent=2) + "\n")
+        self._save_credentials(creds)
         return creds
+
+    def _save_credentials(self, creds: dict) -> None:
+        write_secret_file(self.credentials_file, json.dumps(creds, indent=2) + "\n")
+
+    def _wants_legacy(self) -> bool:
+        if self.legacy_tokens is not None:
+            return self.legacy_tokens
+        return self._credentials().get("legacy_tokens", True) is not False
+
+    def _settle_tokens(self, url: str) -> None:
+        """Set the organization's legacy-token switch as wanted, and with legacy tokens off keep a working
+        personal access token; nothing to do while legacy tokens stay on as they were."""
+        creds, legacy = self._credentials(), self._wants_legacy()
+        if legacy and creds.get("legacy_tokens", True) is not False and self.legacy_tokens is None:
+            return
+        with labelstudio_tokens.login(url, creds["email"], creds["password"]) as session:
+            labelstudio_tokens.set_legacy_tokens(session, legacy)
+            if not legacy:
+                creds["personal_token"] = labelstudio_tokens.personal_token(session, creds.get("personal_token"))
+        self._save_credentials({**creds, "legacy_tokens": legacy})
 
     def _command(self, port: int) -> list[str]:
         return [
@@ -166,7 +212,7 @@ class LabelStudioServer(ManagedService):
                 "LABEL_STUDIO_USERNAME": creds["email"],
                 "LABEL_STUDIO_PASSWORD": creds["password"],
                 "LABEL_STUDIO_USER_TOKEN": creds["token"],
-                "LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN": "true",
+                "LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN": "true" if self._wants_legacy() else "false",
                 "LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK": "true",
                 "LATEST_VERSION_CHECK": "false",
                 "COLLECT_ANALYTICS": "false",
@@ -185,11 +231,13 @@ class LabelStudioServer(ManagedService):
 
     def _info(self, state: ServiceState) -> ServerInfo:
         creds = self._credentials()
+        legacy = creds.get("legacy_tokens", True) is not False or not creds.get("personal_token")
         return ServerInfo(
             url=state.url,
             email=creds["email"],
             password=creds["password"],
-            token=creds["token"],
+            token=creds["token"] if legacy else creds["personal_token"],
+            legacy_tokens=legacy,
             pid=state.pid,
             port=state.port,
             log_path=Path(state.log_path),
@@ -198,16 +246,16 @@ class LabelStudioServer(ManagedService):
 
     def _check_token(self, info: ServerInfo) -> None:
         try:
-            response = httpx.get(
-                f"{info.url}/api/projects",
-                headers={"Authorization": f"Token {info.token}"},
-                timeout=30.0,
-            )
+            response = httpx.get(f"{info.url}/api/projects", auth=KeyAuth(info.url, info.token), timeout=30.0)
         except httpx.HTTPError as exc:
             raise ServiceError(
                 f"Label Studio at {info.url} did not answer /api/projects ({type(exc).__name__}); "
                 f"read the log {info.log_path}"
             ) from exc
+        if response.status_code != 200 and not info.legacy_tokens:
+            cause = (refusal(response.json()) or (f"HTTP {response.status_code}",))[0]
+            raise ServiceError(f"Label Studio at {info.url} refused its admin's personal access token ({cause}); "
+                               "start it again: annotator labelstudio start --no-legacy-tokens")
         if response.status_code != 200:
             raise ServiceError(
                 f"Label Studio at {info.url} refused the API token (HTTP {response.status_code}): "
