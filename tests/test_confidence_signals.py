@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from annotator.confidence.signals import TokenLogprobs, draft_signals, value_ranges
+from annotator.confidence.signals import TokenLogprobs, _byte_offsets, draft_signals, value_ranges
 from annotator.schema import load_schema
 
 NEWS = load_schema("news_events").fields
@@ -39,6 +39,12 @@ def test_a_token_split_inside_an_emoji_counts_for_the_value_it_overlaps():
     assert logprobs.of_range(start + 1, start + 2) == -0.5 + -0.25  # the second: both flag tokens overlap it
     assert logprobs.of_range(start, start + 4) == -0.5 + -0.25 + -2.0  # "🇺🇦 x": ' x"}' overlaps too
     assert not TokenLogprobs(content, tokens[:-1]).valid  # tokens that do not spell the answer: no figure
+
+
+def test_byte_offsets_of_ascii_and_of_other_text():
+    assert list(_byte_offsets('{"a": 1}')) == [0, 1, 2, 3, 4, 5, 6, 7, 8]
+    assert list(_byte_offsets('é"🇺')) == [0, 2, 3, 7]  # 2 bytes, 1, then 4
+    assert not TokenLogprobs("{}", []).valid  # no tokens: nothing to score
 
 
 def test_span_and_choice_log_probabilities_from_a_real_shaped_answer():

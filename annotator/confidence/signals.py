@@ -114,9 +114,8 @@ class TokenLogprobs:
             raw = token.get("bytes")
             total += len(raw) if isinstance(raw, list) else len(str(token.get("token", "")).encode())
             ends.append(total)
-        byte_of = [0]  # the UTF-8 byte offset where each character starts, and the end
-        for ch in content:
-            byte_of.append(byte_of[-1] + len(ch.encode("utf-8", "surrogatepass")))
+        # The UTF-8 byte offset where each character starts, and the end (no answer's tokens: nothing to map).
+        byte_of: Sequence[int] = [0] if not tokens else _byte_offsets(content)
         self.valid = bool(tokens) and total == byte_of[-1]
         self._byte_of, self._ends = byte_of, ends
         self._logprobs = [float(t.get("logprob") or 0.0) for t in tokens]
@@ -133,6 +132,16 @@ class TokenLogprobs:
                 break
             total += self._logprobs[i]
         return total
+
+
+def _byte_offsets(content: str) -> Sequence[int]:
+    """The UTF-8 byte offset where each character of `content` starts, and its end (ASCII: the indices)."""
+    if content.isascii():
+        return range(len(content) + 1)
+    byte_of = [0]
+    for ch in content:
+        byte_of.append(byte_of[-1] + len(ch.encode("utf-8", "surrogatepass")))
+    return byte_of
 
 
 # --------------------------------------------------------------------------- the signals
