@@ -111,6 +111,32 @@ def test_garbage_200_every_time_fails_with_the_reason() -> None:
         assert stub.counts["html"] == 3
 
 
+@pytest.mark.parametrize("path", ["send", "asend"])
+def test_the_first_attempt_counts_among_the_retries_on_both_paths(path: str) -> None:
+    # The first attempt is made before tenacity is set up: a failure of it is tenacity's first attempt.
+    def ask(llm: LLMClient) -> str:
+        params = llm.params("prompt", MESSAGES, SCHEMA)
+        if path == "send":
+            return llm.send(params).content
+
+        async def go() -> str:
+            try:
+                return (await llm.asend(params)).content
+            finally:
+                await llm.aclose()
+        return asyncio.run(go())
+
+    with StubLLM(responder=lambda body: '{"a": "ok"}') as stub:
+        stub.enqueue_fault("500", "500")
+        llm = client(stub.base_url, max_retries=1)
+        with pytest.raises(TransportFailed, match=r"after 2 attempts"):
+            ask(llm)
+        assert stub.counts["500"] == 2 and llm.calls == 2  # 1 + max_retries, no more
+        stub.enqueue_fault("500")
+        assert ask(llm) == '{"a": "ok"}' and llm.calls == 4  # failed once, answered on the retry
+        assert ask(llm) == '{"a": "ok"}' and llm.calls == 5  # answered at once
+
+
 def test_not_a_completion_shapes() -> None:
     assert not_a_completion({"choices": [{"message": {"content": "x"}}]}) is None
     assert not_a_completion({"choices": []}) == "no choices"

@@ -6,6 +6,7 @@ import asyncio
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -59,6 +60,27 @@ def read_reply(response: httpx.Response, started: float) -> tuple[Completion, Ra
     completion = completion_from_response(data, latency)
     used = completion.prompt_tokens + completion.completion_tokens
     return completion, rate_info(response.status_code, response.headers, used or None)
+
+
+class _FirstAttempt:
+    """A request whose first attempt was made and failed: tenacity's first attempt raises that failure again,
+    its later ones send."""
+
+    def __init__(self, failure: Exception, send_once: Callable[[dict[str, Any]], Any]) -> None:
+        self.failure: Exception | None = failure
+        self.send_once = send_once
+
+    def send(self, params: dict[str, Any]) -> Completion:
+        failure, self.failure = self.failure, None
+        if failure is not None:
+            raise failure
+        return self.send_once(params)
+
+    async def asend(self, params: dict[str, Any]) -> Completion:
+        failure, self.failure = self.failure, None
+        if failure is not None:
+            raise failure
+        return await self.send_once(params)
 
 
 @dataclass
@@ -155,18 +177,32 @@ class LLMClient:
                 "stop": stop_after_attempt(self.max_retries + 1) | stop_when_event_set(self.stopping)}
 
     def send(self, params: dict[str, Any]) -> Completion:
-        """One logical request, retried on transport faults only."""
-        retrying = Retrying(sleep=self.stopping.wait, **self._retry_policy(params))  # a backoff ends at a stop
+        """One logical request, retried on transport faults only.
+
+        The first attempt is made before tenacity is set up: most requests are answered at once, and
+        tenacity's machinery costs about as much CPU as the tool's own work on a sentence. A failed
+        first attempt is handed to tenacity as its own first attempt, so the retries, waits and stops
+        are tenacity's, exactly as if it had made it.
+        """
         try:
-            return retrying(self._send_once, params)
+            try:
+                return self._send_once(params)
+            except Exception as exc:  # noqa: BLE001 - tenacity decides (it retries or re-raises it)
+                first = _FirstAttempt(exc, self._send_once)
+            retrying = Retrying(sleep=self.stopping.wait, **self._retry_policy(params))  # a backoff ends at a stop
+            return retrying(first.send, params)
         except (openai.APIError, NotACompletion, Stopped) as exc:
             raise self._final_error(exc, params) from exc
 
     async def asend(self, params: dict[str, Any]) -> Completion:
         """`send` for a coroutine: the same retries and errors, awaiting instead of holding a thread."""
-        retrying = AsyncRetrying(sleep=self._sleep_unless_stopping, **self._retry_policy(params))
         try:
-            return await retrying(self._asend_once, params)
+            try:
+                return await self._asend_once(params)
+            except Exception as exc:  # noqa: BLE001 - tenacity decides, as in `send`
+                first = _FirstAttempt(exc, self._asend_once)
+            retrying = AsyncRetrying(sleep=self._sleep_unless_stopping, **self._retry_policy(params))
+            return await retrying(first.asend, params)
         except (openai.APIError, NotACompletion, Stopped) as exc:
             raise self._final_error(exc, params) from exc
 
