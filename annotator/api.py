@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from .annotate import RunReport
     from .export.run import ExportReport
     from .ingest import IngestReport
+    from .labelstudio.adjudicate import Adjudication
     from .labelstudio.pull import PullReport
     from .labelstudio.push import PushReport
     from .schema import Schema
@@ -217,6 +218,14 @@ class Workspace:
         routed = attach_routing(db, schema, report, projects(db, project, url))
         bins = [{name: a.reliability() for name, a in figures.fields.items()} for figures in calibrated.values()]
         return Evaluation(report, bins, sum(group["annotations"] for group in report["groups"]), routed)
+
+    def adjudicate(self, project: str, *, below: float | None = None) -> Adjudication:
+        """Mark the project's disputed tasks (pulled gold) in its Label Studio view "Adjudicate", most disputed
+        first; `below`: only tasks whose agreement is under it. See `annotator adjudicate --help`."""
+        from .labelstudio.adjudicate import adjudicate
+
+        db, ls, url = self._labelstudio()
+        return adjudicate(db, ls, self.schema(db, project, url), project, url=url, below=below)
 
     def export(self, options: ExportOptions, progress: Any = None) -> ExportReport:
         """Write the project's gold as training data (jsonl, spacy, conll, hf, labelstudio)."""

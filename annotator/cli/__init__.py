@@ -6,7 +6,7 @@
     transfer.py   push, pull, sync: drafts to Label Studio, gold back
     serve.py      serve (the ML backend, `backend/`) and connect (registers it on a project)
     services.py   the labelstudio and llm groups (the managed servers) and demo
-    evaluate.py   eval and agreement
+    evaluate.py   eval, agreement and adjudicate
     calibrate.py  calibrate
     route.py      route (a confidence threshold with a risk guarantee, for push --route)
     export.py     export

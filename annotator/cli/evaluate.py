@@ -227,15 +227,18 @@ def agreement_command(db_file: str | None, schema_ref: str | None, project_name:
     """How well annotators agree: Krippendorff's alpha and Cohen's kappa on choices, F1 on spans.
 
     Uses tasks with submitted annotations from two or more annotators (the newest
-    of each annotator). Lists the tasks that disagree most, with their links.
+    of each annotator). Lists the tasks that disagree most, with their links, and
+    how many disagreeing tasks are settled (an annotation marked ground truth;
+    see annotator adjudicate).
 
     \b
     Examples:
       annotator agreement --project "Conflict news"
       annotator agreement --json | jq .fields.event_type.alpha
     """
+    from ..evaluate.adjudicate import disputes, summary
     from ..evaluate.agreement import agreement
-    from ..evaluate.load import agreement_annotations
+    from ..evaluate.load import agreement_annotations, people_gold
 
     db, schema = gold_scope(db_file, schema_ref, project_name, url)
     found = list(agreement_annotations(db, schema, project=project_name, url=url))
@@ -246,6 +249,7 @@ def agreement_command(db_file: str | None, schema_ref: str | None, project_name:
     report = agreement(schema.fields, annotations, top=top)
     for item in report["disagreements"]:
         item["link"] = project.task_link(item["task_id"]) if project else None
+    report["adjudication"] = summary(disputes(schema.fields, people_gold(db, schema, project)) if project else [])
     if as_json:
         click.echo(json.dumps(report, ensure_ascii=False))
         return
@@ -279,6 +283,9 @@ def _print_agreement(report: dict) -> None:
             for label, f in field["per_label"].items():
                 table.add_row(label, _fmt(f["f1_exact"]), _fmt(f["f1_overlap"]))
             out.print(table)
+    settle = report["adjudication"]
+    out.print(f"{settle['disagreeing']} tasks disagree: {settle['settled']} settled (ground truth marked), "
+              f"{settle['open']} open (annotator adjudicate marks them for a reviewer)", highlight=False)
     if report["disagreements"]:
         table = Table("task", "disagreement", "link", title="Most disputed tasks", title_justify="left")
         for item in report["disagreements"]:
@@ -286,4 +293,55 @@ def _print_agreement(report: dict) -> None:
         out.print(table)
 
 
-COMMANDS = [eval_command, agreement_command]
+@click.command("adjudicate")
+@click.option("--project", "-p", "project_name", required=True, help="Label Studio project title.")
+@click.option("--url", default=None, help="Label Studio URL (default: LABEL_STUDIO_URL, else the managed server).")
+@click.option("--below", type=click.FloatRange(0, 1, min_open=True), default=None,
+              help="Only tasks whose agreement (1 - disagreement) is under this, e.g. 0.8.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the table.")
+@db_option
+def adjudicate_command(project_name: str, url: str | None, below: float | None, as_json: bool,
+                       db_file: str | None) -> None:
+    """Mark the tasks whose annotators disagree for a reviewer to decide.
+
+    From the pulled gold: tasks with two or more annotators who differ in any
+    field (or, with --below, whose agreement is under it). The ones not settled
+    yet get a Label Studio view of their own, "Adjudicate", that shows exactly
+    them, most disputed first; re-running replaces its tasks. A reviewer settles
+    a task by marking one annotation ground truth (the star), or by submitting
+    their own and marking it; after `annotator pull` eval, export and calibrate
+    take it (--gold adjudicated, the default).
+
+    \b
+    Examples:
+      annotator pull --project "Conflict news" && annotator adjudicate --project "Conflict news"
+      annotator adjudicate -p "Conflict news" --below 0.8
+      annotator adjudicate -p "Conflict news" --json | jq '.tasks[].task_id'
+    """
+    from ..api import Workspace
+
+    result = Workspace(db_file, label_studio_url=url).adjudicate(project_name, below=below)
+    if as_json:
+        click.echo(json.dumps(result.to_json(), ensure_ascii=False))
+        return
+    _print_adjudication(result)
+
+
+def _print_adjudication(result) -> None:
+    scope = f" with agreement under {result.below:g}" if result.below is not None else ""
+    out.print(f"{len(result.disputed)} tasks of project {result.project!r} disagree{scope}: {len(result.open)} to "
+              f"adjudicate, {len(result.settled)} settled (ground truth marked)", highlight=False)
+    if result.open:
+        table = Table("task", "disagreement", "fields that differ", "annotators", title="To adjudicate",
+                      title_justify="left")
+        for d in result.open:
+            table.add_row(str(d.task_id), _fmt(d.disagreement), ", ".join(d.fields), ", ".join(d.annotators))
+        out.print(table)
+    if result.missing:
+        console.print(f"{len(result.missing)} disputed tasks are gone from Label Studio (run pull --full): "
+                      f"{', '.join(map(str, result.missing))}", highlight=False, soft_wrap=True)
+    out.print(f"View \"Adjudicate\": {result.link}", highlight=False, soft_wrap=True)
+    out.print(result.how_to(), highlight=False, soft_wrap=True, markup=False)
+
+
+COMMANDS = [eval_command, agreement_command, adjudicate_command]

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import krippendorff
 import numpy as np
 
+from ..gold import value_key
 from ..kinds import RELATIONS, SPANS, FieldSpec
 from ..kinds.relations import relation_keys
 from .metrics import NONE_LABEL, RelationCounts, SpanCounts, prf
@@ -155,8 +156,8 @@ def _compare_task(fields: tuple[FieldSpec, ...], answers: dict[str, Annotation],
                 scores.append(1 - 2 * kept / (len(sa) + len(sb)) if sa or sb else 0.0)
             elif spec.codec.metric == "choice":
                 scores.append(float(_choice(answers[a].data.get(spec.name)) != _choice(answers[b].data.get(spec.name))))
-            else:
-                scores.append(float(answers[a].data.get(spec.name) != answers[b].data.get(spec.name)))
+            else:  # several choices as a set, as the gold rules compare them
+                scores.append(float(value_key(answers[a].data.get(spec.name)) != value_key(answers[b].data.get(spec.name))))
     return sum(scores) / len(scores) if scores else 0.0
 
 

@@ -218,3 +218,18 @@ def _answers_by_task(db: sqlite_utils.Database, schema: Schema, project: Project
         if len(newest) >= 2:
             yield {who: Annotation(task_id, who, json.loads(data or "{}"), json.loads(spans or "[]"))
                    for who, (data, spans) in newest.items()}
+
+
+def people_gold(db: sqlite_utils.Database, schema: Schema, project: ProjectRow) -> Iterator[tuple[int, list[dict]]]:
+    """(task id, its gold rows) task by task: submitted, not deleted, of the schema, made by a person; data and
+    spans decoded (what `evaluate.adjudicate` reads)."""
+    cursor = db.execute(f"""
+        SELECT task_id, annotation_id, updated_at, ground_truth, annotator, completed_by, data, spans FROM gold
+        WHERE project_id = ? AND status = ? AND schema_hash = ? AND (annotator IS NULL
+          OR substr(annotator, 1, {len(MODEL_ANNOTATOR)}) != '{MODEL_ANNOTATOR}')
+        ORDER BY task_id, annotation_id""", [project.id, GoldStatus.OK.value, schema.hash])
+    names = [c[0] for c in cursor.description]
+    for task_id, rows in itertools.groupby((dict(zip(names, row, strict=True)) for row in cursor),
+                                           key=lambda r: r["task_id"]):
+        yield task_id, [{**r, "data": json.loads(r["data"] or "{}"), "spans": json.loads(r["spans"] or "[]")}
+                        for r in rows]

@@ -14,6 +14,7 @@
                     and the server's prediction ids recorded against their drafts
     reconcile.py    SQLite put right after a push that died after an import
     pull.py         annotations to gold, one validated row each, writing only what changed
+    adjudicate.py   disputed tasks marked for a reviewer: the view "Adjudicate", most disputed first
 
 Import from the module that defines a name.
 """
