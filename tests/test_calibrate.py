@@ -174,6 +174,28 @@ def test_calibrate_again_is_unchanged_and_more_gold_makes_the_next_version(gold_
     assert calibrate_json(gold_db)["version"] == 3
 
 
+def test_calibrate_takes_ground_truth_then_a_majority_and_counts_the_rules(gold_db) -> None:
+    assert calibrate_json(gold_db)["gold_rules"] == {"latest": 40}  # one person per task: the newest
+    db = open_db(gold_db)
+    spans = spans_of(SENT, ("entities", "LOCATION", *KYIV), ("sources", "SOURCE", *OFFICIALS))
+    # Task 1001 (ana: riot, wrong): ben and cy say battle later, so 2 of 3 make battle the gold (right now).
+    for annotation, who in ((9101, "ben@x"), (9102, "cy@x")):
+        add_gold(db, NEWS, "pc", "c1-s0", 1001, annotation, who,
+                 {"event_type": "battle", "attribution": "claimed"}, spans, "2024-05-03T10:00", parent=5001)
+    # Task 1005 (ana: riot): ben's older battle marked ground truth outranks ana's newer riot.
+    add_gold(db, NEWS, "pc", "c5-s0", 1005, 9105, "ben@x", {"event_type": "battle", "attribution": "claimed"},
+             spans, "2024-04-30T10:00", ground_truth=1, parent=5005)
+    db.close()
+    second = calibrate_json(gold_db)
+    assert second["version"] == 2 and second["gold_rules"] == {"latest": 38, "majority": 1, "ground-truth": 1}
+    # Still one gold a task (40), but two of the 20 wrong event types are right now: agreement 0.3 is right
+    # 2 times in 20, so its Brier before is (18 * .09 + 2 * .49 + 20 * .04) / 40.
+    assert second["gold"] == 40
+    assert second["fields"]["event_type"]["brier_before"] == pytest.approx((18 * .09 + 2 * .49 + 20 * .04) / 40)
+    text = run("calibrate", "--db", str(gold_db), "--project", "Calib")
+    assert "unchanged" in text.stdout and "Gold decided by ground truth 1, majority 1, latest 38" in text.stdout
+
+
 def test_calibrate_table_names_the_fields_that_keep_the_raw_signal(gold_db) -> None:
     result = run("calibrate", "--db", str(gold_db), "--project", "Calib")
     assert result.exit_code == 0, result.output

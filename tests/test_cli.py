@@ -222,7 +222,7 @@ def command_paths(group: click.Group = cli, prefix: tuple[str, ...] = ()) -> lis
 def test_there_are_the_documented_commands() -> None:
     top = {p[0] for p in command_paths()}
     assert top == {"ingest", "annotate", "push", "pull", "sync", "status", "schema", "demo", "labelstudio", "llm",
-                   "eval", "agreement", "calibrate", "route", "export", "serve", "connect"}
+                   "eval", "agreement", "adjudicate", "calibrate", "route", "export", "serve", "connect"}
 
 
 @pytest.mark.parametrize("path", command_paths(), ids=" ".join)

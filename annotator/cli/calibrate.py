@@ -47,6 +47,8 @@ def calibrate_command(db_file: str | None, project_name: str, url: str | None, a
     out of sample (cross-fitted, 5 folds, a task's items in one fold). A field
     with fewer than 30 gold items keeps its raw signal. The same gold again
     stores nothing ("unchanged"); pull more gold and run again for a new version.
+    A task's gold is the annotation marked ground truth, else what more than half
+    of its annotators gave in every field, else the newest (--gold adjudicated).
     Needs scikit-learn: pip install 'annotator[calibrate]'.
 
     \b
@@ -74,6 +76,11 @@ def calibrate_command(db_file: str | None, project_name: str, url: str | None, a
     else:
         out.print(f"Stored calibration version {result.version} of project {project.name!r}, fitted on "
                   f"{result.gold} annotations", highlight=False)
+    if "gold_rules" in result.figures:
+        from ..gold import rules_line
+
+        out.print(rules_line(result.figures["gold_rules"]).capitalize() + " (ground truth, else a strict majority, "
+                  "else the newest).", highlight=False, soft_wrap=True)
     out.print(_table(result.figures))
     raw = result.raw()
     if raw:

@@ -283,9 +283,10 @@ def _print_agreement(report: dict) -> None:
             for label, f in field["per_label"].items():
                 table.add_row(label, _fmt(f["f1_exact"]), _fmt(f["f1_overlap"]))
             out.print(table)
-    settle = report["adjudication"]
-    out.print(f"{settle['disagreeing']} tasks disagree: {settle['settled']} settled (ground truth marked), "
-              f"{settle['open']} open (annotator adjudicate marks them for a reviewer)", highlight=False)
+    settle = report.get("adjudication")  # known when the report is of a project's pulled annotations
+    if settle:
+        out.print(f"{settle['disagreeing']} tasks disagree: {settle['settled']} settled (ground truth marked), "
+                  f"{settle['open']} open (annotator adjudicate marks them for a reviewer)", highlight=False)
     if report["disagreements"]:
         table = Table("task", "disagreement", "link", title="Most disputed tasks", title_justify="left")
         for item in report["disagreements"]:
