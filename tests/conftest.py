@@ -126,8 +126,8 @@ def pytest_generate_tests(metafunc):
 
 @pytest.fixture(scope="session")
 def postgres():
-    """A PostgreSQL server for the session on a free loopback port (tests/pg_cluster.py), stopped at the end."""
-    from pg_cluster import PostgresCluster
+    """A PostgreSQL server for the session on a free loopback port (tests/support/pg_cluster.py), stopped at the end."""
+    from tests.support.pg_cluster import PostgresCluster
 
     cluster = PostgresCluster.start()
     try:

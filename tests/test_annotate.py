@@ -14,23 +14,16 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from fakes import news_answer, news_responder, target_sentence  # noqa: E402
-from stub_llm import StubLLM  # noqa: E402
-
-from annotator.annotate import RunOptions, annotate  # noqa: E402
-from annotator.errors import InputError  # noqa: E402
-from annotator.ingest import ingest, read_inputs  # noqa: E402
-from annotator.llm import LLMClient  # noqa: E402
-from annotator.prompts import load_prompt  # noqa: E402
-from annotator.resources import data_file  # noqa: E402
-from annotator.schema import load_schema  # noqa: E402
-from annotator.store import open_db  # noqa: E402
-
-SCHEMA = load_schema("news_events")
-PROMPT = load_prompt(None, "news_events")
-ARTICLE = str(data_file("sample_article.txt"))
+from annotator.annotate import RunOptions, annotate
+from annotator.errors import InputError
+from annotator.ingest import ingest, read_inputs
+from annotator.llm import LLMClient
+from annotator.schema import load_schema
+from annotator.store import open_db
+from tests.support.cli import child_env, run_child
+from tests.support.drafting import ARTICLE, PROMPT, SCHEMA, client_for
+from tests.support.responders import news_answer, news_responder, target_sentence
+from tests.support.stub_llm import StubLLM
 
 
 @pytest.fixture
@@ -39,13 +32,6 @@ def db(tmp_path):
     database = open_db(tmp_path / "a.db")
     ingest(database, read_inputs([ARTICLE]))
     return database
-
-
-def client_for(stub: StubLLM, **kw) -> LLMClient:
-    """A client aimed at the stub, with fast backoff for tests."""
-    kw.setdefault("backoff", 0.02)
-    kw.setdefault("timeout", 5)
-    return LLMClient(base_url=stub.base_url, api_key="test-key", model="stub", **kw)
 
 
 def drafts(db) -> list[dict]:
@@ -262,22 +248,6 @@ def test_other_run_settings_draft_again_and_servers_never_share_answers(db) -> N
     assert [(r["hash"], r["name"]) for r in db["schemas"].rows] == [(SCHEMA.hash, "news_events")]
 
 
-def run_cli(*args: str, env: dict, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "annotator", *args], env=env, capture_output=True,
-                          text=True, timeout=120, **kw)
-
-
-def cli_env(tmp_path: Path, stub: StubLLM | None = None) -> dict:
-    """The environment of a CLI run against `stub`, with the sample article ingested."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "ANNOTATOR_"))}
-    env.update(ANNOTATOR_DB=str(tmp_path / "cli.db"), ANNOTATOR_HOME=str(tmp_path / "home"),
-               ANNOTATOR_MODEL="stub", OPENAI_API_KEY="test-key")
-    if stub is not None:
-        env["OPENAI_BASE_URL"] = stub.base_url
-    assert run_cli("ingest", ARTICLE, env=env).returncode == 0
-    return env
-
-
 @pytest.mark.process
 @pytest.mark.parametrize("fault, says", [
     ("401", "the LLM server refused the API key (HTTP 401: Incorrect API key provided); set OPENAI_API_KEY"),
@@ -286,7 +256,7 @@ def cli_env(tmp_path: Path, stub: StubLLM | None = None) -> dict:
 def test_cli_llm_refusal_is_one_error_line(tmp_path, fault, says) -> None:
     with StubLLM(responder=news_responder) as stub:
         stub.enqueue_fault(*[fault] * 11)
-        r = run_cli("annotate", "-c", "1", env=cli_env(tmp_path, stub))
+        r = run_child("annotate", "-c", "1", env=child_env(tmp_path, stub))
         assert 1 <= stub.calls <= 2  # the run stops at the first refusal (a second request may be under way)
     assert r.returncode == 1 and "Traceback" not in r.stderr
     (line,) = [line for line in r.stderr.splitlines() if "Error" in line]
@@ -297,7 +267,7 @@ def test_cli_llm_refusal_is_one_error_line(tmp_path, fault, says) -> None:
 @pytest.mark.process
 def test_cli_ctrl_c_stops_and_keeps_finished_drafts(tmp_path) -> None:
     with StubLLM(responder=news_responder, latency=0.4) as stub:
-        env = cli_env(tmp_path, stub)
+        env = child_env(tmp_path, stub)
         proc = subprocess.Popen([sys.executable, "-m", "annotator", "annotate", "-c", "2"], env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         db = open_db(tmp_path / "cli.db")
@@ -313,7 +283,7 @@ def test_cli_ctrl_c_stops_and_keeps_finished_drafts(tmp_path) -> None:
         assert 2 <= len(kept) < 11 and {r["status"] for r in kept} == {"ok"}
         # Requests already sent were waited for and stored; the queued ones were never sent.
         assert stub.calls == len(kept)
-        assert run_cli("annotate", "-c", "4", env=env).returncode == 0
+        assert run_child("annotate", "-c", "4", env=env).returncode == 0
         assert stub.calls == 11 and db["drafts"].count == 11
 
 
@@ -322,7 +292,7 @@ def test_cli_crash_keeps_finished_drafts_and_the_key_stays_secret(tmp_path) -> N
     secret = "sk-test-SECRET-0123456789"
     env = {**os.environ, "ANNOTATOR_DB": str(tmp_path / "cli.db"), "OPENAI_API_KEY": secret,
            "ANNOTATOR_MODEL": "stub"}
-    assert run_cli("ingest", ARTICLE, env=env).returncode == 0
+    assert run_child("ingest", ARTICLE, env=env).returncode == 0
     with StubLLM(responder=news_responder, latency=0.3) as stub:
         env["OPENAI_BASE_URL"] = stub.base_url
         proc = subprocess.Popen([sys.executable, "-m", "annotator", "annotate", "-c", "1"], env=env,
@@ -336,12 +306,12 @@ def test_cli_crash_keeps_finished_drafts_and_the_key_stays_secret(tmp_path) -> N
         kept = db["drafts"].count
         assert 3 <= kept < 11
         calls = stub.calls
-        done = run_cli("annotate", "-c", "4", env=env)
+        done = run_child("annotate", "-c", "4", env=env)
         assert done.returncode == 0, done.stderr
         assert db["drafts"].count == 11
         # Only the unfinished sentences were asked for (one may have been in flight at the kill).
         assert stub.calls - calls in (11 - kept, 11 - kept + 1)
-        again = run_cli("annotate", env=env)
+        again = run_child("annotate", env=env)
         assert "0 drafts" in again.stdout and "0 LLM calls" in again.stdout
         assert all(secret not in json.dumps(r) for r in stub.requests)
     blob = b"".join(p.read_bytes() for p in tmp_path.glob("cli.db*"))
@@ -354,15 +324,15 @@ def test_cli_errors_are_one_line_and_non_zero(tmp_path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "ANNOTATOR_"))}
     env["ANNOTATOR_DB"] = str(tmp_path / "e.db")
     env["ANNOTATOR_HOME"] = str(tmp_path / "home")
-    r = run_cli("annotate", env=env)
+    r = run_child("annotate", env=env)
     assert r.returncode != 0
     assert r.stderr.strip().startswith("Error: no LLM configured") and len(r.stderr.strip().splitlines()) == 1
-    r = run_cli("annotate", "--schema", "nope", env=env)
+    r = run_child("annotate", "--schema", "nope", env=env)
     assert r.returncode == 2 and "Error: unknown schema 'nope'" in r.stderr
-    r = run_cli("annotate", "--base-url", "http://127.0.0.1:9/v1", "--model", "m", "--retries", "0", env=env)
+    r = run_child("annotate", "--base-url", "http://127.0.0.1:9/v1", "--model", "m", "--retries", "0", env=env)
     assert r.returncode == 0 and "0 drafts" in r.stdout  # no sentences yet: nothing to ask
-    run_cli("ingest", ARTICLE, env=env)
-    r = run_cli("annotate", "--base-url", "http://127.0.0.1:9/v1", "--model", "m", "--retries", "1",
+    run_child("ingest", ARTICLE, env=env)
+    r = run_child("annotate", "--base-url", "http://127.0.0.1:9/v1", "--model", "m", "--retries", "1",
                 "--limit", "1", env=env)
     assert r.returncode == 1 and "failed" in r.stderr
 

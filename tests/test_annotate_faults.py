@@ -11,17 +11,15 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from fakes import news_responder  # noqa: E402
-from stub_llm import INVALID_CONTENT, StubLLM  # noqa: E402
-from test_annotate import ARTICLE, PROMPT, SCHEMA, cli_env, client_for, run_cli  # noqa: E402
-
-from annotator.annotate import annotate  # noqa: E402
-from annotator.annotate.drafter import Outcome  # noqa: E402
-from annotator.annotate.writes import DRAFT_COLUMNS, DraftWriter  # noqa: E402
-from annotator.ingest import ingest, read_inputs  # noqa: E402
-from annotator.store import open_db  # noqa: E402
+from annotator.annotate import annotate
+from annotator.annotate.drafter import Outcome
+from annotator.annotate.writes import DRAFT_COLUMNS, DraftWriter
+from annotator.ingest import ingest, read_inputs
+from annotator.store import open_db
+from tests.support.cli import child_env, run_child
+from tests.support.drafting import ARTICLE, PROMPT, SCHEMA, client_for
+from tests.support.responders import news_responder
+from tests.support.stub_llm import INVALID_CONTENT, StubLLM
 
 
 def fresh_db(tmp_path):
@@ -83,9 +81,9 @@ def test_retry_invalid_asks_again_without_the_cache(tmp_path) -> None:
 @pytest.mark.process
 @pytest.mark.parametrize("userinfo", ["user:hunter2@", ""], ids=["httpx", "aiohttp"])
 def test_unreachable_server_fails_fast_with_one_line(tmp_path, userinfo: str) -> None:
-    env = cli_env(tmp_path)
+    env = child_env(tmp_path)
     env["OPENAI_BASE_URL"] = f"http://{userinfo}127.0.0.1:1/v1"
-    r = run_cli("annotate", env=env)
+    r = run_child("annotate", env=env)
     assert r.returncode == 1 and "Traceback" not in r.stderr and "hunter2" not in r.stderr + r.stdout
     (line,) = [x for x in r.stderr.splitlines() if x.startswith("Error:")]
     assert line.startswith("Error: cannot reach the LLM at http://127.0.0.1:1/v1 (5 connection errors in a row)")
@@ -135,7 +133,7 @@ def _start(env: dict, *args: str) -> subprocess.Popen:
 @pytest.mark.process
 def test_first_ctrl_c_stops_retrying_at_once(tmp_path) -> None:
     with StubLLM(responder=news_responder, p500=1.0) as stub:
-        env = cli_env(tmp_path, stub)
+        env = child_env(tmp_path, stub)
         proc = _start(env, "-c", "2", "--retries", "8")
         deadline = time.time() + 60
         while stub.counts["500"] < 3 and time.time() < deadline:
@@ -151,7 +149,7 @@ def test_first_ctrl_c_stops_retrying_at_once(tmp_path) -> None:
 @pytest.mark.process
 def test_second_ctrl_c_abandons_the_requests_in_flight(tmp_path) -> None:
     with StubLLM(responder=news_responder, latency=60) as stub:
-        env = cli_env(tmp_path, stub)
+        env = child_env(tmp_path, stub)
         proc = _start(env, "-c", "2", "--timeout", "120")
         deadline = time.time() + 60
         while stub.calls < 2 and time.time() < deadline:
@@ -169,12 +167,12 @@ def test_second_ctrl_c_abandons_the_requests_in_flight(tmp_path) -> None:
 def test_two_annotate_runs_of_the_same_work_never_run_at_once(tmp_path) -> None:
     # Slow answers (11 sentences, 2 at a time, 3 s each: about 18 s) so the second run starts during the first.
     with StubLLM(responder=news_responder, latency=3.0) as stub:
-        env = cli_env(tmp_path, stub)
+        env = child_env(tmp_path, stub)
         first = _start(env, "-c", "2")
         deadline = time.time() + 60
         while stub.calls < 1 and time.time() < deadline:
             time.sleep(0.05)
-        second = run_cli("annotate", "-c", "2", env=env)
+        second = run_child("annotate", "-c", "2", env=env)
         assert second.returncode == 3 and "Traceback" not in second.stderr
         (line,) = [x for x in second.stderr.splitlines() if x.startswith("Error:")]
         assert line.startswith("Error: `annotator annotate` (pid ") and "is already drafting with stub" in line
@@ -184,7 +182,7 @@ def test_two_annotate_runs_of_the_same_work_never_run_at_once(tmp_path) -> None:
     db = open_db(tmp_path / "cli.db")
     assert statuses(db) == {"ok": 11}
     # The lock went with its process: a new run takes it (and has nothing to do).
-    assert run_cli("annotate", env=env).returncode == 0
+    assert run_child("annotate", env=env).returncode == 0
 
 
 def test_a_locked_database_keeps_paid_answers_in_a_side_file_then_stores_them(tmp_path) -> None:

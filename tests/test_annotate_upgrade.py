@@ -9,20 +9,16 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from fakes import news_responder  # noqa: E402
-from stub_llm import StubLLM  # noqa: E402
-
-from annotator.annotate import annotate  # noqa: E402
-from annotator.annotate.jobs import count_pending, pending_jobs  # noqa: E402
-from annotator.llm import LLMClient  # noqa: E402
-from annotator.prompts import load_prompt  # noqa: E402
-from annotator.schema import load_schema  # noqa: E402
-from annotator.store import MIGRATIONS, content_id, open_db  # noqa: E402
+from annotator.annotate import annotate
+from annotator.annotate.jobs import count_pending, pending_jobs
+from annotator.llm import LLMClient
+from annotator.prompts import load_prompt
+from annotator.schema import load_schema
+from annotator.store import MIGRATIONS, content_id, open_db
+from tests.support.responders import news_responder
+from tests.support.stub_llm import StubLLM
 
 RELEASE_SQL = Path(__file__).resolve().parent / "data" / "release-0.1.sql"
 SCHEMA = load_schema("news_events")

@@ -8,40 +8,23 @@ import signal
 import subprocess
 import sys
 import threading
-import time
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from fakes import news_responder  # noqa: E402
-from stub_llm import StubLLM  # noqa: E402
-from test_annotate import ARTICLE, PROMPT, SCHEMA, cli_env, client_for, run_cli  # noqa: E402
-
-from annotator.annotate import annotate  # noqa: E402
-from annotator.annotate.batch import BatchHooks, annotate_batch  # noqa: E402
-from annotator.annotate.batch_api import read_result, request_line  # noqa: E402
-from annotator.ingest import ingest, read_inputs  # noqa: E402
-from annotator.store import open_db  # noqa: E402
+from annotator.annotate import annotate
+from annotator.annotate.batch import BatchHooks, annotate_batch
+from annotator.annotate.batch_api import read_result, request_line
+from annotator.store import open_db
+from tests.support.batch import batch, fresh_db, statuses
+from tests.support.cli import child_env, run_child
+from tests.support.drafting import PROMPT, SCHEMA, client_for
+from tests.support.responders import news_responder
+from tests.support.stub_llm import StubLLM
+from tests.support.waiting import wait_for
 
 COMPLETION = {"id": "c", "object": "chat.completion", "choices": [
     {"index": 0, "message": {"role": "assistant", "content": "{}"}, "finish_reason": "stop"}],
     "usage": {"prompt_tokens": 7, "completion_tokens": 2, "total_tokens": 9}}
-
-
-def fresh_db(path: Path):
-    db = open_db(path)
-    ingest(db, read_inputs([ARTICLE]))
-    return db
-
-
-def statuses(db) -> dict[str, int]:
-    return {r["status"]: r["n"] for r in db.query("SELECT status, count(*) AS n FROM drafts GROUP BY 1")}
-
-
-def batch(db, stub: StubLLM, **kw):
-    return annotate_batch(db, client_for(stub), SCHEMA, PROMPT, poll_interval=0.02, **kw)
 
 
 def test_result_lines_become_answers_or_reasons() -> None:
@@ -169,11 +152,11 @@ def test_a_batch_that_fails_as_a_whole_fails_its_drafts_with_the_reason(tmp_path
 @pytest.mark.process
 def test_unreadable_result_lines_fail_their_requests_and_every_other_answer_is_stored(tmp_path) -> None:
     with StubLLM(responder=news_responder) as stub:
-        env = {**cli_env(tmp_path, stub), "COLUMNS": "200"}
+        env = {**child_env(tmp_path, stub), "COLUMNS": "200"}
         # Not JSON, not an object, cut off half-way, a custom_id that is not a string: 4 of the 11 lines.
         stub.batch.bad_lines = {0: "{not json", 3: "[1, 2]", 5: lambda line: line[:len(line) // 2],
                                 7: '{"custom_id": ["x"], "response": null}'}
-        first = run_cli("annotate", "--batch", "--poll-interval", "0.05", env=env)
+        first = run_child("annotate", "--batch", "--poll-interval", "0.05", env=env)
         assert first.returncode == 1 and "Traceback" not in first.stderr, first.stderr  # 4 failed: exit 1
         said = [x for x in first.stdout.splitlines() if "could not be read" in x]
         assert said == ["4 result lines could not be read; their requests failed and are asked again on the "
@@ -185,7 +168,7 @@ def test_unreadable_result_lines_fail_their_requests_and_every_other_answer_is_s
         assert errors == {"transport: batch: no readable result for this request (4 result lines could not "
                           "be read)"}
         stub.batch.bad_lines = {}
-        again = run_cli("annotate", "--batch", "--poll-interval", "0.05", env=env)
+        again = run_child("annotate", "--batch", "--poll-interval", "0.05", env=env)
         assert again.returncode == 0, again.stderr
         # The four are asked again in a second batch; the seven stored answers are not paid twice.
         assert stub.batch.created == 2 and stub.counts == {"ok": 15}
@@ -197,13 +180,6 @@ def start_cli(env: dict) -> subprocess.Popen:
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def wait_for(condition, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
-
-
 def kill9(proc: subprocess.Popen) -> None:
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=10)
@@ -213,12 +189,12 @@ def kill9(proc: subprocess.Popen) -> None:
 @pytest.mark.process
 def test_kill_9_while_a_batch_runs_then_a_restart_picks_it_up(tmp_path) -> None:
     with StubLLM(responder=news_responder) as stub:
-        env = cli_env(tmp_path, stub)
+        env = child_env(tmp_path, stub)
         stub.batch.latency = 0.2  # 11 requests: about 2 s at the server
         proc = start_cli(env)
         wait_for(lambda: stub.batch.created == 1 and stub.counts["ok"] >= 2)
         kill9(proc)
-        again = run_cli("annotate", "--batch", "--poll-interval", "0.05", env=env)
+        again = run_child("annotate", "--batch", "--poll-interval", "0.05", env=env)
         assert again.returncode == 0, again.stderr
         assert "Picked up 1 batch(es) left running: batch_stub" in again.stdout
         assert stub.batch.created == 1 and stub.counts == {"ok": 11}  # one batch, each request paid once
@@ -229,7 +205,7 @@ def test_kill_9_while_a_batch_runs_then_a_restart_picks_it_up(tmp_path) -> None:
 @pytest.mark.process
 def test_kill_9_before_the_batch_id_came_back_then_a_restart_finds_it_by_our_id(tmp_path) -> None:
     with StubLLM(responder=news_responder) as stub:
-        env = cli_env(tmp_path, stub)
+        env = child_env(tmp_path, stub)
         stub.batch.create_delay = 30  # the batch exists at once; its id never reaches the killed client
         proc = start_cli(env)
         wait_for(lambda: stub.batch.created == 1)
@@ -237,7 +213,7 @@ def test_kill_9_before_the_batch_id_came_back_then_a_restart_finds_it_by_our_id(
         db = open_db(env["ANNOTATOR_DB"])
         assert [r["state"] for r in db.query("SELECT state FROM batches")] == ["submitting"]
         stub.batch.create_delay = 0
-        again = run_cli("annotate", "--batch", "--poll-interval", "0.05", env=env)
+        again = run_child("annotate", "--batch", "--poll-interval", "0.05", env=env)
         assert again.returncode == 0, again.stderr
         assert stub.batch.created == 1 and stub.counts == {"ok": 11}
     assert statuses(db) == {"ok": 11}
@@ -247,10 +223,10 @@ def test_kill_9_before_the_batch_id_came_back_then_a_restart_finds_it_by_our_id(
 @pytest.mark.process
 def test_a_server_without_the_batch_api_is_one_line_and_leaves_nothing_running(tmp_path) -> None:
     with StubLLM(responder=news_responder) as stub:
-        env = cli_env(tmp_path, stub)
+        env = child_env(tmp_path, stub)
         stub.batch.refuse = True
         for _ in range(2):  # the second run is not stuck on the first one's batch
-            result = run_cli("annotate", "--batch", env=env)
+            result = run_child("annotate", "--batch", env=env)
             assert result.returncode == 1
             assert result.stderr.strip().splitlines()[-1].startswith(
                 "Error: the Batch API at http://127.0.0.1:")

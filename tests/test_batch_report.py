@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from fakes import news_responder  # noqa: E402
-from stub_llm import StubLLM  # noqa: E402
-from test_batch import batch, fresh_db, statuses  # noqa: E402
-
-from annotator.cli import costs  # noqa: E402
+from annotator.cli import costs
+from tests.support.batch import batch, fresh_db, statuses
+from tests.support.responders import news_responder
+from tests.support.stub_llm import StubLLM
 
 
 def test_a_result_line_with_an_unknown_custom_id_is_reported_as_ignored(tmp_path, capsys) -> None:

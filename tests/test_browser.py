@@ -32,17 +32,13 @@ from annotator.llm import LLMClient
 from annotator.prompts import load_prompt
 from annotator.schema import load_schema
 from annotator.store import open_db
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from browser_page import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
-from fakes import target_sentence  # noqa: E402
-from stub_llm import StubLLM  # noqa: E402
-from test_ls_roundtrip import drafted_db, drafts_by_sentence, gold_by_sentence, project_name  # noqa: E402
+from tests.support.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
+from tests.support.labelstudio import drafted_db, drafts_by_sentence, gold_by_sentence, project_name
+from tests.support.responders import target_sentence
+from tests.support.stub_llm import StubLLM
 
 pytestmark = [pytest.mark.browser, pytest.mark.labelstudio]
 
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 SCHEMA = load_schema("news_events")
 
 SENTENCE = "Rebels attacked Mora on Sunday, officials said."

@@ -23,18 +23,14 @@ import json
 import math
 import re
 import sys
-import threading
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from export_gold import NEWS, add_document, add_draft, add_gold, add_project, spans_of  # noqa: E402
-
-from annotator.cli import cli  # noqa: E402
-from annotator.store import dumps, open_db  # noqa: E402
+from annotator.store import dumps, open_db
+from tests.support.cli import run
+from tests.support.gold_db import NEWS, add_document, add_draft, add_gold, add_project, spans_of
+from tests.support.together import both_at_once
 
 SENT = "Kyiv was shelled, officials in Odesa said."
 KYIV, ODESA, OFFICIALS = (0, 4), (31, 36), (18, 27)
@@ -90,12 +86,6 @@ def gold_db(tmp_path) -> Path:
              "2024-05-02T10:00")
     db.close()
     return path
-
-
-def run(*args: str):
-    result = CliRunner().invoke(cli, list(args))
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
-    return result
 
 
 def calibrate_json(db: Path) -> dict:
@@ -239,26 +229,16 @@ def test_two_calibrations_at_once_store_one_version(gold_db, monkeypatch) -> Non
     from annotator.evaluate.load import projects
     from annotator.labelstudio.projects import project_schema
 
-    fit, both_fitting = edge.assess_pool, threading.Barrier(2, timeout=60)
-
-    def fit_together(*args, **kwargs):  # both runs have seen no version before either stores one
-        both_fitting.wait()
-        return fit(*args, **kwargs)
-
-    monkeypatch.setattr(edge, "assess_pool", fit_together)
-    results: list = []
-
-    def one_run() -> None:
+    def one_run():
         db = open_db(gold_db)
         (project,) = projects(db, "Calib")
-        results.append(edge.calibrate(db, project_schema(db, "Calib", None, None), project))
-        db.close()
+        try:
+            return edge.calibrate(db, project_schema(db, "Calib", None, None), project)
+        finally:
+            db.close()
 
-    runs = [threading.Thread(target=one_run) for _ in range(2)]
-    for t in runs:
-        t.start()
-    for t in runs:
-        t.join(timeout=120)
+    # Both runs have seen no version before either stores one.
+    results = both_at_once(monkeypatch, edge, "assess_pool", one_run)
     assert sorted((r.version, r.unchanged) for r in results) == [(1, False), (1, True)]
     assert open_db(gold_db).execute("SELECT count(*) FROM calibrations").fetchone()[0] == 1
 
@@ -328,14 +308,13 @@ def test_eval_html_draws_one_reliability_chart_per_field(gold_db, tmp_path) -> N
 @pytest.mark.browser
 def test_eval_html_reliability_charts_render_in_chromium(gold_db, tmp_path) -> None:
     playwright = pytest.importorskip("playwright.sync_api")
-    from browser_page import CHROMIUM, CHROMIUM_ARGS
+    from tests.support.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
 
     if not Path(CHROMIUM).exists():
         pytest.skip(f"needs Debian's Chromium at {CHROMIUM} (apt-get install -y chromium)")
     html = tmp_path / "report.html"
     assert run("eval", "--db", str(gold_db), "--html", str(html)).exit_code == 0
-    artifacts = Path(__file__).resolve().parent / "artifacts"
-    artifacts.mkdir(exist_ok=True)
+    ARTIFACTS.mkdir(exist_ok=True)
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1000, "height": 1600})
@@ -346,7 +325,7 @@ def test_eval_html_reliability_charts_render_in_chromium(gold_db, tmp_path) -> N
         event = charts.nth(1)
         drawn = event.locator("circle.bin").evaluate_all(
             "cs => cs.map(c => { const b = c.getBoundingClientRect(); return [b.width > 0, c.getAttribute('class')]; })")
-        page.screenshot(path=str(artifacts / "eval_reliability.png"), full_page=True)
+        page.screenshot(path=str(ARTIFACTS / "eval_reliability.png"), full_page=True)
         browser.close()
     assert len(boxes) == 4 and all(b is not None and b["width"] == 310 and b["height"] == 332 for b in boxes)
     assert drawn == [[True, "bin before"], [True, "bin before"], [True, "bin after"], [True, "bin after"]]

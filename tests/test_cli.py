@@ -13,30 +13,17 @@ from pathlib import Path
 
 import click
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import CliRunner
 
 from annotator.cli import Group, cli
 from annotator.errors import InputError
 from annotator.resources import data_file
 from annotator.store import open_db
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from fakes import news_responder  # noqa: E402
-from stub_llm import StubLLM  # noqa: E402
+from tests.support.cli import assert_one_error_line, run
+from tests.support.responders import news_responder
+from tests.support.stub_llm import StubLLM
 
 ROOT = Path(__file__).resolve().parent.parent
-# Settings the commands read from the environment: unset, so only what a test passes counts.
-CLEAN_ENV = {name: None for name in ("ANNOTATOR_DB", "ANNOTATOR_MODEL", "OPENAI_API_KEY", "OPENAI_BASE_URL",
-                                     "LABEL_STUDIO_URL", "LABEL_STUDIO_API_KEY")}
-
-
-def run(*args: str, env: dict | None = None, **kw) -> Result:
-    """Invoke the CLI in-process with a wide console (rich tables do not wrap)."""
-    return CliRunner().invoke(cli, list(args), env={**CLEAN_ENV, "COLUMNS": "200", **(env or {})},
-                              catch_exceptions=False, **kw)
-
-
 def table_rows(text: str) -> list[list[str]]:
     """The cells of every row of the rich tables in `text`."""
     return [[cell.strip() for cell in line.strip().strip("│").split("│")] for line in text.splitlines()
@@ -245,13 +232,6 @@ def test_python_m_annotator_version() -> None:
                           timeout=60, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == f"annotator, version {version}\n"
-
-
-def assert_one_error_line(result: Result, exit_code: int, starts: str) -> None:
-    assert result.exit_code == exit_code
-    assert result.stderr.startswith(f"Error: {starts}"), result.stderr
-    assert len(result.stderr.splitlines()) == 1 and "Traceback" not in result.stderr
-    assert isinstance(result.exception, SystemExit)
 
 
 def test_a_folder_as_database_is_one_error_line(tmp_path) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 import uuid
 from pathlib import Path
 
@@ -20,13 +19,10 @@ from annotator.labelstudio.api import open_client
 from annotator.resources import data_file, resource_dir
 from annotator.schema import load_schema
 from annotator.store import open_db
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from fakes import news_responder  # noqa: E402
-from stub_llm import StubLLM  # noqa: E402
-from test_cli import assert_one_error_line, run  # noqa: E402
-from test_relations import SENTENCE  # noqa: E402
+from tests.support.claims import SENTENCE
+from tests.support.cli import assert_one_error_line, run
+from tests.support.responders import news_responder
+from tests.support.stub_llm import StubLLM
 
 V1, V2 = load_schema("news_events"), load_schema("news_events_v2")
 NOWHERE = "http://127.0.0.1:9"  # nothing listens here
@@ -295,7 +291,7 @@ def test_serve_refuses_backend_url_without_register_and_starts_without_it(tmp_pa
 
 @pytest.mark.labelstudio
 def test_a_project_pushed_with_v2_is_pulled_synced_and_evaluated_without_schema(labelstudio, tmp_path) -> None:
-    from test_relations_ls import OTHER, claims_responder
+    from tests.support.claims import OTHER, claims_responder
 
     env = {"ANNOTATOR_DB": str(tmp_path / "v2.db"), "LABEL_STUDIO_URL": labelstudio.url,
            "LABEL_STUDIO_API_KEY": labelstudio.token}

@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from fakes import news_answer, news_responder, target_sentence  # noqa: E402
-from stub_llm import StubLLM  # noqa: E402
-from test_annotate import ARTICLE, PROMPT, SCHEMA, client_for  # noqa: E402
-
-from annotator.annotate import annotate  # noqa: E402
-from annotator.ingest import ingest, read_inputs  # noqa: E402
-from annotator.store import open_db  # noqa: E402
+from annotator.annotate import annotate
+from annotator.ingest import ingest, read_inputs
+from annotator.store import open_db
+from tests.support.drafting import ARTICLE, PROMPT, SCHEMA, client_for
+from tests.support.responders import news_answer, news_responder, target_sentence
+from tests.support.stub_llm import StubLLM
 
 
 def new_db(tmp_path, name="a.db"):

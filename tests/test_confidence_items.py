@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import math
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from export_gold import KINDS  # noqa: E402
-from test_relations import DRAFT, V2, drafted  # noqa: E402
-
-from annotator.confidence.figures import assess_pool, draft_right  # noqa: E402
-from annotator.confidence.items import ItemPool, choose_signal, draft_items  # noqa: E402
-from annotator.evaluate.compare import Pair  # noqa: E402
-from annotator.evaluate.confidence import Confidence  # noqa: E402
-from annotator.schema import load_schema  # noqa: E402
+from annotator.confidence.figures import assess_pool, draft_right
+from annotator.confidence.items import ItemPool, choose_signal, draft_items
+from annotator.evaluate.compare import Pair
+from annotator.evaluate.confidence import Confidence
+from annotator.schema import load_schema
+from tests.support.claims import DRAFT, V2, drafted
+from tests.support.gold_db import KINDS
 
 NEWS = load_schema("news_events")
 EVENT = next(spec for spec in NEWS.fields if spec.name == "event_type")

@@ -4,27 +4,22 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 import uuid
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from fakes import news_responder  # noqa: E402
-from stub_llm import StubLLM  # noqa: E402
-
-from annotator.annotate import annotate  # noqa: E402
-from annotator.ingest import DocInput, ingest  # noqa: E402
-from annotator.labelstudio.api import open_client  # noqa: E402
-from annotator.labelstudio.config import label_config, validate_config  # noqa: E402
-from annotator.labelstudio.predictions import prediction_of  # noqa: E402
-from annotator.labelstudio.push import push  # noqa: E402
-from annotator.llm import LLMClient  # noqa: E402
-from annotator.prompts import load_prompt  # noqa: E402
-from annotator.schema import load_schema  # noqa: E402
-from annotator.store import open_db  # noqa: E402
+from annotator.annotate import annotate
+from annotator.ingest import DocInput, ingest
+from annotator.labelstudio.api import open_client
+from annotator.labelstudio.config import label_config, validate_config
+from annotator.labelstudio.predictions import prediction_of
+from annotator.labelstudio.push import push
+from annotator.llm import LLMClient
+from annotator.prompts import load_prompt
+from annotator.schema import load_schema
+from annotator.store import open_db
+from tests.support.responders import news_responder
+from tests.support.stub_llm import StubLLM
 
 SCHEMA = load_schema("news_events")
 TEXT = "Rebels shelled Port Selva on Monday, the army said. Kyiv 🇺🇦 denied it."

@@ -24,28 +24,24 @@ from pathlib import Path
 
 import pytest
 import sqlite_utils
-from click.testing import CliRunner
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from fakes import news_responder, target_sentence  # noqa: E402
-from stub_llm import StubLLM  # noqa: E402
-
-from annotator.annotate import annotate  # noqa: E402
-from annotator.annotate.jobs import Selection, count_pending, pending_jobs  # noqa: E402
-from annotator.boilerplate import BACKFILLS, BUILTIN_CLASSIFIER, Classifier, classifier  # noqa: E402
-from annotator.cli import cli  # noqa: E402
-from annotator.context import Line, Window, context_of, window  # noqa: E402
-from annotator.errors import InputError  # noqa: E402
-from annotator.ingest import DocInput, ingest  # noqa: E402
-from annotator.labelstudio.api import open_client  # noqa: E402
-from annotator.labelstudio.push import eligible_drafts, push, task_data  # noqa: E402
-from annotator.llm import LLMClient  # noqa: E402
-from annotator.prompts import RELEASED, load_prompt  # noqa: E402
-from annotator.resources import resource_dir  # noqa: E402
-from annotator.schema import load_schema  # noqa: E402
-from annotator.status import summary  # noqa: E402
-from annotator.store import MIGRATIONS, _apply, open_db  # noqa: E402
+from annotator.annotate import annotate
+from annotator.annotate.jobs import Selection, count_pending, pending_jobs
+from annotator.boilerplate import BACKFILLS, BUILTIN_CLASSIFIER, Classifier, classifier
+from annotator.context import Line, Window, context_of, window
+from annotator.errors import InputError
+from annotator.ingest import DocInput, ingest
+from annotator.labelstudio.api import open_client
+from annotator.labelstudio.push import eligible_drafts, push, task_data
+from annotator.llm import LLMClient
+from annotator.prompts import RELEASED, load_prompt
+from annotator.resources import resource_dir
+from annotator.schema import load_schema
+from annotator.status import summary
+from annotator.store import MIGRATIONS, _apply, open_db
+from tests.support.cli import run
+from tests.support.responders import news_responder, target_sentence
+from tests.support.stub_llm import StubLLM
 
 SCHEMA = load_schema("news_events")
 PROMPT = load_prompt(None, "news_events")
@@ -231,8 +227,7 @@ def marked(db: sqlite_utils.Database) -> set[str]:
 def test_a_database_from_before_the_migration_is_marked_when_a_command_opens_it(tmp_path) -> None:
     path = tmp_path / "old.db"
     database_before_the_mark(path)
-    env = {"ANNOTATOR_DB": None, "OPENAI_BASE_URL": None, "OPENAI_API_KEY": None, "COLUMNS": "200"}
-    status = CliRunner().invoke(cli, ["status", "--db", str(path)], env=env)
+    status = run("status", "--db", str(path))
     assert status.exit_code == 0 and "8 sentences (3 boilerplate, neither drafted nor pushed)" in status.output
     db = open_db(path)
     assert marked(db) == BOILERPLATE and db.execute("SELECT * FROM _pending").fetchall() == []
@@ -272,10 +267,9 @@ def test_storage_imports_no_stage() -> None:
 
 def test_cli_status_counts_boilerplate_and_examples_flags_go_together(db, tmp_path) -> None:
     path = db.execute("PRAGMA database_list").fetchone()[2]
-    env = {"ANNOTATOR_DB": None, "OPENAI_BASE_URL": None, "OPENAI_API_KEY": None, "COLUMNS": "200"}
-    status = CliRunner().invoke(cli, ["status", "--db", path], env=env)
+    status = run("status", "--db", path)
     assert status.exit_code == 0 and "8 sentences (3 boilerplate, neither drafted nor pushed)" in status.output
-    result = CliRunner().invoke(cli, ["annotate", "--examples", "2", "--db", path], env=env)
+    result = run("annotate", "--examples", "2", "--db", path)
     assert result.exit_code == 2
     assert "--examples K and --examples-from PROJECT go together" in result.output
     assert len(result.output.strip().splitlines()) == 1

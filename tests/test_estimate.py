@@ -4,19 +4,12 @@ from __future__ import annotations
 
 import json
 import random
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from fakes import news_responder  # noqa: E402
-from stub_llm import StubLLM  # noqa: E402
-from test_annotate import cli_env, run_cli  # noqa: E402
-
-from annotator.annotate import RunOptions, annotate  # noqa: E402
-from annotator.annotate.estimate import (  # noqa: E402
+from annotator.annotate import RunOptions, annotate
+from annotator.annotate.estimate import (
     DraftStats,
     Prices,
     PromptSizes,
@@ -27,13 +20,16 @@ from annotator.annotate.estimate import (  # noqa: E402
     heuristic_counter,
     measure_prompts,
 )
-from annotator.annotate.estimate_edge import draft_stats, estimate_pending, pick_counter  # noqa: E402
-from annotator.ingest import ingest, read_inputs  # noqa: E402
-from annotator.llm import LLMClient  # noqa: E402
-from annotator.prompts import RELEASED, load_prompt  # noqa: E402
-from annotator.resources import data_file  # noqa: E402
-from annotator.schema import load_schema  # noqa: E402
-from annotator.store import open_db  # noqa: E402
+from annotator.annotate.estimate_edge import draft_stats, estimate_pending, pick_counter
+from annotator.ingest import ingest, read_inputs
+from annotator.llm import LLMClient
+from annotator.prompts import RELEASED, load_prompt
+from annotator.resources import data_file
+from annotator.schema import load_schema
+from annotator.store import open_db
+from tests.support.cli import child_env, run_child
+from tests.support.responders import news_responder
+from tests.support.stub_llm import StubLLM
 
 SCHEMA = load_schema("news_events")
 PROMPT = load_prompt(None, "news_events")
@@ -161,14 +157,14 @@ def test_draft_stats_prefer_the_same_prompt_then_the_model(tmp_path) -> None:
 @pytest.mark.process
 def test_cli_estimate_prints_figures_and_sends_nothing(tmp_path) -> None:
     with StubLLM(responder=news_responder) as stub:
-        env = cli_env(tmp_path, stub)
-        result = run_cli("annotate", "--estimate", "--price-in", "0.15", "--price-out", "0.6", env=env)
+        env = child_env(tmp_path, stub)
+        result = run_child("annotate", "--estimate", "--price-in", "0.15", "--price-out", "0.6", env=env)
         assert result.returncode == 0, result.stderr
         assert stub.calls == 0
     lines = result.stdout.splitlines()
     assert lines[0].startswith("Estimate for 11 sentences to draft with stub")
     assert "estimated as characters / 4" in lines[1] and lines[-1].startswith("  cost:        $")
-    half = run_cli("annotate", "--estimate", "--price-in", "0.15", env=env)
+    half = run_child("annotate", "--estimate", "--price-in", "0.15", env=env)
     assert half.returncode == 2 and "--price-in and --price-out go together" in half.stderr
 
 

@@ -14,29 +14,23 @@ from __future__ import annotations
 
 import json
 import statistics
-import sys
 import uuid
-from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from browser_page import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
-from stub_llm import StubLLM  # noqa: E402
-
-from annotator.annotate import annotate  # noqa: E402
-from annotator.cli import cli  # noqa: E402
-from annotator.ingest import DocInput, ingest  # noqa: E402
-from annotator.labelstudio.api import open_client  # noqa: E402
-from annotator.labelstudio.convert import draft_to_result  # noqa: E402
-from annotator.labelstudio.pull import pull  # noqa: E402
-from annotator.labelstudio.push import is_blind, push  # noqa: E402
-from annotator.llm import LLMClient  # noqa: E402
-from annotator.prompts import load_prompt  # noqa: E402
-from annotator.schema import load_schema  # noqa: E402
-from annotator.store import open_db  # noqa: E402
+from annotator.annotate import annotate
+from annotator.ingest import DocInput, ingest
+from annotator.labelstudio.api import open_client
+from annotator.labelstudio.convert import draft_to_result
+from annotator.labelstudio.pull import pull
+from annotator.labelstudio.push import is_blind, push
+from annotator.llm import LLMClient
+from annotator.prompts import load_prompt
+from annotator.schema import load_schema
+from annotator.store import open_db
+from tests.support.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
+from tests.support.cli import run, run_json
+from tests.support.stub_llm import StubLLM
 
 pytestmark = pytest.mark.labelstudio
 SCHEMA = load_schema("news_events")
@@ -133,14 +127,13 @@ def scenario(labelstudio, tmp_path_factory):
             "a": me.email, "b": other.email, "url": labelstudio.url, "fraction": fraction}
 
 
-def run(scenario, *args: str) -> dict:
-    result = CliRunner().invoke(cli, [*args, "--db", str(scenario["tmp"] / "eval.db"), "--json"])
-    assert result.exit_code == 0, result.output
-    return json.loads(result.output)
+def json_of(scenario, *args: str) -> dict:
+    """`annotator ARGS --json` on the scenario's database: the report."""
+    return run_json(*args, "--db", str(scenario["tmp"] / "eval.db"))
 
 
 def test_eval_json_gives_the_hand_worked_figures(scenario) -> None:
-    report = run(scenario, "eval", "--annotator", scenario["a"])
+    report = json_of(scenario, "eval", "--annotator", scenario["a"])
     (group,) = report["groups"]
     assert (group["model"], group["prompt_version"], group["schema_hash"]) == ("stub-eval", "news_events.v2",
                                                                                SCHEMA.hash)
@@ -170,7 +163,7 @@ def test_eval_json_gives_the_hand_worked_figures(scenario) -> None:
 
 
 def test_eval_splits_blind_and_prefilled_and_reports_the_gap(scenario) -> None:
-    (group,) = run(scenario, "eval", "--annotator", scenario["a"])["groups"]
+    (group,) = json_of(scenario, "eval", "--annotator", scenario["a"])["groups"]
     blind = scenario["blind"]
 
     def expected(which: bool) -> tuple[int, int, int, float]:
@@ -190,12 +183,12 @@ def test_eval_splits_blind_and_prefilled_and_reports_the_gap(scenario) -> None:
 
 
 def test_eval_gold_all_counts_every_annotation(scenario) -> None:
-    (group,) = run(scenario, "eval", "--gold", "all")["groups"]
+    (group,) = json_of(scenario, "eval", "--gold", "all")["groups"]
     assert group["annotations"] == 6
 
 
 def test_agreement_json_gives_the_hand_worked_figures(scenario) -> None:
-    report = run(scenario, "agreement")
+    report = json_of(scenario, "agreement")
     assert report["tasks"] == 2 and report["annotators"] == sorted([scenario["a"], scenario["b"]])
     pair = "|".join(sorted([scenario["a"], scenario["b"]]))
     event = report["fields"]["event_type"]
@@ -216,19 +209,16 @@ def test_agreement_json_gives_the_hand_worked_figures(scenario) -> None:
 def test_html_report_renders_in_chromium(scenario) -> None:
     playwright = pytest.importorskip("playwright.sync_api")
     html = scenario["tmp"] / "report.html"
-    result = CliRunner().invoke(cli, ["eval", "--db", str(scenario["tmp"] / "eval.db"), "--annotator",
-                                      scenario["a"], "--html", str(html)])
-    assert result.exit_code == 0, result.output
+    run("eval", "--db", str(scenario["tmp"] / "eval.db"), "--annotator", scenario["a"], "--html", str(html), ok=True)
     assert "http" not in html.read_text().replace("http-equiv", "")  # self-contained: nothing to fetch
-    artifacts = Path(__file__).resolve().parent / "artifacts"
-    artifacts.mkdir(exist_ok=True)
+    ARTIFACTS.mkdir(exist_ok=True)
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1000, "height": 1600})
         page.goto(html.as_uri())
         bars = page.locator(".bar").count()
         cells = page.locator("td.cell").count()
-        page.screenshot(path=str(artifacts / "eval_report.png"), full_page=True)
+        page.screenshot(path=str(ARTIFACTS / "eval_report.png"), full_page=True)
         browser.close()
     assert bars == 6  # one F1 bar per label: five entity labels, and SOURCE
     # event_type: battle, protest, riot, strategic_development (4 x 4); attribution: asserted, claimed (2 x 2)

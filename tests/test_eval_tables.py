@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from test_relations import BROKEN, FOILED, KYIV, V2, claim, pair  # noqa: E402
-
-from annotator.cli import evaluate as cli_evaluate  # noqa: E402
-from annotator.evaluate.agreement import Annotation, agreement  # noqa: E402
-from annotator.evaluate.compare import evaluate  # noqa: E402
+from annotator.cli import evaluate as cli_evaluate
+from annotator.evaluate.agreement import Annotation, agreement
+from annotator.evaluate.compare import evaluate
+from tests.support.claims import BROKEN, FOILED, KYIV, V2, claim, pair
 
 
 def printed_rows(text: str) -> list[list[str]]:
@@ -87,22 +82,18 @@ def test_agreement_spans_marked_by_one_side_only_still_score_zero() -> None:
 
 
 def test_eval_for_an_annotator_without_gold_names_the_annotators_that_have_some(tmp_path) -> None:
-    from click.testing import CliRunner
-    from export_gold import build_news
-
-    from annotator.cli import Group
     from annotator.store import open_db
+    from tests.support.cli import run
+    from tests.support.gold_db import build_news
 
     build_news(open_db(tmp_path / "a.db"))
-    group = Group(commands={"eval": cli_evaluate.eval_command})
-    run = CliRunner().invoke
-    result = run(group, ["eval", "--db", str(tmp_path / "a.db"), "--annotator", "nobody@x"])
+    result = run("eval", "--db", str(tmp_path / "a.db"), "--annotator", "nobody@x")
     assert result.exit_code == 2, result.output
     text = " ".join(result.output.split())
     assert "no gold from annotator 'nobody@x'" in text and "push, annotate, pull" not in text
     # dee@x annotated with another schema only; ben@x's skip is no gold, but his other two annotations are
     assert "annotators with gold of schema news_events: ana@x, ben@x, cy@x" in text
-    result = run(group, ["eval", "--db", str(tmp_path / "a.db"), "--annotator", "ana@x", "--json"])
+    result = run("eval", "--db", str(tmp_path / "a.db"), "--annotator", "ana@x", "--json")
     report = json.loads(result.output)  # ana's newest on tasks 11 and 12 have drafts; S3 and S4 have none
     assert result.exit_code == 0 and sum(g["annotations"] for g in report["groups"]) == 2
     assert report["annotations_without_draft"] == 2

@@ -22,29 +22,24 @@ shorter sentence wins. With the 5 gold sentences, a word in 1 weighs 1.10, in 2 
 from __future__ import annotations
 
 import json
-import sys
 import uuid
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from fakes import news_answer, news_responder, target_sentence  # noqa: E402
-from stub_llm import StubLLM  # noqa: E402
-
-from annotator.annotate import annotate  # noqa: E402
-from annotator.annotate.jobs import Selection, count_pending, pending_jobs  # noqa: E402
-from annotator.errors import InputError  # noqa: E402
-from annotator.examples import ExampleIndex, fts_query, pick_gold  # noqa: E402
-from annotator.ingest import DocInput, ingest  # noqa: E402
-from annotator.labelstudio.api import open_client  # noqa: E402
-from annotator.labelstudio.pull import pull  # noqa: E402
-from annotator.labelstudio.push import push  # noqa: E402
-from annotator.llm import LLMClient  # noqa: E402
-from annotator.prompts import load_prompt  # noqa: E402
-from annotator.schema import load_schema  # noqa: E402
-from annotator.store import dumps, open_db  # noqa: E402
+from annotator.annotate import annotate
+from annotator.annotate.jobs import Selection, count_pending, pending_jobs
+from annotator.errors import InputError
+from annotator.examples import ExampleIndex, fts_query, pick_gold
+from annotator.ingest import DocInput, ingest
+from annotator.labelstudio.api import open_client
+from annotator.labelstudio.pull import pull
+from annotator.labelstudio.push import push
+from annotator.llm import LLMClient
+from annotator.prompts import load_prompt
+from annotator.schema import load_schema
+from annotator.store import dumps, open_db
+from tests.support.responders import news_answer, news_responder, target_sentence
+from tests.support.stub_llm import StubLLM
 
 SCHEMA = load_schema("news_events")
 PROMPT = load_prompt(None, "news_events")

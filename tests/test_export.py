@@ -1,6 +1,6 @@
 """Export of the gold: every format read back by its own library, figures worked out by hand.
 
-The database (tests/export_gold.py) is built row by row: documents, sentences, a
+The database (tests/support/gold_db.py) is built row by row: documents, sentences, a
 project, tasks, drafts and gold, so every offset, tag and count below can be checked
 with a pencil.
 """
@@ -10,14 +10,25 @@ from __future__ import annotations
 import json
 import sys
 import uuid
-from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from export_gold import (  # noqa: E402
+from annotator.errors import InputError
+from annotator.export import FORMATS, GOLD_MODES, LEVELS, export
+from annotator.store import open_db
+from tests.support.cli import run
+from tests.support.export_files import (
+    by_sentence,
+    char_spans,
+    decoded_row,
+    iob2_spans,
+    read_conll,
+    read_jsonl,
+    spacy_docs,
+    span,
+    token_offsets,
+)
+from tests.support.gold_db import (
     DOC1,
     DOC2,
     HEADLINE,
@@ -34,21 +45,7 @@ from export_gold import (  # noqa: E402
     S4,
     build_kinds,
     build_news,
-    by_sentence,
-    char_spans,
-    decoded_row,
-    iob2_spans,
-    read_conll,
-    read_jsonl,
-    spacy_docs,
-    span,
-    token_offsets,
 )
-
-from annotator.cli.export import export_command  # noqa: E402
-from annotator.errors import InputError  # noqa: E402
-from annotator.export import FORMATS, GOLD_MODES, LEVELS, export  # noqa: E402
-from annotator.store import open_db  # noqa: E402
 
 
 @pytest.fixture
@@ -342,26 +339,19 @@ def test_cli_options_match_the_library() -> None:
     assert (cli_export.FORMATS, cli_export.GOLD_MODES, cli_export.LEVELS) == (FORMATS, GOLD_MODES, LEVELS)
 
 
-def run_cli(*args: str):
-    from annotator.cli import Group
-
-    group = Group(commands={"export": export_command})
-    return CliRunner().invoke(group, ["export", *args], catch_exceptions=False)
-
-
 @pytest.mark.process
 def test_cli_export_summary_warnings_and_one_line_errors(db, tmp_path) -> None:
     db_file = str(tmp_path / "annotator.db")
-    result = run_cli("--format", "conll", "--out", str(tmp_path / "g.conll"), "--gold", "majority", "--db", db_file)
+    result = run("export", "--format", "conll", "--out", str(tmp_path / "g.conll"), "--gold", "majority", "--db", db_file)
     assert result.exit_code == 0, result.output
     assert "Wrote 4 sentences (2 documents, 11 spans) from 7 annotations" in result.output
     assert "2 ties left empty" in result.output and "attribution 1, event_type 1" in result.output
     assert "1 span not on token boundaries" in result.output and "--expand-misaligned" in result.output
-    result = run_cli("--format", "jsonl", "--out", str(tmp_path / "g.jsonl"), "--db", db_file, "--json")
+    result = run("export", "--format", "jsonl", "--out", str(tmp_path / "g.jsonl"), "--db", db_file, "--json")
     assert json.loads(result.stdout)["sentences"] == 4
-    result = run_cli("--format", "jsonl", "--out", str(tmp_path / "no" / "g.jsonl"), "--db", db_file)
+    result = run("export", "--format", "jsonl", "--out", str(tmp_path / "no" / "g.jsonl"), "--db", db_file)
     assert result.exit_code == 2 and "Error:" in result.output and "Traceback" not in result.output
-    help_text = CliRunner().invoke(export_command, ["--help"]).output
+    help_text = run("export", "--help", ok=True).output
     assert "annotator export --format spacy --out train.spacy" in help_text and "--expand-misaligned" in help_text
 
 

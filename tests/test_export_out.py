@@ -18,13 +18,10 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from export_gold import NEWS, build_news  # noqa: E402
-
-from annotator.errors import AnnotatorError, InputError  # noqa: E402
-from annotator.export import export  # noqa: E402
-from annotator.store import open_db  # noqa: E402
+from annotator.errors import AnnotatorError, InputError
+from annotator.export import export
+from annotator.store import open_db
+from tests.support.gold_db import NEWS, build_news
 
 TEXT_FORMATS = ("jsonl", "conll", "labelstudio")
 

@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import sys
-from pathlib import Path
 
 import openai
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from stub_llm import StubLLM  # noqa: E402
-
-from annotator.llm import FatalLLMError, LLMClient, TransportFailed  # noqa: E402
-from annotator.llm.completions import not_a_completion  # noqa: E402
+from annotator.llm import FatalLLMError, LLMClient, TransportFailed
+from annotator.llm.completions import not_a_completion
+from tests.support.stub_llm import StubLLM
 
 SCHEMA = {"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]}
 MESSAGES = [{"role": "user", "content": "Sentence: x"}]

@@ -3,58 +3,17 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from enum import StrEnum
-from typing import Literal
 
 import pytest
 from label_studio_sdk.label_interface import LabelInterface
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from annotator.errors import InputError
 from annotator.labelstudio.config import CONTEXT_NAME, TEXT_NAME, label_colour, label_config
 from annotator.schema import Schema, describe, load_schema
+from tests.support.nasty_schema import all_kinds
 
 NASTY = ("A & B", "<tag>", 'say "hi"', "it's", "x > y", "naïve 🇺🇦")
-
-
-class Tone(StrEnum):
-    """Choice values that need escaping."""
-
-    AMP = "A & B"
-    LT = "<tag>"
-    QUOTE = 'say "hi"'
-
-
-class Tag(StrEnum):
-    """Several-choice values."""
-
-    APOS = "it's"
-    GT = "x > y"
-    UNI = "naïve 🇺🇦"
-
-
-class Mention(BaseModel):
-    """A span whose labels need escaping."""
-
-    text: str
-    label: Literal["A & B", "<tag>", 'say "hi"'] = Field(
-        json_schema_extra={"labels": {"A & B": 'hint with "quotes" & <angle>', "<tag>": "a tag"}})
-
-
-class AllKinds(BaseModel):
-    """One field of every kind."""
-
-    mentions: list[Mention] = Field(description='Mentions of "things" & <stuff>')
-    tone: Tone = Field(description="The tone.", json_schema_extra={"labels": {"A & B": "both & more"}})
-    tags: list[Tag] = Field(description="Tags, several allowed.")
-    note: str = Field(description="A free note.")
-    count: int = Field(description="How many.")
-    ratio: float | None = Field(default=None, description="A ratio.")
-    urgent: bool = Field(description="Is it urgent?")
-
-
-def all_kinds() -> Schema:
-    return Schema("all_kinds", AllKinds, describe(AllKinds))
 
 
 def test_default_schema_config_validates():

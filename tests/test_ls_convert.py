@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -15,10 +13,7 @@ from annotator.labelstudio.config import label_config, validate_config
 from annotator.labelstudio.convert import draft_to_result, result_to_gold
 from annotator.schema import load_schema
 from annotator.store import dumps
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from test_ls_config import all_kinds  # noqa: E402
+from tests.support.nasty_schema import all_kinds
 
 NEWS = load_schema("news_events")
 

@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import http.server
 import re
-import sys
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,10 +22,8 @@ from annotator.labelstudio.push import push
 from annotator.services.labelstudio import LabelStudioServer
 from annotator.services.procs import port_is_free
 from annotator.store import open_db
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from test_ls_roundtrip import SCHEMA, drafted_db, project_name, server_tasks  # noqa: E402
+from tests.support.drafting import SCHEMA
+from tests.support.labelstudio import drafted_db, project_name, server_tasks
 
 pytestmark = pytest.mark.labelstudio
 

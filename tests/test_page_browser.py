@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 import time
 from pathlib import Path
 
@@ -27,17 +26,14 @@ from annotator.labelstudio.config import label_config
 from annotator.labelstudio.page import VIEW_TITLE
 from annotator.labelstudio.pull import pull
 from annotator.labelstudio.push import push
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from browser_page import CHROMIUM, logged_in_page  # noqa: E402
-from test_ls_roundtrip import SCHEMA, drafted_db, gold_by_sentence, project_name  # noqa: E402
+from tests.support.browser import ARTIFACTS, CHROMIUM, logged_in_page
+from tests.support.drafting import SCHEMA
+from tests.support.labelstudio import drafted_db, gold_by_sentence, project_name
 
 pytestmark = pytest.mark.labelstudio
 
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 
-# Worked out by hand from test_ls_roundtrip's responder: every known mention and the source are found, one
+# Worked out by hand from the responder of tests/support/labelstudio.py: every known mention and the source are found, one
 # invented span is dropped, every answer validates at once: score = found / (found + 1).
 SCORES = {
     "Drones strike Kharkiv": 1 / 2,  # Kharkiv
@@ -51,7 +47,7 @@ SCORES = {
 
 @pytest.fixture(scope="module")
 def pushed(labelstudio, tmp_path_factory):
-    """(db, ls, push report) of a new project holding test_ls_roundtrip's drafted documents."""
+    """(db, ls, push report) of a new project holding the drafted documents of tests/support/labelstudio.py."""
     if not Path(CHROMIUM).exists() or not labelstudio.password:
         pytest.skip(f"needs Debian's Chromium at {CHROMIUM} and the Label Studio password")
     db = drafted_db(tmp_path_factory.mktemp("page") / "annotator.db")

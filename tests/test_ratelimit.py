@@ -5,24 +5,20 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-import sys
 import threading
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from stub_limits import TokenBucket  # noqa: E402
-from stub_llm import StubLLM  # noqa: E402
-from test_annotate import PROMPT, SCHEMA  # noqa: E402
-
-from annotator.annotate import annotate  # noqa: E402
-from annotator.ingest import ingest, read_inputs  # noqa: E402
-from annotator.llm import LLMClient  # noqa: E402
-from annotator.llm.limiter import PROBE, AdaptiveLimiter, Budget  # noqa: E402
-from annotator.llm.ratelimit import RateInfo, parse_duration, rate_info  # noqa: E402
-from annotator.store import open_db  # noqa: E402
+from annotator.annotate import annotate
+from annotator.ingest import ingest, read_inputs
+from annotator.llm import LLMClient
+from annotator.llm.limiter import PROBE, AdaptiveLimiter, Budget
+from annotator.llm.ratelimit import RateInfo, parse_duration, rate_info
+from annotator.store import open_db
+from tests.support.drafting import PROMPT, SCHEMA
+from tests.support.stub_limits import TokenBucket
+from tests.support.stub_llm import StubLLM
 
 
 @pytest.mark.parametrize("text, seconds", [("1s", 1.0), ("6m0s", 360.0), ("20ms", 0.02), ("1h2m3.5s", 3723.5),

@@ -8,22 +8,18 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 import uuid
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 from label_studio_sdk import LabelStudio
 
-from annotator.cli import cli
 from annotator.resources import data_file
 from annotator.store import open_db
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from fakes import news_responder  # noqa: E402
-from stub_llm import StubLLM  # noqa: E402
+from tests.support.cli import run
+from tests.support.responders import news_responder
+from tests.support.stub_llm import StubLLM
 
 pytestmark = pytest.mark.labelstudio
 
@@ -58,9 +54,7 @@ class Flow:
         self.env, self.project = env, project
 
     def run(self, *args: str) -> Result:
-        result = CliRunner().invoke(cli, list(args), env=self.env, catch_exceptions=False)
-        assert result.exit_code == 0, result.stderr
-        return result
+        return run(*args, env=self.env, ok=True)
 
     def ingest(self) -> str:
         return self.run("ingest", ARTICLE).stdout
@@ -93,8 +87,7 @@ def submit_police_annotation(ls: LabelStudio, ls_project_id: int) -> int:
 def test_readme_five_minute_flow(labelstudio, tmp_path) -> None:
     db_file = tmp_path / "annotator.db"
     env = {"ANNOTATOR_DB": str(db_file), "LABEL_STUDIO_URL": labelstudio.url,
-           "LABEL_STUDIO_API_KEY": labelstudio.token, "OPENAI_API_KEY": "sk-stub-key", "OPENAI_BASE_URL": None,
-           "ANNOTATOR_MODEL": None, "COLUMNS": "200"}
+           "LABEL_STUDIO_API_KEY": labelstudio.token, "OPENAI_API_KEY": "sk-stub-key"}
     flow = Flow(env, f"Conflict news {uuid.uuid4().hex[:8]}")
     ls = LabelStudio(base_url=labelstudio.url, api_key=labelstudio.token)
 

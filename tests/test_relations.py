@@ -1,27 +1,20 @@
 """Relations between spans (claims: a source, what it claims, the stance), fast and without Label Studio.
 
-The sentence below holds two opposing claims; every figure is worked out by hand
-from its offsets:
-
-    0      "Groups of pro-Kyiv volunteer fighters"           [0:37]   SOURCE
-    48     "they had broken into the Kursk region"            [48:85]  CLAIM
-    93     "Moscow"                                           [93:99]  SOURCE
-    105    "it had foiled ... infiltrate the border"          [105:171] CLAIM
+The sentence and its two opposing claims are in tests/support/claims.py, every figure worked out by hand
+from its offsets.
 """
 
 from __future__ import annotations
 
 import json
-import sys
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import pytest
 
 from annotator.annotate import annotate
 from annotator.errors import InputError
 from annotator.evaluate.agreement import Annotation, agreement
-from annotator.evaluate.compare import Pair, evaluate, headline_figure
+from annotator.evaluate.compare import evaluate, headline_figure
 from annotator.evaluate.html import render
 from annotator.export import export
 from annotator.ingest import DocInput, ingest
@@ -34,44 +27,24 @@ from annotator.llm import LLMClient
 from annotator.prompts import load_prompt
 from annotator.schema import load_schema
 from annotator.store import open_db
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from export_gold import add_document, add_gold, add_project, read_jsonl  # noqa: E402
-from stub_llm import StubLLM  # noqa: E402
-
-V2 = load_schema("news_events_v2")
-SENTENCE = ("Groups of pro-Kyiv volunteer fighters said that they had broken into the Kursk region, while Moscow "
-            "said it had foiled multiple Ukrainian attempts to infiltrate the border.")
-KYIV, BROKEN = "Groups of pro-Kyiv volunteer fighters", "they had broken into the Kursk region"
-FOILED = "it had foiled multiple Ukrainian attempts to infiltrate the border"
-TWO_CLAIMS = [{"source": "Moscow", "content": FOILED, "stance": "claims"},
-              {"source": KYIV, "content": BROKEN, "stance": "claims"}]
-
-
-def end(start: int, stop: int, label: str) -> dict:
-    return {"start": start, "end": stop, "label": label, "text": SENTENCE[start:stop]}
-
-
-KYIV_CLAIM = {"source": end(0, 37, "SOURCE"), "content": end(48, 85, "CLAIM"), "stance": "claims"}
-MOSCOW_CLAIM = {"source": end(93, 99, "SOURCE"), "content": end(105, 171, "CLAIM"), "stance": "claims"}
-
-USER_SCHEMA = '''
-from typing import Literal
-from pydantic import BaseModel, Field
-
-class Link(BaseModel):
-    cause: str = Field(description="The event that causes.", json_schema_extra={"span_label": "EVENT"})
-    effect: str = Field(description="The event caused.", json_schema_extra={"span_label": "EVENT"})
-    how: Literal["causes", "prevents"]
-
-class Causality(BaseModel):
-    """Which event leads to which."""
-    links: list[Link] = Field(description="Every causal link between two events of the sentence.")
-    topic: Literal["war", "other"]
-
-SCHEMA = Causality
-'''
+from tests.support.claims import (
+    BROKEN,
+    DRAFT,
+    FOILED,
+    KYIV,
+    KYIV_CLAIM,
+    MOSCOW_CLAIM,
+    SENTENCE,
+    TWO_CLAIMS,
+    USER_SCHEMA,
+    V2,
+    claim,
+    drafted,
+    pair,
+)
+from tests.support.export_files import read_jsonl
+from tests.support.gold_db import add_document, add_gold, add_project
+from tests.support.stub_llm import StubLLM
 
 
 @pytest.fixture(scope="module")
@@ -149,7 +122,7 @@ def test_an_end_that_also_occurs_inside_the_other_end_takes_the_occurrence_outsi
     assert [(s["start"], s["end"], s["role"]) for s in spans] == [(33, 38, "cause"), (0, 23, "effect")]
 
 
-def claims_responder(body: dict) -> dict:
+def invented_claim_responder(body: dict) -> dict:
     """A 'model' that finds both claims of SENTENCE and invents a third whose content is not in it."""
     return {"entities": [{"text": "Moscow", "label": "LOCATION"}], "event_type": "battle",
             "claims": [*TWO_CLAIMS, {"source": "Moscow", "content": "no border was crossed", "stance": "denies"}]}
@@ -158,7 +131,7 @@ def claims_responder(body: dict) -> dict:
 def test_a_draft_keeps_the_grounded_claims_and_counts_the_dropped_one(tmp_path):
     db = open_db(tmp_path / "a.db")
     ingest(db, [DocInput(text=SENTENCE, origin="test:claims")])
-    with StubLLM(responder=claims_responder) as stub:
+    with StubLLM(responder=invented_claim_responder) as stub:
         client = LLMClient(base_url=stub.base_url, api_key="test", model="stub", max_retries=0)
         report = annotate(db, client, V2, load_prompt(None, V2.name), concurrency=1)
     assert report.by_status == {"ok": 1} and report.dropped_spans == 1
@@ -174,18 +147,6 @@ def test_a_draft_keeps_the_grounded_claims_and_counts_the_dropped_one(tmp_path):
 
 
 # --------------------------------------------------------------------------- Label Studio config and results
-
-
-def drafted(data: dict) -> tuple[dict, list[dict]]:
-    """A draft's data and spans for `data` (claims grounded, entities as given with offsets)."""
-    data = json.loads(json.dumps(data))
-    spans, _ = ground_relation_fields(V2.fields, data, SENTENCE)
-    ents = [{"field": "entities", "label": e["label"], "text": e["text"], "start": SENTENCE.index(e["text"]),
-             "end": SENTENCE.index(e["text"]) + len(e["text"])} for e in data["entities"]]
-    return data, ents + spans
-
-
-DRAFT = {"entities": [{"text": "Moscow", "label": "LOCATION"}], "event_type": "battle", "claims": TWO_CLAIMS}
 
 
 def test_the_config_has_the_ends_as_labels_and_the_stances_as_relations():
@@ -270,16 +231,6 @@ def test_a_user_relation_with_one_label_on_both_ends_follows_the_arrow(user_sche
 
 
 # --------------------------------------------------------------------------- evaluation
-
-
-def pair(draft_claims: list[dict], gold_claims: list[dict]) -> Pair:
-    draft, draft_spans = drafted({**DRAFT, "claims": draft_claims})
-    gold, gold_spans = drafted({**DRAFT, "claims": gold_claims})
-    return Pair("stub", "p.v1", V2.hash, draft, draft_spans, gold, gold_spans)
-
-
-def claim(source: str, content: str, stance: str = "claims") -> dict:
-    return {"source": source, "content": content, "stance": stance}
 
 
 def test_eval_scores_relations_by_both_ends_and_the_label():

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -24,16 +23,12 @@ from playwright.sync_api import Page, expect
 from annotator.labelstudio.api import open_client
 from annotator.labelstudio.pull import pull
 from annotator.labelstudio.push import push
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from browser_page import CHROMIUM, logged_in_page  # noqa: E402
-from test_relations import BROKEN, FOILED, KYIV, SENTENCE, end  # noqa: E402
-from test_relations_ls import V2, drafted  # noqa: E402
+from tests.support.browser import ARTIFACTS, CHROMIUM, logged_in_page
+from tests.support.claims import BROKEN, FOILED, KYIV, SENTENCE, V2, end
+from tests.support.drafting import drafted_texts
 
 pytestmark = [pytest.mark.labelstudio, pytest.mark.browser]
 
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 
 
 def responder(body: dict) -> dict:
@@ -67,7 +62,7 @@ ARROWS = """() => {
 def project(labelstudio, tmp_path_factory):
     if not Path(CHROMIUM).exists() or not labelstudio.password:
         pytest.skip(f"needs Debian's Chromium at {CHROMIUM} and the Label Studio password")
-    db = drafted(tmp_path_factory.mktemp("claims"), V2, responder, [SENTENCE])
+    db = drafted_texts(tmp_path_factory.mktemp("claims"), V2, responder, [SENTENCE])
     ls = open_client(labelstudio.url, labelstudio.token)
     name = f"claims {uuid.uuid4().hex[:8]}"
     report = push(db, ls, V2, name, url=labelstudio.url)

@@ -9,56 +9,29 @@ A user schema with a relation field of its own takes the same road.
 from __future__ import annotations
 
 import json
-import sys
 import uuid
-from pathlib import Path
 
 import pytest
 
-from annotator.annotate import annotate
 from annotator.evaluate.compare import evaluate
 from annotator.evaluate.load import eval_pairs
 from annotator.export import export
-from annotator.ingest import DocInput, ingest
 from annotator.labelstudio.api import open_client
 from annotator.labelstudio.pull import pull
 from annotator.labelstudio.push import push
-from annotator.llm import LLMClient
-from annotator.prompts import load_prompt
 from annotator.schema import load_schema
-from annotator.store import open_db
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from stub_llm import StubLLM  # noqa: E402
-from test_relations import BROKEN, FOILED, KYIV, KYIV_CLAIM, MOSCOW_CLAIM, SENTENCE, USER_SCHEMA  # noqa: E402
+from tests.support.claims import (
+    KYIV_CLAIM,
+    MOSCOW_CLAIM,
+    OTHER,
+    SENTENCE,
+    USER_SCHEMA,
+    V2,
+    claims_responder,
+)
+from tests.support.drafting import drafted_texts
 
 pytestmark = pytest.mark.labelstudio
-
-V2 = load_schema("news_events_v2")
-OTHER = "Shelling caused a fire that destroyed the market."
-
-
-def claims_responder(body: dict) -> dict:
-    """Two opposing claims of SENTENCE, and a third whose content is not in the sentence."""
-    if "Sentence: " + SENTENCE not in body["messages"][-1]["content"]:
-        return {"entities": [], "event_type": "none", "claims": []}
-    return {"entities": [{"text": "Moscow", "label": "LOCATION"}, {"text": "Kursk region", "label": "LOCATION"}],
-            "event_type": "battle",
-            "claims": [{"source": "Moscow", "content": FOILED, "stance": "claims"},
-                       {"source": KYIV, "content": BROKEN, "stance": "claims"},
-                       {"source": "Moscow", "content": "no border was crossed", "stance": "denies"}]}
-
-
-def drafted(tmp_path: Path, schema, responder, texts: list[str]):
-    db = open_db(tmp_path / f"{schema.name}.db")
-    ingest(db, [DocInput(text=" ".join(texts), origin=f"test:{schema.name}")])
-    with StubLLM(responder=responder) as stub:
-        client = LLMClient(base_url=stub.base_url, api_key="test", model="stub", max_retries=0)
-        report = annotate(db, client, schema, load_prompt(None, schema.name), concurrency=1)
-    assert report.by_status == {"ok": len(texts)}
-    return db
-
 
 def accept_and_pull(db, ls, schema, name, url):
     """Push, accept every prediction as it is (an annotation made from it), pull; the server's tasks."""
@@ -79,7 +52,7 @@ def ls(labelstudio):
 
 
 def test_two_opposing_claims_round_trip_to_identical_gold_then_eval_and_export(tmp_path, ls, labelstudio):
-    db = drafted(tmp_path, V2, claims_responder, [SENTENCE])
+    db = drafted_texts(tmp_path, V2, claims_responder, [SENTENCE])
     (draft,) = db.query("SELECT * FROM drafts")
     assert draft["n_dropped"] == 1 and json.loads(draft["dropped_spans"])[0]["content"] == "no border was crossed"
     tasks = accept_and_pull(db, ls, V2, f"claims {uuid.uuid4().hex[:8]}", labelstudio.url)
@@ -110,7 +83,7 @@ def test_a_user_schema_with_its_own_relation_field_goes_through_label_studio(tmp
         return {"links": [{"cause": "Shelling", "effect": "a fire", "how": "causes"},
                           {"cause": "a fire", "effect": "the market", "how": "causes"}], "topic": "war"}
 
-    db = drafted(tmp_path, schema, responder, [OTHER])
+    db = drafted_texts(tmp_path, schema, responder, [OTHER])
     (draft,) = db.query("SELECT * FROM drafts")
     accept_and_pull(db, ls, schema, f"links {uuid.uuid4().hex[:8]}", labelstudio.url)
     (gold,) = db.query("SELECT * FROM gold")

@@ -1,22 +1,20 @@
-"""`annotator route` and push --route's decisions on a database built row by row (see route_gold.py), figures
+"""`annotator route` and push --route's decisions on a database built row by row (see tests/support/route_gold.py), figures
 worked out by hand; no Label Studio (tests/test_route_ls.py has it)."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from export_gold import NEWS, add_gold  # noqa: E402
-from route_gold import VERSION, add_waiting, build, make_routed, run, run_json  # noqa: E402
-
-from annotator.confidence.route import choose  # noqa: E402
-from annotator.labelstudio.accept import is_audited, route_new  # noqa: E402
-from annotator.labelstudio.push import NewTask, eligible_drafts, plan_push  # noqa: E402
-from annotator.store import open_db  # noqa: E402
+from annotator.confidence.route import choose
+from annotator.labelstudio.accept import is_audited, route_new
+from annotator.labelstudio.push import NewTask, eligible_drafts, plan_push
+from annotator.store import open_db
+from tests.support.cli import run, run_json
+from tests.support.gold_db import NEWS, add_gold
+from tests.support.route_gold import VERSION, add_waiting, build, make_routed
+from tests.support.together import both_at_once
 
 # 0.1 ** (1 / 50) = exp(ln 0.1 / 50) = exp(-2.302585 / 50) = exp(-0.0460517) = 0.954993: bound 0.045007.
 BOUND_50 = 0.045007
@@ -51,7 +49,7 @@ def test_route_stores_the_threshold_its_gold_and_the_share_it_would_accept(route
     assert first["bound"] == pytest.approx(BOUND_50, abs=1e-6)
     # Waiting: w0, w2 at 1.0 (accepted), w1, w4 at 0.0, w3 at 1.0 but a person annotated it: 2 of 5.
     assert (first["drafts"], first["drafts_accepted"], first["accept_share"]) == (5, 2, 0.4)
-    again = run("route", "--db", db, "-p", "Route", "--risk", "0.05", "--delta", "0.1")
+    again = run("route", "--db", db, "-p", "Route", "--risk", "0.05", "--delta", "0.1", ok=True)
     assert "unchanged: routing version 1 of project 'Route'" in again.stdout
     assert "threshold 1" in again.stdout and "60 gold tasks: 50 at or above it, 0 of them wrong" in again.stdout
     assert "it would accept 2 (40.0%)" in " ".join(again.stdout.split())
@@ -69,13 +67,13 @@ def test_too_little_gold_accepts_nothing_and_says_how_much_more(tmp_path):
     build(db, 40, 0)
     add_waiting(db, "w0", 0.9)
     db.close()
-    run("calibrate", "--db", str(path), "-p", "Route")
+    run("calibrate", "--db", str(path), "-p", "Route", ok=True)
     found = run_json("route", "--db", str(path), "-p", "Route")
     assert {k: found[k] for k in ("threshold", "n", "accepted", "errors", "bound", "gold_needed",
                                   "more_gold_needed", "drafts_accepted")} == {
         "threshold": None, "n": 40, "accepted": 0, "errors": 0, "bound": None, "gold_needed": 45,
         "more_gold_needed": 5, "drafts_accepted": 0}
-    text = " ".join(run("route", "--db", str(path), "-p", "Route").stdout.split())
+    text = " ".join(run("route", "--db", str(path), "-p", "Route", ok=True).stdout.split())
     assert "no threshold can be guaranteed on 40 gold tasks (0 wrong)" in text
     assert "a guarantee needs at least 45 gold tasks: 5 more" in text
     db = open_db(path)
@@ -101,7 +99,7 @@ def test_route_needs_a_calibration_and_the_gold_it_was_fitted_on(tmp_path, route
 
 
 def test_push_route_decisions_are_recorded_once_and_never_human_gold(routed_db):
-    run("route", "--db", str(routed_db), "-p", "Route")
+    run("route", "--db", str(routed_db), "-p", "Route", ok=True)
     db = open_db(routed_db)
     drafts = eligible_drafts(db, NEWS, None, None)
     outcome = route_new(db, NEWS, "pr", "Route", drafts, {}, 0.5, lambda d: VERSION)
@@ -152,30 +150,18 @@ def test_audit_needs_route(tmp_path):
 
 
 def test_two_routes_at_once_store_one_version(routed_db, monkeypatch):
-    import threading
-
     from annotator.confidence import route as edge
     from annotator.evaluate.load import projects
 
-    fit, both_fitting = edge.assess_pool, threading.Barrier(2, timeout=60)
-
-    def fit_together(*args, **kwargs):  # both runs have seen no routing before either stores one
-        both_fitting.wait()
-        return fit(*args, **kwargs)
-
-    monkeypatch.setattr(edge, "assess_pool", fit_together)
-    results: list = []
-
-    def one_run() -> None:
+    def one_run():
         db = open_db(routed_db)
         (project,) = projects(db, "Route")
-        results.append(edge.route(db, NEWS, project, 0.05, 0.1))
-        db.close()
+        try:
+            return edge.route(db, NEWS, project, 0.05, 0.1)
+        finally:
+            db.close()
 
-    runs = [threading.Thread(target=one_run) for _ in range(2)]
-    for t in runs:
-        t.start()
-    for t in runs:
-        t.join(timeout=120)
+    # Both runs have seen no routing before either stores one.
+    results = both_at_once(monkeypatch, edge, "assess_pool", one_run)
     assert sorted((r.routing.version, r.unchanged) for r in results) == [(1, False), (1, True)]
     assert open_db(routed_db)["routings"].count == 1

@@ -1,24 +1,21 @@
 """What routing did and its blind audit: eval, status, export, pull and agreement on drafts accepted from the
-model (database built row by row, see route_gold.py; figures worked out by hand)."""
+model (database built row by row, see tests/support/route_gold.py; figures worked out by hand)."""
 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from export_gold import NEWS, add_gold  # noqa: E402
-from route_gold import VERSION, add_waiting, make_routed, run, run_json  # noqa: E402
-
-from annotator.labelstudio.accept import is_audited, route_new  # noqa: E402
-from annotator.labelstudio.projects import recorded_project  # noqa: E402
-from annotator.labelstudio.pull import _mark_gone  # noqa: E402
-from annotator.labelstudio.push import eligible_drafts  # noqa: E402
-from annotator.store import open_db  # noqa: E402
+from annotator.labelstudio.accept import is_audited, route_new
+from annotator.labelstudio.projects import recorded_project
+from annotator.labelstudio.pull import _mark_gone
+from annotator.labelstudio.push import eligible_drafts
+from annotator.store import open_db
+from tests.support.cli import run, run_json
+from tests.support.gold_db import NEWS, add_gold
+from tests.support.route_gold import VERSION, add_waiting, make_routed
 
 ROUTING_KEYS = {"risk", "delta", "threshold", "accepted", "to_people", "audited", "audit_errors",
                 "audit_error_rate", "audit_ci"}
@@ -30,7 +27,7 @@ def accepted_db(tmp_path) -> Path:
     """make_routed, routed (risk 0.05, delta 0.1: threshold 1.0) and pushed with --route: w0 and w2 accepted and
     audited, w1, w3 (a person annotated it elsewhere), w4 to people."""
     path = make_routed(tmp_path / "audit.db")
-    run("route", "--db", str(path), "-p", "Route")
+    run("route", "--db", str(path), "-p", "Route", ok=True)
     assert is_audited("w0-s0", ALL) and is_audited("w2-s0", ALL)
     db = open_db(path)
     outcome = route_new(db, NEWS, "pr", "Route", eligible_drafts(db, NEWS, None, None), {}, ALL, lambda d: VERSION)
@@ -60,7 +57,7 @@ def test_eval_shows_routing_and_no_audit_figure_before_an_audit_is_answered(acce
     assert routing_block(accepted_db) == {"risk": 0.05, "delta": 0.1, "threshold": 1.0, "accepted": 2,
                                           "to_people": 3, "audited": 2, "audit_errors": None,
                                           "audit_error_rate": None, "audit_ci": None}
-    text = " ".join(run("eval", "--db", str(accepted_db), "-p", "Route").stdout.split())
+    text = " ".join(run("eval", "--db", str(accepted_db), "-p", "Route", ok=True).stdout.split())
     assert ("Routing of project 'Route' (version 1, threshold 1): 2 accepted, 3 sent to people, 2 audited; "
             "expected wrong among the accepted 0.0. Audit: none answered yet") in text
 
@@ -75,14 +72,14 @@ def test_an_audit_above_the_risk_stops_accepting_until_a_newer_routing(accepted_
     # 2 of 2 at 95%: the lower end solves p^2 = 0.025, p = 0.158114 > risk 0.05; the upper end is 1.
     assert {k: block[k] for k in ("audit_errors", "audit_error_rate")} == {"audit_errors": 2, "audit_error_rate": 1.0}
     assert block["audit_ci"] == pytest.approx([0.158114, 1.0], abs=1e-6)
-    eval_text = " ".join(run("eval", "--db", str(accepted_db), "-p", "Route").stdout.split())
+    eval_text = " ".join(run("eval", "--db", str(accepted_db), "-p", "Route", ok=True).stdout.split())
     assert "expected wrong among the accepted 0.3" in eval_text  # (1 - 0.9) + (1 - 0.8)
     assert "Audit: 2 of 2 wrong (100.0%, 95% CI 15.8%–100.0%) against the guarantee of at most 0.05" in eval_text
     broken = "Routing of project 'Route' is broken: the audit's error rate 2 of 2"
-    assert broken in " ".join(run("eval", "--db", str(accepted_db), "-p", "Route").stderr.split())
-    status = run("status", "--db", str(accepted_db))
+    assert broken in " ".join(run("eval", "--db", str(accepted_db), "-p", "Route", ok=True).stderr.split())
+    status = run("status", "--db", str(accepted_db), ok=True)
     assert broken in " ".join(status.stderr.split())
-    routing = next(p for p in json.loads(run("status", "--db", str(accepted_db), "--json").stdout)["projects"]
+    routing = next(p for p in json.loads(run("status", "--db", str(accepted_db), "--json", ok=True).stdout)["projects"]
                    if p["name"] == "Route")["routing"]
     assert (routing["version"], routing["accepted"], routing["to_people"], routing["audited"], routing["broken"]) == (
         1, 2, 3, 2, True)
@@ -130,12 +127,12 @@ def read_jsonl(path: Path) -> dict[str, dict]:
 
 def test_export_includes_accepted_drafts_only_when_asked_and_a_person_wins(accepted_db, tmp_path):
     out = tmp_path / "gold.jsonl"
-    run("export", "--db", str(accepted_db), "-p", "Route", "--format", "jsonl", "--out", str(out))
+    run("export", "--db", str(accepted_db), "-p", "Route", "--format", "jsonl", "--out", str(out), ok=True)
     plain = read_jsonl(out)
     assert len(plain) == 60 and "w0-s0" not in plain and "source" not in plain["r0-s0"]
     answer_audit(accepted_db, "riot", "battle")  # w0's audit answered (riot): the person's answer is exported
     run("export", "--db", str(accepted_db), "-p", "Route", "--format", "jsonl", "--out", str(out),
-        "--include-accepted")
+        "--include-accepted", ok=True)
     records = read_jsonl(out)
     assert len(records) == 62
     assert {sid: r["source"] for sid, r in records.items() if not sid.startswith("r")} == {
@@ -144,7 +141,7 @@ def test_export_includes_accepted_drafts_only_when_asked_and_a_person_wins(accep
     db.execute("UPDATE gold SET status = 'deleted' WHERE annotation_id = 9202").connection.commit()
     db.close()
     run("export", "--db", str(accepted_db), "-p", "Route", "--format", "jsonl", "--out", str(out),
-        "--include-accepted")
+        "--include-accepted", ok=True)
     records = read_jsonl(out)
     w0, w2 = records["w0-s0"], records["w2-s0"]
     assert (w0["source"], w0["event_type"], w0["annotators"]) == ("person", "riot", ["bo@x"])
@@ -156,6 +153,6 @@ def test_export_includes_accepted_drafts_only_when_asked_and_a_person_wins(accep
 def test_hf_export_types_the_source(accepted_db, tmp_path):
     datasets = pytest.importorskip("datasets")
     run("export", "--db", str(accepted_db), "-p", "Route", "--format", "hf", "--out", str(tmp_path / "ds"),
-        "--include-accepted")
+        "--include-accepted", ok=True)
     rows = datasets.load_from_disk(str(tmp_path / "ds"))
     assert sorted(rows["source"]).count("model") == 2 and len(rows) == 62

@@ -17,27 +17,21 @@ tasks and no draft wrong in the gold.
 from __future__ import annotations
 
 import json
-import sys
 import uuid
-from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from stub_llm import StubLLM  # noqa: E402
-
-from annotator.annotate import annotate  # noqa: E402
-from annotator.cli import cli  # noqa: E402
-from annotator.ingest import DocInput, ingest  # noqa: E402
-from annotator.labelstudio.accept import is_audited  # noqa: E402
-from annotator.labelstudio.api import open_client  # noqa: E402
-from annotator.labelstudio.convert import draft_to_result  # noqa: E402
-from annotator.llm import LLMClient  # noqa: E402
-from annotator.prompts import load_prompt  # noqa: E402
-from annotator.schema import load_schema  # noqa: E402
-from annotator.store import open_db  # noqa: E402
+from annotator.annotate import annotate
+from annotator.ingest import DocInput, ingest
+from annotator.labelstudio.accept import is_audited
+from annotator.labelstudio.api import open_client
+from annotator.labelstudio.convert import draft_to_result
+from annotator.llm import LLMClient
+from annotator.prompts import load_prompt
+from annotator.schema import load_schema
+from annotator.store import open_db
+from tests.support.cli import run
+from tests.support.stub_llm import StubLLM
 
 pytestmark = pytest.mark.labelstudio
 SCHEMA = load_schema("news_events")
@@ -66,9 +60,9 @@ def person(kind: str, k: int) -> str:
     return EVENTS[kind] if kind == "Clash" or (kind == "March" and k % 2 == 0) else "battle"
 
 
-def run(env: dict, *args: str, stderr: bool = False) -> str:
-    result = CliRunner().invoke(cli, list(args), env=env)
-    assert result.exit_code == 0, (result.output, result.exception)
+def printed(env: dict, *args: str, stderr: bool = False) -> str:
+    """`annotator ARGS` with `env`, which must exit 0: what it printed."""
+    result = run(*args, env=env, ok=True)
     return result.stderr if stderr else result.stdout
 
 
@@ -112,7 +106,7 @@ def test_route_accepts_confident_drafts_serves_the_weakest_first_and_audits_blin
                                                                                                  labelstudio.token)
     gold_texts = [text_of(kind, k) for k, kind in enumerate(GOLD)]
     draft_sentences(db, client, gold_texts)
-    run(env, "push", "-p", name)
+    printed(env, "push", "-p", name)
     me = ls.users.whoami()
     ids = {r["text"]: r["id"] for r in db.query("SELECT id, text FROM sentences")}
     predictions = {r["sentence_id"]: r["ls_prediction_id"] for r in db.query(
@@ -120,9 +114,9 @@ def test_route_accepts_confident_drafts_serves_the_weakest_first_and_audits_blin
     for k, kind in enumerate(GOLD):
         sid = ids[text_of(kind, k)]
         answer(ls, db, sid, person(kind, k), me.id, predictions[sid])
-    run(env, "pull", "-p", name)
-    assert json.loads(run(env, "calibrate", "-p", name, "--json"))["gold"] == 40
-    routed = json.loads(run(env, "route", "-p", name, "--risk", "0.1", "--delta", "0.1", "--json"))
+    printed(env, "pull", "-p", name)
+    assert json.loads(printed(env, "calibrate", "-p", name, "--json"))["gold"] == 40
+    routed = json.loads(printed(env, "route", "-p", name, "--risk", "0.1", "--delta", "0.1", "--json"))
     assert (routed["n"], routed["gold_errors"], routed["accepted"], routed["errors"]) == (40, 10, 26, 0)
     assert routed["bound"] == pytest.approx(0.084753, abs=1e-6)  # 0 of 26: 1 - 0.1^(1/26) = 1 - exp(-0.088561)
 
@@ -133,7 +127,7 @@ def test_route_accepts_confident_drafts_serves_the_weakest_first_and_audits_blin
     clash = [ids[t] for t, kind in zip(new_texts, NEW, strict=True) if kind == "Clash"]
     share = audit_share(clash)
     audited = {s for s in clash if is_audited(s, share)}
-    out = " ".join(run(env, "push", "-p", name, "--route", "--audit", str(share)).split())
+    out = " ".join(printed(env, "push", "-p", name, "--route", "--audit", str(share)).split())
     assert f"6 drafts accepted from the model ({len(audited)} of them also sent blind for the audit), 8 sent to " \
            "people, least confident first" in out
     accepted = {r["sentence_id"]: r for r in db.query("SELECT * FROM gold WHERE status = 'accepted'")}
@@ -160,8 +154,8 @@ def test_route_accepts_confident_drafts_serves_the_weakest_first_and_audits_blin
     for sid in sorted(audited):
         answer(ls, db, sid, "riot", me.id, None)
     answer(ls, db, sorted(audited)[0], "riot", other.id, None)
-    run(env, "pull", "-p", name)
-    (group,) = json.loads(run(env, "eval", "-p", name, "--json"))["groups"]
+    printed(env, "pull", "-p", name)
+    (group,) = json.loads(printed(env, "eval", "-p", name, "--json"))["groups"]
     block = group["routing"]
     n = len(audited)
     assert {k: block[k] for k in ("risk", "delta", "accepted", "to_people", "audited", "audit_errors",
@@ -171,15 +165,15 @@ def test_route_accepts_confident_drafts_serves_the_weakest_first_and_audits_blin
     # n of n wrong: the lower end of the 95% interval solves p^n = 0.025, above the risk for n >= 2.
     assert block["audit_ci"] == pytest.approx([0.025 ** (1 / n), 1.0], abs=1e-6)
     # Accepted rows are no person's gold: agreement sees the two people on one task, calibrate 40 + n annotations.
-    agreement = json.loads(run(env, "agreement", "-p", name, "--json"))
+    agreement = json.loads(printed(env, "agreement", "-p", name, "--json"))
     assert agreement["tasks"] == 1 and agreement["annotators"] == sorted([me.email, other.email])
     assert group["annotations"] == 40 + n
-    assert f"Routing of project {name!r} is broken" in " ".join(run(env, "status", stderr=True).split())
+    assert f"Routing of project {name!r} is broken" in " ".join(printed(env, "status", stderr=True).split())
 
     # Broken: the next push --route accepts nothing, even a Clash draft.
     draft_sentences(db, client, [text_of("Clash", 200), text_of("Clash", 201)])
-    out = " ".join(run(env, "push", "-p", name, "--route").split())
+    out = " ".join(printed(env, "push", "-p", name, "--route").split())
     assert "0 drafts accepted from the model" in out and "2 sent to people" in out
-    assert "is broken" in " ".join(run(env, "push", "-p", name, "--route", stderr=True).split())  # nothing new
+    assert "is broken" in " ".join(printed(env, "push", "-p", name, "--route", stderr=True).split())  # nothing new
     assert db.execute("SELECT count(*) FROM gold WHERE status = 'accepted'").fetchone()[0] == 6
-    assert json.loads(run(env, "calibrate", "-p", name, "--json"))["gold"] == 40 + n
+    assert json.loads(printed(env, "calibrate", "-p", name, "--json"))["gold"] == 40 + n

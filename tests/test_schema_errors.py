@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from click.testing import CliRunner
 
-from annotator.cli import cli
+from tests.support.cli import run
 
 
 @pytest.mark.parametrize("source, says", [
@@ -18,7 +17,7 @@ from annotator.cli import cli
 def test_a_schema_file_that_does_not_load(tmp_path, source: str, says: str) -> None:
     path = tmp_path / "mine.py"
     path.write_text(source)
-    result = CliRunner().invoke(cli, ["schema", "show", str(path)])
+    result = run("schema", "show", str(path))
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert result.output.strip() == f"Error: schema file {path} {says}"
 
@@ -26,9 +25,9 @@ def test_a_schema_file_that_does_not_load(tmp_path, source: str, says: str) -> N
 def test_a_module_without_the_named_model(monkeypatch, tmp_path) -> None:
     (tmp_path / "my_schemas.py").write_text("from pydantic import BaseModel\nclass A(BaseModel):\n    x: int\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    result = CliRunner().invoke(cli, ["schema", "show", "my_schemas:Missing"])
+    result = run("schema", "show", "my_schemas:Missing")
     assert result.exit_code == 2
     assert result.output.strip() == ("Error: schema module 'my_schemas' has no 'Missing'; check the name after "
                                      "the colon")
-    ok = CliRunner().invoke(cli, ["schema", "show", "my_schemas:A"])
+    ok = run("schema", "show", "my_schemas:A")
     assert ok.exit_code == 0 and '"x"' in ok.output

@@ -10,16 +10,13 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
-import signal
 import socket
 import sqlite3
 import subprocess
 import sys
 import threading
 import time
-import uuid
 from pathlib import Path
 
 import httpx
@@ -27,8 +24,8 @@ import pytest
 import sqlite_utils
 from label_studio_sdk import LabelStudio
 
+import tests.support.serve
 from annotator.backend.app import bind
-from annotator.backend.credentials import Credentials
 from annotator.backend.predict import Predictor
 from annotator.backend.protocol import (
     SyncWork,
@@ -44,27 +41,20 @@ from annotator.backend.register import Wanted, plan_registration
 from annotator.backend.service import Connections
 from annotator.backend.sync import Syncer
 from annotator.backend.tasks import match_known, one_sentence_problem
-from annotator.labelstudio.api import open_client
-from annotator.labelstudio.config import label_config
 from annotator.labelstudio.predictions import model_version_of, prediction_of
-from annotator.labelstudio.projects import recorded_project
-from annotator.llm import LLMClient
 from annotator.locks import Busy
 from annotator.prompts import load_prompt
-from annotator.schema import load_schema
-from annotator.services.procs import free_port
 from annotator.store import open_db
+from tests.support.drafting import SCHEMA
+from tests.support.responders import news_responder
+from tests.support.serve import CREDS, XML, gold, import_tasks
+from tests.support.stub_llm import StubLLM
+from tests.support.waiting import wait_for
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from fakes import news_responder  # noqa: E402
-from stub_llm import StubLLM  # noqa: E402
-
-SCHEMA = load_schema("news_events")
-XML = label_config(SCHEMA)
 ACTIONS = ["ANNOTATION_CREATED", "ANNOTATIONS_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_DELETED", "TASKS_DELETED"]
-CREDS = Credentials("annotator", "s3cret-value")
 WANTED = Wanted("http://127.0.0.1:9090", "http://127.0.0.1:9090/webhook", CREDS, "m|p|h")
+
+predictor_for, stub, live = tests.support.serve.predictor_for, tests.support.serve.stub, tests.support.serve.live  # the fixtures (tests/support/serve.py)
 
 
 # --------------------------------------------------------------------------- fast: pure parts
@@ -285,32 +275,6 @@ def test_the_listening_socket_asks_for_tcp_so_answers_are_not_held_by_nagle():
 # --------------------------------------------------------------------------- the predictor with the stub LLM
 
 
-@pytest.fixture
-def predictor_for(tmp_path):
-    """Build a Predictor on a fresh database holding one recorded project (no Label Studio needed)."""
-    made: list = []
-
-    def build(stub: StubLLM, budget: float) -> tuple[Predictor, str]:
-        db_file = tmp_path / "annotator.db"
-        db = open_db(db_file)
-        db["projects"].insert({"id": "p1", "ls_id": 5, "name": "local", "url": "http://ls.invalid",
-                               "schema_name": SCHEMA.name, "schema_hash": SCHEMA.hash, "label_config": XML,
-                               "created_at": "now"})
-        db.close()
-        connections = Connections(str(db_file))
-        project = recorded_project(connections.get(), "local", url="http://ls.invalid")
-        client = LLMClient(base_url=stub.base_url, api_key="test", model="stub-model", max_retries=0)
-        predictor = Predictor(connections.get, project, SCHEMA, load_prompt(None, SCHEMA.name), client,
-                              budget=budget)
-        made.append((predictor, connections))
-        return predictor, str(db_file)
-
-    yield build
-    for predictor, connections in made:
-        predictor.close()
-        connections.close()
-
-
 def ask(predictor: Predictor, *texts: str, first_id: int = 1) -> tuple[dict, object]:
     tasks = [{"id": first_id + i, "data": {"text": t, "headline": "", "context": ""}} for i, t in enumerate(texts)]
     return predictor.predict({"tasks": tasks, "project": "5.1700000000", "label_config": XML})
@@ -350,79 +314,6 @@ def test_asks_for_the_same_new_text_at_once_share_one_llm_call(predictor_for):
 # --------------------------------------------------------------------------- live: Label Studio + serve
 
 
-class Serve:
-    """`annotator serve` as its own process, with its log kept."""
-
-    def __init__(self, env: dict[str, str], project: str, port: int, db_file: Path) -> None:
-        self.env, self.project, self.port, self.db_file = env, project, port, db_file
-        self.url = f"http://127.0.0.1:{port}"
-        self.proc: subprocess.Popen | None = None
-        self.log: list[str] = []
-
-    def start(self) -> Serve:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "annotator", "serve", "--project", self.project, "--register", "--port",
-             str(self.port), "--pull-every", "3600", "--db", str(self.db_file)],
-            env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        ready = threading.Event()
-
-        def read(proc: subprocess.Popen) -> None:
-            for line in proc.stdout:
-                self.log.append(line.rstrip())
-                if "registered with Label Studio" in line:
-                    ready.set()
-
-        threading.Thread(target=read, args=(self.proc,), daemon=True).start()
-        deadline = time.monotonic() + 60
-        while not ready.is_set():
-            assert self.proc.poll() is None, "serve exited:\n" + "\n".join(self.log)
-            assert time.monotonic() < deadline, "serve did not register:\n" + "\n".join(self.log)
-            time.sleep(0.05)
-        return self
-
-    def kill(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-
-@pytest.fixture(scope="module")
-def stub():
-    with StubLLM(responder=news_responder) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def live(labelstudio, stub, tmp_path_factory):
-    """A project served by `annotator serve --register`: (Serve, LabelStudio client, project id, credentials)."""
-    home = tmp_path_factory.mktemp("serve")
-    env = {**os.environ, "ANNOTATOR_HOME": str(home), "OPENAI_BASE_URL": stub.base_url,
-           "OPENAI_API_KEY": "test", "ANNOTATOR_MODEL": "stub-model", "LABEL_STUDIO_URL": labelstudio.url,
-           "LABEL_STUDIO_API_KEY": labelstudio.token}
-    serve = Serve(env, f"serve {uuid.uuid4().hex[:8]}", free_port(), home / "annotator.db").start()
-    ls = open_client(labelstudio.url, labelstudio.token)
-    pid = next(p.id for p in ls.projects.list(title=serve.project) if p.title == serve.project)
-    creds = json.loads((home / "config" / "serve.json").read_text())
-    try:
-        yield serve, ls, pid, Credentials(creds["user"], creds["secret"])
-    finally:
-        serve.stop()
-
-
-def import_tasks(ls: LabelStudio, pid: int, texts: list[str]) -> list[int]:
-    """Tasks imported straight into Label Studio with nothing but their text."""
-    response = ls.projects.import_tasks(id=pid, request=[{"text": t} for t in texts], return_task_ids=True)
-    return response.model_dump()["task_ids"]
-
-
 def dm_action(ls: LabelStudio, pid: int, action: str, task_ids: list[int]) -> float:
     """A data manager action on these tasks; seconds it took."""
     started = time.monotonic()
@@ -449,26 +340,6 @@ def project_predictions(ls: LabelStudio, pid: int, task_ids: list[int]) -> dict[
 
 def predictions_of(ls: LabelStudio, task_id: int) -> list[dict]:
     return [p if isinstance(p, dict) else p.model_dump(mode="json") for p in ls.tasks.get(id=task_id).predictions]
-
-
-def wait_for(query, deadline: float = 5.0):
-    """Poll until `query()` is truthy; (its value, seconds waited); fails after `deadline` seconds."""
-    started = time.monotonic()
-    while True:
-        value = query()
-        if value:
-            return value, time.monotonic() - started
-        assert time.monotonic() - started < deadline, f"not within {deadline} s"
-        time.sleep(0.05)
-
-
-def gold(db_file: Path, annotation_id: int) -> dict | None:
-    db = open_db(db_file)
-    try:
-        rows = list(db.query("SELECT * FROM gold WHERE annotation_id = ?", [annotation_id]))
-        return rows[0] if rows else None
-    finally:
-        db.close()
 
 
 MODEL_VERSION = model_version_of({"model": "stub-model", "prompt_version": load_prompt(None, SCHEMA.name).version,
@@ -606,7 +477,7 @@ def test_submitted_annotations_reach_gold_through_the_webhook_and_deletions_are_
     (prediction,) = [p if isinstance(p, dict) else p.model_dump(mode="json") for p in ls.tasks.get(id=task_id).predictions]
     annotation = ls.annotations.create(id=task_id, result=prediction["result"], lead_time=3.0,
                                        parent_prediction=prediction["id"])
-    row, delay = wait_for(lambda: gold(serve.db_file, annotation.id))
+    row = wait_for(lambda: gold(serve.db_file, annotation.id))
     assert row["status"] == "ok" and row["task_id"] == task_id and row["parent_prediction"] == prediction["id"]
     db = open_db(serve.db_file)
     (sentence,) = db.query("SELECT id FROM sentences WHERE text = ?", [text])
@@ -619,8 +490,7 @@ def test_submitted_annotations_reach_gold_through_the_webhook_and_deletions_are_
     ls.annotations.update(id=annotation.id, result=edited)
     wait_for(lambda: json.loads(gold(serve.db_file, annotation.id)["data"])["event_type"] == "battle")
     ls.annotations.delete(id=annotation.id)
-    _, deleted_after = wait_for(lambda: gold(serve.db_file, annotation.id)["status"] == "deleted")
-    print(f"\nsubmit -> gold row: {delay:.2f} s; delete -> marked deleted: {deleted_after:.2f} s")
+    wait_for(lambda: gold(serve.db_file, annotation.id)["status"] == "deleted")
 
 
 @pytest.mark.labelstudio
@@ -666,9 +536,9 @@ def gold_of_task(db_file: Path, task_id: int) -> dict | None:
 @pytest.mark.browser
 def test_in_chromium_a_task_imported_by_hand_shows_the_draft_and_a_submit_is_gold_within_5_s(live, labelstudio):
     """The Done-when flow as an annotator lives it: no command is run between opening the task and the gold row."""
-    from browser_page import CHROMIUM, logged_in_page
     from playwright.sync_api import expect
-    from test_browser import ARTIFACTS
+
+    from tests.support.browser import ARTIFACTS, CHROMIUM, logged_in_page
 
     if not Path(CHROMIUM).exists() or not labelstudio.password:
         pytest.skip(f"needs Debian's Chromium at {CHROMIUM} and the Label Studio password")
@@ -687,7 +557,7 @@ def test_in_chromium_a_task_imported_by_hand_shows_the_draft_and_a_submit_is_gol
             return sorted((e[0], e[1].split(":", 1)[1]) for e in highlights.evaluate_all(
                 "els => els.map(e => [e.textContent, e.dataset.label])") if ":" in e[1])
 
-        shown, _ = wait_for(lambda: regions() if len(regions()) == 4 else None, deadline=30)
+        shown = wait_for(lambda: regions() if len(regions()) == 4 else None, deadline=30)
         assert shown == [("7", "Quantity"), ("Friday", "Location"), ("Goma", "Location"),
                          ("Soldiers", "Location")]
         expect(page.get_by_role("radio", name="None")).to_be_checked()
@@ -698,7 +568,7 @@ def test_in_chromium_a_task_imported_by_hand_shows_the_draft_and_a_submit_is_gol
         page.screenshot(path=str(ARTIFACTS / "serve_prefilled_by_backend.png"))
         page.get_by_role("radio", name="Battle").click()  # the annotator corrects the event type
         page.get_by_role("button", name="Submit").click()
-        row, delay = wait_for(lambda: gold_of_task(serve.db_file, task_id), deadline=5.0)  # the webhook's pull
+        row = wait_for(lambda: gold_of_task(serve.db_file, task_id), deadline=5.0)  # the webhook's pull
         page.screenshot(path=str(ARTIFACTS / "serve_submitted.png"))
     assert row["status"] == "ok", row["errors"]
     data = json.loads(row["data"])
@@ -713,7 +583,6 @@ def test_in_chromium_a_task_imported_by_hand_shows_the_draft_and_a_submit_is_gol
     # Deleted in Label Studio: marked deleted, still with no command run.
     ls.annotations.delete(id=row["annotation_id"])
     wait_for(lambda: gold_of_task(serve.db_file, task_id)["status"] == "deleted")
-    print(f"\nbrowser submit -> gold row: {delay:.2f} s")
 
 
 def predictions_of_listed(ls: LabelStudio, pid: int, task_id: int) -> list:
@@ -737,6 +606,6 @@ def test_after_sigkill_a_restart_pulls_everything_missed(live):
     time.sleep(1)
     assert gold(serve.db_file, missed.id) is None
     serve.start()
-    row, _ = wait_for(lambda: gold(serve.db_file, missed.id), deadline=30)
+    row = wait_for(lambda: gold(serve.db_file, missed.id), deadline=30)
     assert row["status"] == "ok" and row["task_id"] == task_ids[0]
     wait_for(lambda: gold(serve.db_file, kept.id)["status"] == "deleted", deadline=30)

@@ -1,6 +1,6 @@
 """`annotator connect` and the webhooks of `annotator serve` against a real Label Studio (no mocks).
 
-Runs its own `annotator serve --register` (the `live` fixture of test_serve.py) on a project of
+Runs its own `annotator serve --register` (the `live` fixture of tests/support/serve.py) on a project of
 the session's Label Studio.
 """
 
@@ -16,14 +16,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+import tests.support.serve
+from annotator.store import open_db
+from tests.support.drafting import SCHEMA
+from tests.support.serve import XML, gold, import_tasks
+from tests.support.waiting import wait_for
 
-import test_serve  # noqa: E402
-from test_serve import SCHEMA, XML, gold, import_tasks, wait_for  # noqa: E402
-
-from annotator.store import open_db  # noqa: E402
-
-live, stub = test_serve.live, test_serve.stub  # the fixtures: a project served by `annotator serve --register`
+live, stub = tests.support.serve.live, tests.support.serve.stub  # the fixtures: a project served by `annotator serve --register`
 
 
 def connect_cli(serve, project: str) -> subprocess.CompletedProcess:

@@ -14,19 +14,18 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+import tests.support.serve
+from annotator.annotate.prepare import remember_no_logprobs
+from annotator.backend.app import build_app
+from annotator.backend.predict import Predictor
+from annotator.ingest import DocInput, ingest
+from annotator.llm import LLMClient
+from annotator.store import open_db
+from tests.support.responders import news_responder
+from tests.support.serve import CREDS, XML
+from tests.support.stub_llm import StubLLM
 
-from fakes import news_responder  # noqa: E402
-from stub_llm import StubLLM  # noqa: E402
-from test_serve import CREDS, XML, predictor_for  # noqa: E402, F401  (fixture)
-
-from annotator.annotate.prepare import remember_no_logprobs  # noqa: E402
-from annotator.backend.app import build_app  # noqa: E402
-from annotator.backend.predict import Predictor  # noqa: E402
-from annotator.ingest import DocInput, ingest  # noqa: E402
-from annotator.llm import LLMClient  # noqa: E402
-from annotator.store import open_db  # noqa: E402
-
+predictor_for = tests.support.serve.predictor_for  # the fixture
 AUTH = {"Authorization": "Basic " + base64.b64encode(f"{CREDS.user}:{CREDS.secret}".encode()).decode()}
 HOLD_LOCK = ("import sqlite3, sys\n"
              "conn = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
@@ -73,7 +72,7 @@ class LockedByAnotherProcess:
 
 @pytest.mark.process
 def test_a_paid_answer_is_never_lost_nor_paid_again_while_another_process_locks_the_database(
-        predictor_for, monkeypatch, caplog) -> None:  # noqa: F811
+        predictor_for, monkeypatch, caplog) -> None:
     monkeypatch.setenv("ANNOTATOR_BUSY_TIMEOUT", "0.3")
     caplog.set_level(logging.INFO, logger="annotator.backend")
     text = "Rebels shelled Kherson on Sunday."
@@ -105,7 +104,7 @@ def test_a_paid_answer_is_never_lost_nor_paid_again_while_another_process_locks_
     assert "task 2: the database is locked by another process" in locked[0]
 
 
-def test_a_malformed_task_is_skipped_with_its_reason_and_the_others_are_predicted(predictor_for, caplog) -> None:  # noqa: F811
+def test_a_malformed_task_is_skipped_with_its_reason_and_the_others_are_predicted(predictor_for, caplog) -> None:
     caplog.set_level(logging.INFO, logger="annotator.backend")
     first = {"id": 1, "data": {"text": "Rebels shelled Kherson on Sunday."}}
     last = {"id": 9, "data": {"text": "Troops left Mali."}}
@@ -134,7 +133,7 @@ def test_a_malformed_task_is_skipped_with_its_reason_and_the_others_are_predicte
         assert reason in line, reason
 
 
-def test_a_server_remembered_to_refuse_log_probabilities_is_not_asked_for_them(predictor_for, tmp_path) -> None:  # noqa: F811
+def test_a_server_remembered_to_refuse_log_probabilities_is_not_asked_for_them(predictor_for, tmp_path) -> None:
     with StubLLM(responder=news_responder) as stub:
         stub.logprobs = "refuse"
         db = open_db(tmp_path / "annotator.db")  # the database the predictor is built on

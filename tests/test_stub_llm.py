@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import json
-import sys
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import openai
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from stub_llm import StubLLM  # noqa: E402
+from tests.support.stub_llm import StubLLM
 
 MESSAGES: list[Any] = [{"role": "user", "content": "Say something in JSON."}]
 

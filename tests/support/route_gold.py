@@ -16,19 +16,12 @@ stored maps) or 0.2 (0.0).
 
 from __future__ import annotations
 
-import json
 import math
-import sys
 from pathlib import Path
 
-from click.testing import CliRunner
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from export_gold import NEWS, add_document, add_draft, add_gold, add_project  # noqa: E402
-
-from annotator.cli import cli  # noqa: E402
-from annotator.store import dumps, open_db  # noqa: E402
+from annotator.store import dumps, open_db
+from tests.support.cli import run_json
+from tests.support.gold_db import NEWS, add_document, add_draft, add_gold, add_project
 
 SENT = "Rebels attacked Mora on Sunday."
 VERSION = f"m|v1|{NEWS.hash}"
@@ -80,15 +73,3 @@ def make_routed(path: Path) -> Path:
     db.close()
     assert run_json("calibrate", "--db", str(path), "-p", "Route")["gold"] == 60
     return path
-
-
-def run(*args: str, ok: bool = True):
-    result = CliRunner().invoke(cli, list(args))
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
-    if ok:
-        assert result.exit_code == 0, result.output
-    return result
-
-
-def run_json(*args: str) -> dict:
-    return json.loads(run(*args, "--json").stdout)

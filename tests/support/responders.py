@@ -1,4 +1,4 @@
-"""Test fakes at the project's own seams: a responder that plays a plausible LLM for the stub server."""
+"""Responders for the stub server: a plausible news_events LLM, at the project's own seams."""
 
 from __future__ import annotations
 

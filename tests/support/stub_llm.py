@@ -13,8 +13,8 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from stub_batch import BatchAPI
-from stub_limits import TokenBucket
+from tests.support.stub_batch import BatchAPI
+from tests.support.stub_limits import TokenBucket
 
 Reply = str | dict[str, Any]
 Responder = Callable[[dict[str, Any]], Reply]
