@@ -9,32 +9,26 @@ annotators and every field (a choice that differs: 1; a span field: 1 - 2 x shar
 from __future__ import annotations
 
 import json
-import sys
 import uuid
 from collections import Counter
-from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from stub_llm import StubLLM  # noqa: E402
-
-from annotator.annotate import annotate  # noqa: E402
-from annotator.cli import cli  # noqa: E402
-from annotator.errors import InputError  # noqa: E402
-from annotator.evaluate.adjudicate import disputes, summary  # noqa: E402
-from annotator.gold import choose_gold, rules_line, strict_majority  # noqa: E402
-from annotator.ingest import DocInput, ingest  # noqa: E402
-from annotator.labelstudio.adjudicate import DISAGREEMENT_KEY, VIEW_TITLE, plan_marks, view_action  # noqa: E402
-from annotator.labelstudio.api import open_client  # noqa: E402
-from annotator.labelstudio.convert import draft_to_result  # noqa: E402
-from annotator.labelstudio.push import push  # noqa: E402
-from annotator.llm import LLMClient  # noqa: E402
-from annotator.prompts import load_prompt  # noqa: E402
-from annotator.schema import load_schema  # noqa: E402
-from annotator.store import open_db  # noqa: E402
+from annotator.annotate import annotate
+from annotator.errors import InputError
+from annotator.evaluate.adjudicate import disputes, summary
+from annotator.gold import choose_gold, rules_line, strict_majority
+from annotator.ingest import DocInput, ingest
+from annotator.labelstudio.adjudicate import DISAGREEMENT_KEY, VIEW_TITLE, plan_marks, view_action
+from annotator.labelstudio.api import open_client
+from annotator.labelstudio.convert import draft_to_result
+from annotator.labelstudio.push import push
+from annotator.llm import LLMClient
+from annotator.prompts import load_prompt
+from annotator.schema import load_schema
+from annotator.store import open_db
+from tests.support.cli import run as run_cli
+from tests.support.stub_llm import StubLLM
 
 NEWS = load_schema("news_events")
 TEXT = "Rebels attacked Mora."
@@ -225,8 +219,8 @@ def loop(labelstudio, tmp_path_factory):
 
 
 def run(env, *args: str, json_out: bool = True):
-    result = CliRunner(env={"LABEL_STUDIO_URL": env["url"], "LABEL_STUDIO_API_KEY": env["token"]}).invoke(
-        cli, [*args, "--db", env["db"], *(["--json"] if json_out else [])])
+    result = run_cli(*args, "--db", env["db"], *(["--json"] if json_out else []),
+                     env={"LABEL_STUDIO_URL": env["url"], "LABEL_STUDIO_API_KEY": env["token"]})
     assert result.exit_code == 0, result.output
     return json.loads(result.output) if json_out else result.output
 

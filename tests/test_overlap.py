@@ -8,16 +8,13 @@ do), each with their own token, and take tasks from `/api/projects/ID/next`.
 from __future__ import annotations
 
 import json
-import sys
 import uuid
 from pathlib import Path
 
 import httpx
 import pytest
-from click.testing import CliRunner
 
 from annotator.annotate import annotate
-from annotator.cli import cli
 from annotator.errors import InputError
 from annotator.ingest import DocInput, ingest
 from annotator.labelstudio.api import open_client
@@ -33,24 +30,15 @@ from annotator.llm import LLMClient
 from annotator.prompts import load_prompt
 from annotator.schema import load_schema
 from annotator.store import open_db
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from fakes import news_responder  # noqa: E402
-from stub_llm import StubLLM  # noqa: E402
+from tests.support.cli import run
+from tests.support.responders import news_responder
+from tests.support.stub_llm import StubLLM
 
 SCHEMA = load_schema("news_events")
-CLEAN_ENV = {name: None for name in ("ANNOTATOR_DB", "ANNOTATOR_MODEL", "OPENAI_API_KEY", "OPENAI_BASE_URL",
-                                     "LABEL_STUDIO_URL", "LABEL_STUDIO_API_KEY")}
 SENTENCES = ["Police in Lagos arrested 12 protesters on Monday.",
              "Witnesses said the police fired tear gas at the crowd.",
              "Officials in Kharkiv said two people were wounded.",
              "The defence ministry in Moscow denied the attack."]
-
-
-def run(*args: str, env: dict | None = None):
-    """The CLI in-process, with a wide console (rich tables do not wrap)."""
-    return CliRunner().invoke(cli, list(args), env={**CLEAN_ENV, "COLUMNS": "200", **(env or {})})
 
 
 def table_rows(text: str) -> list[list[str]]:
