@@ -131,7 +131,7 @@ def test_disputes_are_the_tasks_that_differ_most_disputed_first() -> None:
 
 
 def test_several_choices_in_another_order_agree() -> None:
-    from export_gold import KINDS
+    from tests.support.gold_db import KINDS
 
     base = {"tags": [], "mood": "calm", "urgent": False, "note": "", "casualties": 0, "confidence": 0.5}
     a = {**row(1, "a@x", "", [], "t1"), "data": {**base, "topics": ["war", "aid"]}}
