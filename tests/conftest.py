@@ -113,7 +113,8 @@ def llama_server():
 
 # --------------------------------------------------------------------------- PostgreSQL
 
-POSTGRES_TOO = ("test_ls_roundtrip.py", "test_serve.py", "test_page_browser.py")  # also run on PostgreSQL
+POSTGRES_TOO = ("test_ls_roundtrip.py", "test_serve.py", "test_page_browser.py",
+               "test_overlap.py")  # also run on PostgreSQL (the labeling queue locks tasks there)
 
 
 def pytest_generate_tests(metafunc):
