@@ -44,4 +44,4 @@ lint: install-dev
 	ruff check annotator tests schemas benchmarks
 
 bench: install-dev services
-	$(PYTHON) benchmarks/run.py
+	$(PYTHON) -m benchmarks.run

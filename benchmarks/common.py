@@ -18,17 +18,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from annotator.ingest import ingest, read_inputs
+from annotator.prompts import load_prompt
+from annotator.schema import load_schema
+from annotator.store import open_db
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
-STUB = ROOT / "tests" / "stub_llm.py"
-
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from annotator.ingest import ingest, read_inputs  # noqa: E402
-from annotator.prompts import load_prompt  # noqa: E402
-from annotator.schema import load_schema  # noqa: E402
-from annotator.store import open_db  # noqa: E402
+STUB = "tests.support.stub_llm"  # run as a module from the repository's root
 
 SCHEMA = load_schema("news_events")
 PROMPT = load_prompt(None, "news_events")
@@ -108,7 +105,7 @@ def free_port() -> int:
 
 
 class StubProcess:
-    """tests/stub_llm.py in its own process, so it never shares the GIL with the tool."""
+    """tests/support/stub_llm.py in its own process, so it never shares the GIL with the tool."""
 
     def __init__(self, latency: float = 0.0, reply: dict | str = REPLY, port: int = 0,
                  args: tuple[str, ...] = ()) -> None:
@@ -132,9 +129,9 @@ class StubProcess:
         for _ in range(5):
             self.port = self.fixed_port or free_port()
             self.proc = subprocess.Popen(
-                [sys.executable, str(STUB), "--port", str(self.port), "--latency", str(self.latency),
+                [sys.executable, "-m", STUB, "--port", str(self.port), "--latency", str(self.latency),
                  "--reply", self.reply, *self.args],
-                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT)
             line = self.proc.stdout.readline().strip()
             if line.startswith("http://"):
                 return self

@@ -1,7 +1,7 @@
 """What a draft's confidence signals are worth on the embedded SmolLM2-135M, against the wire gold.
 
     annotator llm install                       # once: the embedded server's venv
-    python benchmarks/confidence_bench.py       # about 25 min on 2 cores
+    python -m benchmarks.confidence_bench       # about 25 min on 2 cores
 
 The corpus and its gold are those of `examples_bench.py` (47 wire sentences). Three runs of
 the same sentences, each on a private instance of the embedded server:
@@ -25,25 +25,18 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from examples_bench import PROJECT, SCHEMA, build  # noqa: E402
-
-from annotator.annotate import annotate  # noqa: E402
-from annotator.confidence.calibration import cross_fit  # noqa: E402
-from annotator.confidence.metrics import auroc, ece  # noqa: E402
-from annotator.llm import LLMClient  # noqa: E402
-from annotator.prompts import load_prompt  # noqa: E402
-from annotator.services.llamacpp import LocalLLMServer  # noqa: E402
-from annotator.store import open_db  # noqa: E402
+from annotator.annotate import annotate
+from annotator.confidence.calibration import cross_fit
+from annotator.confidence.metrics import auroc, ece
+from annotator.llm import LLMClient
+from annotator.prompts import load_prompt
+from annotator.services.llamacpp import LocalLLMServer
+from annotator.store import open_db
+from benchmarks.examples_bench import PROJECT, SCHEMA, build
 
 RESULTS = Path(__file__).resolve().parent / "results" / "confidence.json"
 K = 4

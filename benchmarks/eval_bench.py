@@ -1,6 +1,6 @@
 """Benchmark: `eval` and `agreement` over N gold rows (default 100,000), time and peak RSS, one process each.
 
-    python benchmarks/eval_bench.py --rows 100000          # prints one JSON line per measurement
+    python -m benchmarks.eval_bench --rows 100000          # prints one JSON line per measurement
 
 The database is synthetic but shaped as push and pull write it: N/2 sentences, one
 ok draft each pushed as a prediction (with its Label Studio prediction id), and two
@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 LABELS = ("PERSON", "ORG", "ARMED_GROUP", "LOCATION", "DATETIME")
 EVENTS = ("battle", "protest", "riot", "none")
@@ -143,8 +142,8 @@ def run(rows: int) -> list[dict]:
         built = time.perf_counter() - started
         out = []
         for what in ("eval", "agreement"):
-            line = subprocess.run([sys.executable, __file__, "--measure", what, "--db", str(path)], check=True,
-                                  capture_output=True, text=True).stdout.strip().splitlines()[-1]
+            line = subprocess.run([sys.executable, "-m", "benchmarks.eval_bench", "--measure", what, "--db", str(path)],
+                                  check=True, capture_output=True, text=True, cwd=ROOT).stdout.strip().splitlines()[-1]
             out.append({**json.loads(line), "build_seconds": round(built, 1)})
         return out
 

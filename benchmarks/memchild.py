@@ -1,6 +1,6 @@
 """Child process for the memory benchmark: ingest a corpus, then annotate it, then report peak RSS.
 
-    python benchmarks/memchild.py --db X.db --input corpus.jsonl --base-url http://127.0.0.1:PORT/v1
+    python -m benchmarks.memchild --db X.db --input corpus.jsonl --base-url http://127.0.0.1:PORT/v1
 
 Prints one JSON line: peak RSS (VmHWM) after imports, after ingest and after annotate, timings, counts.
 """
@@ -10,18 +10,15 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from annotator.annotate import annotate  # noqa: E402
-from annotator.ingest import ingest, read_inputs  # noqa: E402
-from annotator.llm import LLMClient  # noqa: E402
-from annotator.prompts import load_prompt  # noqa: E402
-from annotator.schema import load_schema  # noqa: E402
-from annotator.store import open_db  # noqa: E402
+from annotator.annotate import annotate
+from annotator.ingest import ingest, read_inputs
+from annotator.llm import LLMClient
+from annotator.prompts import load_prompt
+from annotator.schema import load_schema
+from annotator.store import open_db
 
 
 def peak_mb() -> float:

@@ -5,14 +5,12 @@ so a server can cache it: OpenAI from 1,024 tokens on, llama.cpp's server for th
 Counted with SmolLM2's own tokenizer when the local llama.cpp server runs (`annotator llm
 start`), else estimated as characters / 4, on the sample article's 11 sentences.
 
-    python benchmarks/run.py --only prompt
+    python -m benchmarks.run --only prompt
 """
 
 from __future__ import annotations
 
 from typing import Any
-
-from common import MODEL, ROOT, SCHEMA, Result
 
 from annotator.annotate.estimate import (
     CACHE_MIN_TOKENS,
@@ -26,6 +24,7 @@ from annotator.ingest import ingest, read_inputs
 from annotator.prompts import RELEASED, load_prompt
 from annotator.resources import data_file
 from annotator.store import open_db
+from benchmarks.common import MODEL, ROOT, SCHEMA, Result
 
 
 def counters() -> list[TokenCounter]:

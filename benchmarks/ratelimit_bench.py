@@ -6,7 +6,7 @@ reply says what remains. The limit of a run is what the bucket could give in its
 (burst + R/60 x seconds) / seconds. The figure is the share of that the run got as answers,
 next to the share of its requests answered 429.
 
-    python benchmarks/run.py --only ratelimit
+    python -m benchmarks.run --only ratelimit
 """
 
 from __future__ import annotations
@@ -15,10 +15,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from common import MODEL, PROMPT, SCHEMA, Result, StubProcess, check, fresh_db
-
 from annotator.annotate import annotate
 from annotator.llm import LLMClient
+from benchmarks.common import MODEL, PROMPT, SCHEMA, Result, StubProcess, check, fresh_db
 
 RATE = 1200.0  # requests a minute: 20 a second
 LATENCY = 0.25  # seconds an answer takes: 5 requests in flight use the rate fully

@@ -1,12 +1,13 @@
 """Benchmarks: each figure against its limit measured in the same run (no absolute timings).
 
-    python benchmarks/run.py                      # everything (about 8 min on 2 cores)
-    python benchmarks/run.py --quick              # smaller sizes, a smoke run (about 2-3 min)
-    python benchmarks/run.py --only overhead,cache
+    python -m benchmarks.run                      # everything (about 8 min on 2 cores), from the repository's root
+    python -m benchmarks.run --quick              # smaller sizes, a smoke run (about 2-3 min)
+    python -m benchmarks.run --only overhead,cache
 
 Each benchmark prints `name: figure (limit figure) ratio X [target T] PASS/MISS` and the results are
 merged into benchmarks/results/latest.json (quick.json with --quick; both also appended to
-history.jsonl); a markdown table ends the run. The stub LLM (tests/stub_llm.py) runs in its own process on a free loopback port.
+history.jsonl); a markdown table ends the run. The stub LLM (tests/support/stub_llm.py) runs in its own
+process on a free loopback port.
 """
 
 from __future__ import annotations
@@ -22,9 +23,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from common import (  # noqa: E402
+from annotator.annotate import annotate
+from annotator.annotate.jobs import Job, pending_jobs
+from annotator.ingest import ingest, read_inputs
+from annotator.llm import LLMClient
+from annotator.resources import data_file
+from annotator.store import open_db
+from benchmarks.common import (
     MODEL,
     PROMPT,
     RESULTS,
@@ -40,16 +45,9 @@ from common import (  # noqa: E402
     sdk_loop,
     write_corpus,
 )
-from ls_bench import LabelStudioFixture, bench_pull, bench_push  # noqa: E402
-from prompt_bench import bench_prompt_size  # noqa: E402
-from ratelimit_bench import bench_ratelimit  # noqa: E402
-
-from annotator.annotate import annotate  # noqa: E402
-from annotator.annotate.jobs import Job, pending_jobs  # noqa: E402
-from annotator.ingest import ingest, read_inputs  # noqa: E402
-from annotator.llm import LLMClient  # noqa: E402
-from annotator.resources import data_file  # noqa: E402
-from annotator.store import open_db  # noqa: E402
+from benchmarks.ls_bench import LabelStudioFixture, bench_pull, bench_push
+from benchmarks.prompt_bench import bench_prompt_size
+from benchmarks.ratelimit_bench import bench_ratelimit
 
 
 @dataclass
@@ -249,7 +247,7 @@ def bench_memory(ctx: Context) -> None:
         db = ctx.tmp / f"memory{n}.db"
         with StubProcess(latency=0.0) as stub:
             out = subprocess.run(
-                [sys.executable, str(Path(__file__).with_name("memchild.py")), "--db", str(db),
+                [sys.executable, "-m", "benchmarks.memchild", "--db", str(db),
                  "--input", str(corpus), "--base-url", stub.base_url,
                  "--concurrency", str(ctx.sizes.memory_concurrency)],
                 capture_output=True, text=True, check=True, cwd=ROOT)

@@ -10,7 +10,7 @@ Measures, with `annotator serve` in its own process:
 Uses LABEL_STUDIO_URL / LABEL_STUDIO_API_KEY when both are set, else starts a managed
 Label Studio on a fresh data dir (about 1-3 min). Prints one JSON object.
 
-    python benchmarks/serve_bench.py
+    python -m benchmarks.serve_bench
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ import time
 from pathlib import Path
 
 import httpx
-from common import MODEL, PROMPT, SCHEMA, StubProcess, free_port, fresh_db
 
 from annotator.annotate import annotate
 from annotator.labelstudio.api import open_client
@@ -34,6 +33,7 @@ from annotator.labelstudio.push import push
 from annotator.llm import LLMClient
 from annotator.services.labelstudio import LabelStudioServer
 from annotator.store import open_db
+from benchmarks.common import MODEL, PROMPT, SCHEMA, StubProcess, free_port, fresh_db
 
 N_STORED = 100
 N_BATCHES = 20

@@ -8,8 +8,8 @@ empty prompt cache, as in a first demo). Where the time goes comes from the serv
 log: llama.cpp prints, per request, the prompt evaluation and the generation time; the rest
 of a request's total is sampling (the grammar included) and Python.
 
-    python benchmarks/smollm_bench.py                     # before, after's server, the demo now
-    python benchmarks/smollm_bench.py --configs before,logits,threads,grammar,after --rounds 2
+    python -m benchmarks.smollm_bench                     # before, after's server, the demo now
+    python -m benchmarks.smollm_bench --configs before,logits,threads,grammar,after --rounds 2
 """
 
 from __future__ import annotations
@@ -25,19 +25,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from common import RESULTS, Result, save  # noqa: E402
-
-from annotator.annotate import annotate  # noqa: E402
-from annotator.demo import EMBEDDED_MAX_TOKENS, EMBEDDED_PROMPT  # noqa: E402
-from annotator.ingest import ingest, read_inputs  # noqa: E402
-from annotator.llm import LLMClient  # noqa: E402
-from annotator.prompts import load_prompt  # noqa: E402
-from annotator.resources import data_file  # noqa: E402
-from annotator.schema import load_schema  # noqa: E402
-from annotator.services.llamacpp import LocalLLMServer  # noqa: E402
-from annotator.store import open_db  # noqa: E402
+from annotator.annotate import annotate
+from annotator.demo import EMBEDDED_MAX_TOKENS, EMBEDDED_PROMPT
+from annotator.ingest import ingest, read_inputs
+from annotator.llm import LLMClient
+from annotator.prompts import load_prompt
+from annotator.resources import data_file
+from annotator.schema import load_schema
+from annotator.services.llamacpp import LocalLLMServer
+from annotator.store import open_db
+from benchmarks.common import RESULTS, Result, save
 
 # The launch before this change: llama-cpp-python's server defaults (logits for every prompt token,
 # n_threads_batch = all cores, the grammar applied to every candidate token) with --n_threads 2,

@@ -1,0 +1,15 @@
+"""Benchmarks, each figure against a limit measured in the same run; run from the repository's root.
+
+run.py              the main run: drafting loop, cache, memory, tokens, push/pull, rate limits, prompt size
+common.py           the stub LLM in its own process, a synthetic corpus, results and their table
+ls_bench.py         push and pull against a private Label Studio
+prompt_bench.py     each built-in prompt's fixed and per-sentence part, in tokens
+ratelimit_bench.py  adaptive concurrency against the stub's token bucket
+memchild.py         the memory benchmark's child: ingest, annotate, peak RSS
+eval_bench.py       eval and agreement over N gold rows
+export_bench.py     export of N gold sentences in each format
+serve_bench.py      `annotator serve`: /predict latency and submit to gold
+smollm_bench.py     the embedded SmolLM2 server before and after
+examples_bench.py   retrieved examples against the prompt's own, on the wire gold
+confidence_bench.py what a draft's confidence signals are worth, on the wire gold
+"""
