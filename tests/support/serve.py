@@ -2,7 +2,8 @@
 
 `predictor_for` (a fixture) builds a Predictor on a fresh database holding one recorded
 project, no Label Studio needed. `live` (a module fixture) runs `annotator serve --register`
-as its own process on a project of the session's Label Studio, with the module's `stub`.
+as its own process on a project of the session's Label Studio, with the module's `stub`. `retrieve` is the data
+manager's "Retrieve predictions" (Label Studio asks the backend), `predictions_of` what a task holds.
 """
 
 from __future__ import annotations
@@ -145,3 +146,22 @@ def gold(db_file: Path, annotation_id: int) -> dict | None:
         return rows[0] if rows else None
     finally:
         db.close()
+
+
+def dm_action(ls: LabelStudio, pid: int, action: str, task_ids: list[int]) -> float:
+    """A data manager action on these tasks; seconds it took."""
+    started = time.monotonic()
+    response = ls._client_wrapper.httpx_client.request(
+        "api/dm/actions", method="POST", params={"id": action, "project": pid},
+        json={"selectedItems": {"all": False, "included": task_ids}})
+    assert response.status_code == 200, response.text
+    return time.monotonic() - started
+
+
+def retrieve(ls: LabelStudio, pid: int, task_ids: list[int]) -> float:
+    """The data manager's "Retrieve predictions" on these tasks; seconds it took."""
+    return dm_action(ls, pid, "retrieve_tasks_predictions", task_ids)
+
+
+def predictions_of(ls: LabelStudio, task_id: int) -> list[dict]:
+    return [p if isinstance(p, dict) else p.model_dump(mode="json") for p in ls.tasks.get(id=task_id).predictions]
