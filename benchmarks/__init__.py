@@ -12,4 +12,7 @@ serve_bench.py      `annotator serve`: /predict latency and submit to gold
 smollm_bench.py     the embedded SmolLM2 server before and after
 examples_bench.py   retrieved examples against the prompt's own, on the wire gold
 confidence_bench.py what a draft's confidence signals are worth, on the wire gold
+team_bench.py       teams at scale: push and pull of N tasks on Label Studio on SQLite and on PostgreSQL
+team_annotators.py  its eight annotators at once while `annotator serve` pulls by webhooks
+ls_child.py         its child: one push or pull, timed, with its peak RSS
 """
