@@ -197,7 +197,7 @@ def lags(times: dict[int, tuple[float, float]], seen: dict[int, float]) -> dict[
 
 
 def bench_annotators(server: Any, info: Any, ls: Any, db_path: Path, project: str, tmp: Path,
-                     count: int = 8, each: int = 250) -> dict:
+                     count: int = 8, each: int = 125) -> dict:
     """`count` annotators submitting `each` annotations apiece through the API on `project`, served by `serve`."""
     (project_id, ls_project_id), = read(db_path, "SELECT id, ls_id FROM projects WHERE name = ?", [project])
     task_ids = [r[0] for r in read(db_path, "SELECT task_id FROM tasks WHERE project_id = ? ORDER BY task_id",

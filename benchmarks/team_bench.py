@@ -63,7 +63,7 @@ from tests.support import pg_cluster
 
 DATABASES = ("sqlite", "postgresql")
 PUSHED, PULLED = "team push", "team pull"
-ANNOTATORS, EACH = 8, 250
+ANNOTATORS, EACH = 8, 125
 CHANGED = {"updated": 10, "inserted": 10, "deleted": 5}
 """The re-pull after changes: annotations changed through the API, each kind spread over the project."""
 
