@@ -37,3 +37,19 @@ def test_messages_of_other_shapes_and_a_changed_turn_change_the_key() -> None:
     assert keys.key(messages) == cache_key({"model": "m", "temperature": 0.0, "messages": messages})
     changed = [{**SHARED[0], "content": SHARED[0]["content"] + " "}, *messages[1:]]
     assert keys.key(changed) != keys.key(messages)
+
+
+def test_keys_stay_the_definition_when_the_shared_turns_change_between_requests() -> None:
+    """The hash of the turns before the last is kept between keys: other leading turns (a re-ask, other
+    examples, a one-turn request) must never reuse it."""
+    base = {"model": "m", "temperature": 0.0, "response_format": {"type": "json_object"}}
+    keys = RequestKeys(base)
+    reask = [*SHARED, {"role": "user", "content": "x"}, {"role": "assistant", "content": "{"},
+             {"role": "user", "content": "Your reply was rejected."}]
+    other_examples = [SHARED[0], {"role": "user", "content": "Another example"}, *SHARED[2:],
+                      {"role": "user", "content": "x"}]
+    shapes = [[*SHARED, {"role": "user", "content": "x"}], reask, other_examples,
+              [{"role": "user", "content": "x"}], [*SHARED, {"role": "user", "content": "y"}]]
+    for messages in [*shapes, *reversed(shapes), *shapes]:
+        assert keys.key(messages) == cache_key({**base, "messages": messages})
+    assert len({keys.key(m) for m in shapes}) == len(shapes)
