@@ -5,9 +5,10 @@ of its own; `annotator labelstudio token` gives its admin's personal access toke
 session). With only that token in LABEL_STUDIO_API_KEY the whole loop runs: ingest and annotate (the
 stub LLM), push (the page's raw data manager call included), pull, sync, eval, agreement's task links,
 adjudicate (its view, another raw call), `annotator serve` (registration, /predict, the webhook's pull)
-and `connect`. The legacy token works again once the organization switches legacy tokens on. An expired
-token (signed with the server's own key, read from its data dir) and a revoked one (a second user's,
-blacklisted) are each one line saying which. The token never reaches an output, a log or SQLite.
+and `connect`; a server under a path prefix too. The legacy token works again once the organization
+switches legacy tokens on. An expired token (signed with the server's own key, read from its data dir)
+and a revoked one (a second user's, blacklisted) are each one line saying which. A refused access token
+is renewed once. The token never reaches an output, a log or SQLite.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from annotator.services.labelstudio import LabelStudioServer
 from annotator.services.labelstudio_tokens import login, set_legacy_tokens
 from annotator.services.procs import free_port
 from tests.support.cli import assert_one_error_line, run, run_child
+from tests.support.prefix_proxy import PrefixProxy
 from tests.support.responders import news_responder
 from tests.support.serve import Serve, import_tasks, predictions_of, retrieve
 from tests.support.stub_llm import StubLLM
@@ -309,18 +311,52 @@ def test_a_revoked_token_is_one_line_saying_so(team) -> None:
     assert open_client(team.url, team.pat).users.whoami().email == team.email  # the admin's own still works
 
 
+def forged_access() -> str:
+    """An access token of the admin that looks fresh but that the server refuses (not signed with its key)."""
+    return jwt.encode({"token_type": "access", "user_id": "1", "exp": int(time.time()) + 300},
+                      "not the server's key, long enough for HS256 signing", algorithm="HS256")
+
+
 def test_an_access_token_the_server_refuses_is_renewed_once_and_the_request_sent_again(team) -> None:
     auth = KeyAuth(team.url, team.pat)
     with httpx.Client(auth=auth, timeout=30) as client:
         assert client.get(f"{team.url}/api/current-user/whoami").status_code == 200
         held = auth._held()
         assert held and key_kind(held) == "access"
-        auth._access = jwt.encode({"token_type": "access", "user_id": "1", "exp": int(time.time()) + 300},
-                                  "not the server's key, long enough for HS256 signing", algorithm="HS256")
+        auth._access = forged_access()
         answer = client.get(f"{team.url}/api/current-user/whoami")  # 401, a new access token, sent again
         assert answer.status_code == 200 and answer.json()["email"] == team.email
         assert [r.status_code for r in answer.history] == [401, 200]  # the refused request, the refresh
         assert auth._held() not in (None, held)
+
+
+def test_the_commands_client_renews_a_refused_access_token_too(team) -> None:
+    """The SDK alone would trust an access token until its `exp` and fail on the server's 401."""
+    ls = open_client(team.url, team.pat)
+    auth = ls._client_wrapper.httpx_client.httpx_client.auth
+    assert isinstance(auth, KeyAuth) and key_kind(auth._held() or "") == "access"
+    auth._access = forged = forged_access()
+    assert ls.users.whoami().email == team.email
+    assert auth._held() not in (None, forged)  # the renewed one is kept for the next call
+
+
+def test_a_server_under_a_path_prefix_takes_the_token_too(team, loop, tmp_path) -> None:
+    """The SDK would ask for access tokens at the host's root; KeyAuth asks under the server's own address."""
+    (tmp_path / "in.txt").write_text(TEXT)
+    name = f"prefixed {uuid.uuid4().hex[:8]}"
+    with PrefixProxy(team.url, "/labelstudio") as proxy:
+        env = {**loop.env, "LABEL_STUDIO_URL": proxy.url, "ANNOTATOR_DB": str(tmp_path / "prefixed.db")}
+        team.ok("ingest", str(tmp_path / "in.txt"), **env)
+        team.ok("annotate", **env)
+        pushed = team.ok("push", "--project", name, **env)
+        assert f"Pushed to {proxy.url}/projects/" in pushed and ": 2 new tasks, 2 new predictions" in pushed, pushed
+        pid = int(re.search(rf"{re.escape(proxy.url)}/projects/(\d+)", pushed).group(1))
+        first = min(t.id for t in loop.ls.tasks.list(project=pid))
+        made = loop.ls.annotations.create(id=first, result=choices("Riot")).id
+        pulled = team.ok("pull", "--project", name, **env)
+        assert pulled.startswith("Pulled 1 annotations from 1 tasks (1 ok): 1 new, 0 updated"), pulled
+    assert rows(tmp_path / "prefixed.db", "SELECT annotation_id, status FROM gold") == [(made, "ok")]
+    assert proxy.outside == []  # nothing was asked outside the prefix
 
 
 def test_the_token_reaches_no_output_log_or_database(team, loop) -> None:

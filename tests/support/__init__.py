@@ -9,6 +9,7 @@ cli.py              the CLI in-process (`run`, the one runner), or as a child pr
 batch.py            annotate --batch against the stub's Batch API
 labelstudio.py      a drafted database for Label Studio; what the server and the gold hold after
 serve.py            `annotator serve`: the predictor on the stub, the served project on Label Studio
+prefix_proxy.py     a reverse proxy serving a server under a path prefix (https://host/labelstudio)
 claims.py           a sentence with two opposing claims, drafts and pairs of them (relations)
 gold_db.py          a gold database built row by row, every figure worked out by hand
 export_files.py     each export format read back into records
