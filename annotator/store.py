@@ -6,6 +6,7 @@ import contextlib
 import datetime as dt
 import json
 import sqlite3
+import time
 from collections.abc import Callable, Iterator, Mapping
 from enum import StrEnum
 from pathlib import Path
@@ -38,9 +39,18 @@ class GoldStatus(StrEnum):
     """Not an annotation: a draft `push --route` accepted from the model (annotator `model:...`), never human gold."""
 
 
+_SECOND: tuple[int, str] = (-1, "")
+"""The last second `now` spelled, and its spelling (a run stamps thousands of rows a second)."""
+
+
 def now() -> str:
-    """UTC timestamp in ISO format."""
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    """UTC timestamp in ISO format, to the second."""
+    global _SECOND
+    second = int(time.time())
+    last = _SECOND  # one read: another thread may replace it meanwhile
+    if last[0] != second:
+        last = _SECOND = (second, dt.datetime.fromtimestamp(second, dt.UTC).isoformat(timespec="seconds"))
+    return last[1]
 
 
 def content_id(*parts: object) -> str:
@@ -387,6 +397,10 @@ def open_db(path: str | Path, backfills: Mapping[str, Backfill] | None = None) -
     return db
 
 
+_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+"""json.dumps(value, ensure_ascii=False, separators=(",", ":")), without making an encoder each call."""
+
+
 def dumps(value: object) -> str:
     """Compact JSON for a TEXT column."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return _COMPACT(value)

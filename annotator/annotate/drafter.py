@@ -229,11 +229,11 @@ class Drafter:
             row["raw"] = completion.content
             data, problem = validate_reply(completion.content, completion.finish_reason, self.schema)
             if data is not None:
-                grounded = self._ground(data, sentence, row)
+                grounded, spans = self._ground(data, sentence, row)
                 tokens_before = row["prompt_tokens"], row["completion_tokens"]
                 samples = yield from self._samples(mode, first_messages, entries, row, use_cache, examples)
                 signals = draft_signals(
-                    self.schema.fields, data, json.loads(row["spans"]), completion.content, completion.logprobs,
+                    self.schema.fields, data, spans, completion.content, completion.logprobs,
                     samples if self.client.samples else None, grounded=grounded,
                     first_attempt_valid=row["attempts"] == 1, reasks=row["attempts"] - 1)
                 if self.client.samples:  # what the samples cost, inside the draft's tokens
@@ -267,10 +267,11 @@ class Drafter:
             found.append(validate_reply(completion.content, completion.finish_reason, self.schema)[0])
         return found
 
-    def _ground(self, data: dict, sentence: str, row: dict) -> float:
+    def _ground(self, data: dict, sentence: str, row: dict) -> tuple[float, list[dict]]:
         """Keep only spans (and relations with both ends) found in the sentence; count and keep the rest aside.
 
-        Returns the share of the spans and relations the answer gave that were found (1.0 when it gave none).
+        Returns the share of the spans and relations the answer gave that were found (1.0 when it gave none),
+        and the grounded spans (as stored in the row's `spans`).
         """
         returned = sum(len(data.get(spec.name) or []) for spec in self.schema.fields
                        if spec.kind in ("spans", "relations"))
@@ -286,4 +287,4 @@ class Drafter:
         spans, dropped = spans + ends, dropped + lost_relations
         row.update(status=DraftStatus.OK.value, error=None, data=dumps(data), spans=dumps(spans),
                    dropped_spans=dumps(dropped), n_dropped=len(dropped))
-        return 1.0 if not returned else (returned - len(dropped)) / returned
+        return (1.0 if not returned else (returned - len(dropped)) / returned), spans

@@ -93,7 +93,7 @@ def token_logprobs(logprobs: Any) -> list[dict] | None:
 def parse_json(content: str) -> Any:
     """The JSON value in a reply, tolerating code fences and chatter around one object."""
     text = content.strip()
-    fence = re.search(r"```(?:json)?\s*(.*?)```", text, re.DOTALL)
+    fence = re.search(r"```(?:json)?\s*(.*?)```", text, re.DOTALL) if "```" in text else None
     if fence:
         text = fence.group(1).strip()
     try:
