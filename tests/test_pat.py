@@ -330,6 +330,22 @@ def test_an_access_token_the_server_refuses_is_renewed_once_and_the_request_sent
         assert auth._held() not in (None, held)
 
 
+def test_an_access_token_is_renewed_before_it_expires_without_a_refusal(team) -> None:
+    auth = KeyAuth(team.url, team.pat)
+    whoami = f"{team.url}/api/current-user/whoami"
+    with httpx.Client(auth=auth, timeout=30) as client:
+        first = client.get(whoami)
+        assert first.status_code == 200 and [r.request.url.path for r in first.history] == ["/api/token/refresh/"]
+        held = auth._held()
+        found = jwt.decode(held, options={"verify_signature": False})
+        assert found["exp"] - found["iat"] == 300  # Label Studio's access tokens live 5 minutes
+        assert client.get(whoami).history == []  # held: no exchange
+        auth._fresh_until = time.monotonic()  # as when the local clock reaches 30 s before its expiry
+        renewed = client.get(whoami)
+        assert renewed.status_code == 200 and [r.status_code for r in renewed.history] == [200]  # no 401 first
+        assert renewed.history[0].request.url.path == "/api/token/refresh/" and auth._held() not in (None, held)
+
+
 def test_the_commands_client_renews_a_refused_access_token_too(team) -> None:
     """The SDK alone would trust an access token until its `exp` and fail on the server's 401."""
     ls = open_client(team.url, team.pat)
