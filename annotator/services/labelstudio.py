@@ -253,7 +253,7 @@ class LabelStudioServer(ManagedService):
                 f"read the log {info.log_path}"
             ) from exc
         if response.status_code != 200 and not info.legacy_tokens:
-            cause = (refusal(response.json()) or (f"HTTP {response.status_code}",))[0]
+            cause = (refusal(response.text) or (f"HTTP {response.status_code}",))[0]  # JSON or not
             raise ServiceError(f"Label Studio at {info.url} refused its admin's personal access token ({cause}); "
                                "start it again: annotator labelstudio start --no-legacy-tokens")
         if response.status_code != 200:
