@@ -13,7 +13,7 @@ import pytest
 from annotator.annotate import annotate
 from annotator.ingest import ingest, read_inputs
 from annotator.llm import LLMClient
-from annotator.llm.limiter import PROBE, AdaptiveLimiter, Budget
+from annotator.llm.limiter import PROBE, PROBE_WAIT, AdaptiveLimiter, Budget
 from annotator.llm.ratelimit import RateInfo, parse_duration, rate_info
 from annotator.store import open_db
 from tests.support.drafting import PROMPT, SCHEMA
@@ -60,7 +60,7 @@ def test_limiter_probes_then_opens_halves_once_per_burst_and_grows_back() -> Non
     limiter, now = clocked(16)
     stop = threading.Event()
     sent = [limiter.acquire(stop) for _ in range(PROBE)]
-    assert limiter.delay(0.0) == math.inf  # nothing more before the first reply
+    assert limiter.delay(0.0) == PROBE_WAIT  # nothing more before the first reply (or PROBE_WAIT without one)
     limiter.release(sent.pop(), RateInfo(200))
     assert limiter.delay(0.0) == 0 and limiter.limit == 16  # opened to the ceiling
     now[0] = 1.0
@@ -77,6 +77,21 @@ def test_limiter_probes_then_opens_halves_once_per_burst_and_grows_back() -> Non
     limiter.limit = 6.5
     limiter.release(limiter.acquire(stop), RateInfo(200))
     assert limiter.limit == pytest.approx(6.5 + 0.25 / 6.5)  # near it: a quarter a window
+
+
+def test_a_slow_first_reply_holds_the_probe_for_probe_wait_only() -> None:
+    limiter, now = clocked(16)
+    stop = threading.Event()
+    now[0] = 10.0
+    for _ in range(PROBE):
+        limiter.acquire(stop)
+    now[0] = 10.0 + PROBE_WAIT / 4
+    assert limiter.delay(now[0]) == pytest.approx(PROBE_WAIT * 3 / 4)  # still waiting for a first reply
+    now[0] = 10.0 + PROBE_WAIT
+    assert limiter.delay(now[0]) == 0  # none came: open to the ceiling all the same
+    for _ in range(16 - PROBE):
+        limiter.acquire(stop)
+    assert limiter.delay(now[0]) == math.inf and limiter.in_flight == 16  # the ceiling holds
 
 
 def test_limiter_paces_on_the_remaining_budget_the_headers_state() -> None:

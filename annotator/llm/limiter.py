@@ -4,7 +4,8 @@ Two mechanisms, one gate that every HTTP request of a run passes (`LLMClient.gat
 
 - AIMD on the number of requests in flight: after a first few requests (`PROBE`), whose
   replies may carry the headers below, it opens to the run's `--concurrency` (the
-  ceiling), is halved by a 429 (once per burst: 429s for requests sent before the last
+  ceiling) at the first reply, or `PROBE_WAIT` after the first request when no reply
+  has come by then (a slow server would otherwise cost the run a whole round), is halved by a 429 (once per burst: 429s for requests sent before the last
   halving do not count again), and grows back by one per window of successful replies
   (+1/limit per reply), then by a quarter from 80% of where the last 429 came. A 429's
   Retry-After also holds every new request until then.
@@ -38,6 +39,9 @@ SENDS_KEPT = 4096
 """Recent send times kept: more than a server's budget can hold in flight."""
 PROBE = 4
 """Requests in flight before the first reply: it may say what the server allows (the x-ratelimit headers)."""
+PROBE_WAIT = 0.5
+"""Seconds after the first request the probe waits for a reply before opening anyway: a server answering
+within it is heard before the run opens; a slower one costs the run this much, not a round of its latency."""
 
 
 @dataclass
@@ -143,6 +147,7 @@ class AdaptiveLimiter:
     _halved_at: float = field(default=-math.inf, init=False)
     _tokens_per_request: float = field(default=0.0, init=False)
     _replied: bool = field(default=False, init=False)
+    _first_sent: float | None = field(default=None, init=False)  # when the probe's first request went
     _throttled_at: float = field(default=math.inf, init=False)  # the limit when the last 429 came
     _sends: list[float] = field(default_factory=list, init=False, repr=False)  # send times, for `spent_since`
     _out: list[float] = field(default_factory=list, init=False, repr=False)  # send times of those in flight
@@ -157,8 +162,11 @@ class AdaptiveLimiter:
 
     def delay(self, now: float) -> float:
         """Seconds before the next request may go (0: now; inf: when one in flight finishes)."""
-        limit = self.limit if self._replied else min(self.limit, PROBE)
+        probing = not self._replied and (self._first_sent is None or now - self._first_sent < PROBE_WAIT)
+        limit = min(self.limit, PROBE) if probing else self.limit
         if self.in_flight >= max(self.floor, int(limit)):
+            if probing and self._first_sent is not None and self.in_flight < max(self.floor, int(self.limit)):
+                return self._first_sent + PROBE_WAIT - now  # the probe opens then, if no reply came first
             return math.inf
         idle = self.in_flight == 0
         return max(0.0, self._paused_until - now, self.requests.wait(1.0, now, idle),
@@ -201,6 +209,8 @@ class AdaptiveLimiter:
     def _take(self, now: float, started: float) -> float:
         """Count a request in flight (under the lock); its send time."""
         self.in_flight += 1
+        if self._first_sent is None:
+            self._first_sent = now
         self._sends.append(now)
         bisect.insort(self._out, now)
         if len(self._sends) > 4 * SENDS_KEPT:
