@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -57,6 +58,8 @@ class Sizes:
     concurrency_n: int = 5000
     concurrency: int = 64
     latency: float = 0.2
+    slow_n: int = 1920                  # 30 rounds of 64 at 1 s: the ideal is 30 s
+    slow_latency: float = 1.0
     memory_ns: tuple[int, int] = (10_000, 100_000)
     memory_concurrency: int = 4
     real_llm: bool = True               # item 7: real token counts if the local llama.cpp server runs
@@ -69,7 +72,7 @@ class Sizes:
 
     @classmethod
     def quick(cls) -> Sizes:
-        return cls(overhead_n=400, concurrency_n=640, memory_ns=(2_000, 20_000), real_llm=False,
+        return cls(overhead_n=400, concurrency_n=640, slow_n=320, memory_ns=(2_000, 20_000), real_llm=False,
                    push_n=1_000, sdk_sample=50, pull_n=1_000, pull_changed=10, quick_run=True)
 
 
@@ -91,6 +94,7 @@ class Context:
 
     def add(self, result: Result) -> Result:
         result.details["quick"] = self.sizes.quick_run
+        result.details["load_avg"] = [round(x, 2) for x in os.getloadavg()]  # others' work on the machine
         self.results.append(result)
         print(result.line(), flush=True)
         save([result], self.results_file)
@@ -118,12 +122,12 @@ OVERHEAD_TURNS = 3
 # 1 -----------------------------------------------------------------------------------------------
 
 def bench_overhead(ctx: Context) -> None:
-    """The tool's own CPU per sentence, outside the LLM client: annotate's CPU minus the client's for as many calls.
+    """The tool's own CPU per sentence (annotate's CPU minus the client's for as many calls) against the client's.
 
     Against a stub answering at once (in its own process, so its CPU is not counted),
-    with the CLI's default concurrency. The client alone (the `openai` client set up as
-    annotate sets it up, sending the same request) and a raw HTTP loop are reported too,
-    as the ceilings they are.
+    with the CLI's default concurrency. The target: the tool's own work on a sentence
+    costs at most half of what the `openai` client alone (set up as annotate sets it up,
+    sending the same request) costs a request. A raw HTTP loop is reported too.
     """
     n, conc = ctx.sizes.overhead_n, ctx.sizes.overhead_concurrency
     rounds: list[dict[str, float]] = []
@@ -147,15 +151,18 @@ def bench_overhead(ctx: Context) -> None:
             rounds.append({"own": annotate_ms - client_ms, "annotate_ms": annotate_ms, "client_ms": client_ms,
                            "edge": edge, "rate": n / seconds, "seconds": seconds})
         raw = raw_loop(stub.port, body, n, conc)
-    median = sorted(rounds, key=lambda r: r["own"])[len(rounds) // 2]
+    median = sorted(rounds, key=lambda r: r["own"] / r["client_ms"])[len(rounds) // 2]
     own_ms, client_ms, annotate_ms = median["own"], median["client_ms"], median["annotate_ms"]
     rate, edge = median["rate"], median["edge"]
+    ratio = own_ms / client_ms
     details = {"sentences": n, "concurrency": conc, "annotate_s": median["seconds"], "annotate_per_s": rate,
                "annotate_cpu_ms_per_sentence": annotate_ms, "client_cpu_ms_per_call": client_ms,
                "own_cpu_ms_per_sentence": own_ms, "own_ms_each_turn": [r["own"] for r in rounds],
+               "client_ms_each_turn": [r["client_ms"] for r in rounds],
                "llm_client_alone_per_s": edge, "raw_per_s": raw, "request_bytes": len(body)}
-    ctx.add(Result("overhead_cpu", "the tool's own CPU per sentence outside the LLM client (stub, 0 ms)", own_ms,
-                   "ms", 0.5, "limit ms", own_ms / 0.5, "<= 1.0", check(own_ms / 0.5, "<= 1.0"),
+    ctx.add(Result("overhead_cpu", f"the tool's own CPU a sentence against the client's a request (stub, 0 ms, "
+                   f"concurrency {conc})", own_ms, "ms", client_ms, "client ms a request", ratio, "<= 0.5",
+                   check(ratio, "<= 0.5"),
                    f"annotate {annotate_ms:.2f} ms CPU a sentence, the client alone "
                    f"{client_ms:.2f} ms a call (median of {OVERHEAD_TURNS} turns); {rate:,.0f} sentences/s against {edge:,.0f} req/s "
                    f"for the client alone and {raw:,.0f} for a raw HTTP loop", details))
@@ -167,42 +174,82 @@ def run_first_pass(ctx: Context) -> dict[str, Any]:
     """5,000 sentences, stub latency 200 ms, --concurrency 64 (shared by items 2 and 3)."""
     s = ctx.sizes
     db = fresh_db(ctx.tmp, "concurrency", s.concurrency_n)
-    with StubProcess(latency=s.latency) as stub:
-        cpu = time.process_time()
-        seconds, report = timed_annotate(db, stub.base_url, s.concurrency)
-        cpu_ms = (time.process_time() - cpu) / s.concurrency_n * 1000
-    if report.by_status != {"ok": s.concurrency_n}:
-        raise RuntimeError(f"annotate did not draft every sentence: {report.by_status}")
-    ctx.first_pass = {"db": db, "seconds": seconds, "cpu_ms": cpu_ms, "calls": report.llm_calls,
-                      "stub_requests": stub.requests,
-                      "port": stub.port,
-                      "data": dict(db.execute("SELECT id, data FROM drafts").fetchall())}
+    drafted = timed_pass(db, s.latency, s.concurrency_n, s.concurrency)
+    ctx.first_pass = {"db": db, **drafted, "data": dict(db.execute("SELECT id, data FROM drafts").fetchall())}
     return ctx.first_pass
 
 
+def timed_pass(db, latency: float, n: int, concurrency: int) -> dict[str, Any]:
+    """annotate over the `n` sentences of `db` against a fresh stub answering in `latency` s: its time and CPU."""
+    with StubProcess(latency=latency) as stub:
+        cpu = time.process_time()
+        seconds, report = timed_annotate(db, stub.base_url, concurrency)
+        cpu_ms = (time.process_time() - cpu) / n * 1000
+    if report.by_status != {"ok": n}:
+        raise RuntimeError(f"annotate did not draft every sentence: {report.by_status}")
+    return {"seconds": seconds, "cpu_ms": cpu_ms, "calls": report.llm_calls, "stub_requests": stub.requests,
+            "port": stub.port}
+
+
+def client_alone(db, latency: float, n: int, concurrency: int) -> tuple[float, float]:
+    """The openai client alone, set up as annotate sets it up, sending a sentence's request `n` times with
+    `concurrency` in flight to a fresh stub answering in `latency` s: (requests/s, CPU ms a request)."""
+    with StubProcess(latency=latency) as stub:
+        sentence_id, text = db.execute("SELECT id, text FROM sentences LIMIT 1").fetchone()
+        client = client_for(stub.base_url)
+        params = client.params("json_schema", messages_of(Job(sentence_id, text, None)), SCHEMA.llm_json_schema())
+        return sdk_loop(client, params, n, concurrency)
+
+
 def bench_concurrency(ctx: Context) -> None:
-    """Achieved vs ideal throughput with a slow server and many requests in flight."""
+    """With many requests in flight and a slow server: annotate against the client alone, and against the ideal.
+
+    At 200 ms, annotate and the `openai` client alone send the same number of requests,
+    64 in flight: annotate reaches at least 0.9 of the client's throughput, and its own
+    CPU a sentence is at most half the client's a request. At 1 s, annotate reaches at
+    least 0.97 of the ideal (in flight / latency).
+    """
     s = ctx.sizes
     first = run_first_pass(ctx)
     ideal = s.concurrency / s.latency
     achieved = s.concurrency_n / first["seconds"]
-    ratio = achieved / ideal
-    # The ceiling: the openai client alone, set up as annotate sets it up, the same requests in flight.
-    with StubProcess(latency=s.latency) as stub:
-        sentence_id, text = first["db"].execute("SELECT id, text FROM sentences LIMIT 1").fetchone()
-        messages = messages_of(Job(sentence_id, text, None))
-        client = client_for(stub.base_url)
-        params = client.params("json_schema", messages, SCHEMA.llm_json_schema())
-        alone, alone_ms = sdk_loop(client, params, s.concurrency_n, s.concurrency)
+    alone, alone_ms = client_alone(first["db"], s.latency, s.concurrency_n, s.concurrency)
+    ratio = achieved / alone
     details = {k: v for k, v in first.items() if k not in ("db", "data")}
     details.update(client_alone_per_s=alone, client_alone_ratio=alone / ideal, client_alone_cpu_ms=alone_ms,
-                   annotate_cpu_ms=first["cpu_ms"])
+                   annotate_cpu_ms=first["cpu_ms"], ideal_per_s=ideal, annotate_ideal_ratio=achieved / ideal)
     ctx.add(Result("concurrency", f"{s.concurrency_n:,} sentences, {s.latency * 1000:.0f} ms, "
-                   f"--concurrency {s.concurrency}", achieved, "sentences/s", ideal,
-                   "ideal = concurrency/latency", ratio, ">= 0.9", check(ratio, ">= 0.9"),
-                   f"{first['seconds']:.1f} s for {s.concurrency_n:,} (ideal {s.concurrency_n / ideal:.1f} s) at "
-                   f"{first['cpu_ms']:.2f} ms CPU a sentence; the openai client alone {alone:,.0f} requests/s "
+                   f"--concurrency {s.concurrency}, against the openai client alone", achieved, "sentences/s", alone,
+                   "client alone req/s", ratio, ">= 0.9", check(ratio, ">= 0.9"),
+                   f"{first['seconds']:.1f} s for {s.concurrency_n:,} ({achieved / ideal:.3f} of the ideal {ideal:,.0f}/s) "
+                   f"at {first['cpu_ms']:.2f} ms CPU a sentence; the openai client alone {alone:,.0f} requests/s "
                    f"({alone / ideal:.3f} of ideal) at {alone_ms:.2f} ms CPU a request", details))
+    own = first["cpu_ms"] - alone_ms
+    ctx.add(Result("overhead_cpu_64", f"the tool's own CPU a sentence against the client's a request "
+                   f"({s.latency * 1000:.0f} ms, --concurrency {s.concurrency})", own, "ms", alone_ms,
+                   "client ms a request", own / alone_ms, "<= 0.5", check(own / alone_ms, "<= 0.5"),
+                   f"annotate {first['cpu_ms']:.2f} ms CPU a sentence, the client alone {alone_ms:.2f} ms a request",
+                   {"annotate_cpu_ms": first["cpu_ms"], "client_alone_cpu_ms": alone_ms}))
+    bench_slow_server(ctx)
+
+
+def bench_slow_server(ctx: Context) -> None:
+    """At 1 s latency and 64 in flight: annotate's throughput against the ideal (and the client alone's)."""
+    s = ctx.sizes
+    db = fresh_db(ctx.tmp, "slow", s.slow_n)
+    drafted = timed_pass(db, s.slow_latency, s.slow_n, s.concurrency)
+    ideal = s.concurrency / s.slow_latency
+    achieved = s.slow_n / drafted["seconds"]
+    alone, alone_ms = client_alone(db, s.slow_latency, s.slow_n, s.concurrency)
+    ratio = achieved / ideal
+    ctx.add(Result("concurrency_1s", f"{s.slow_n:,} sentences, {s.slow_latency * 1000:.0f} ms, "
+                   f"--concurrency {s.concurrency}, against the ideal", achieved, "sentences/s", ideal,
+                   "ideal = concurrency/latency", ratio, ">= 0.97", check(ratio, ">= 0.97"),
+                   f"{drafted['seconds']:.1f} s for {s.slow_n:,} (ideal {s.slow_n / ideal:.1f} s) at "
+                   f"{drafted['cpu_ms']:.2f} ms CPU a sentence; the openai client alone {alone:,.1f} requests/s "
+                   f"({alone / ideal:.3f} of ideal) at {alone_ms:.2f} ms CPU a request",
+                   {**drafted, "client_alone_per_s": alone, "client_alone_ratio": alone / ideal,
+                    "client_alone_cpu_ms": alone_ms}))
 
 
 # 3 -----------------------------------------------------------------------------------------------
@@ -229,9 +276,8 @@ def bench_cache(ctx: Context) -> None:
     calls = report.llm_calls + stub.requests
     same = dict(db.execute("SELECT id, data FROM drafts").fetchall()) == first["data"]
     ratio = seconds / first["seconds"]
-    ctx.add(Result("cache_replay", "drafts deleted, all answered from the response cache", seconds, "s",
-                   first["seconds"], "first pass s", ratio, "<= 0.05",
-                   calls == 0 and same and check(ratio, "<= 0.05"),
+    ctx.add(Result("cache_replay", "drafts deleted, all answered from the response cache (report: target retired)",
+                   seconds, "s", first["seconds"], "first pass s", ratio, "", None if calls == 0 and same else False,
                    f"LLM calls {calls} [target 0]; drafts identical to the first pass: {same}",
                    {"llm_calls": report.llm_calls, "stub_requests": stub.requests, "done": report.done,
                     "identical": same}))
