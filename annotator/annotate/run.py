@@ -19,7 +19,7 @@ from .drafter import Outcome
 from .jobs import count_pending, pending_jobs
 from .loop import run_on_loop
 from .prepare import RunOptions, drafting_lock, prepare_run
-from .writes import DraftWriter
+from .writes import DraftWriter, has_failed_drafts
 
 
 @dataclass
@@ -91,6 +91,7 @@ def _annotate(db: sqlite_utils.Database, client: LLMClient, schema: Schema, prom
     run = prepare_run(db, client, schema, prompt, options)
     writer = DraftWriter(db)
     report = RunReport(replayed=writer.replay(), mode=run.resolver.mode)  # answers a locked database kept last time
+    writer.drop_superseded = has_failed_drafts(db, schema.hash, prompt.version, client.model)
     total = count_pending(db, schema, prompt, client.model, client.run_key, options.retry_invalid, options.selection)
     report.pending = min(total, options.limit) if options.limit is not None else total
     if on_start:

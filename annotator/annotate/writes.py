@@ -107,11 +107,18 @@ def unsaved_outcomes(path: Path | None) -> list[Outcome]:
         return read_kept(fh.read())[0]
 
 
-def _write(db: sqlite_utils.Database, outcome: Outcome) -> None:
+def _write(db: sqlite_utils.Database, outcome: Outcome, drop_superseded: bool = True) -> None:
     store_answers(db, outcome.cache_entries)
     db.conn.execute(_UPSERT_DRAFT, [outcome.row.get(c) for c in DRAFT_COLUMNS])  # a side file may predate a column
-    if outcome.row["status"] != DraftStatus.FAILED:
+    if drop_superseded and outcome.row["status"] != DraftStatus.FAILED:
         db.conn.execute(_DROP_SUPERSEDED, [outcome.row[c] for c in DRAFT_KEY])
+
+
+def has_failed_drafts(db: sqlite_utils.Database, schema_hash: str, prompt_version: str, model: str) -> bool:
+    """Whether any draft of (schema, prompt, model) failed: only then can a new draft supersede one."""
+    return db.execute("SELECT 1 FROM drafts WHERE schema_hash = ? AND prompt_version = ? AND model = ? "
+                      f"AND status = '{DraftStatus.FAILED.value}' LIMIT 1",
+                      [schema_hash, prompt_version, model]).fetchone() is not None
 
 
 def write_outcome(db: sqlite_utils.Database, outcome: Outcome) -> None:
@@ -128,12 +135,15 @@ class DraftWriter:
         self.spill_file = unsaved_file(db)
         self.spilled = 0
         self._pending: list[Outcome] = []
+        self.drop_superseded = True
+        """Look for failed drafts a new one supersedes; a run that found none when it started skips the query
+        (a failure another process writes meanwhile stays, as one written after the new draft always did)."""
 
     def write(self, outcome: Outcome) -> None:
         """Store the draft (committed by `flush`), or keep it in the side file when the database is locked."""
         if not self.spilled:
             try:
-                _write(self.db, outcome)
+                _write(self.db, outcome, self.drop_superseded)
                 self._pending.append(outcome)
                 return
             except sqlite3.OperationalError as exc:
