@@ -39,15 +39,13 @@ class GoldStatus(StrEnum):
     """Not an annotation: a draft `push --route` accepted from the model (annotator `model:...`), never human gold."""
 
 
-_SECOND: tuple[int, str] = (-1, "")
-"""The last second `now` spelled, and its spelling (a run stamps thousands of rows a second)."""
+_SECOND = (-1, "")  # the second `now` last spelt, and its spelling: a run stamps thousands of rows a second
 
 
 def now() -> str:
     """UTC timestamp in ISO format, to the second."""
     global _SECOND
-    second = int(time.time())
-    last = _SECOND  # one read: another thread may replace it meanwhile
+    last, second = _SECOND, int(time.time())  # one read: another thread may replace it meanwhile
     if last[0] != second:
         last = _SECOND = (second, dt.datetime.fromtimestamp(second, dt.UTC).isoformat(timespec="seconds"))
     return last[1]
@@ -397,10 +395,5 @@ def open_db(path: str | Path, backfills: Mapping[str, Backfill] | None = None) -
     return db
 
 
-_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-"""json.dumps(value, ensure_ascii=False, separators=(",", ":")), without making an encoder each call."""
-
-
-def dumps(value: object) -> str:
-    """Compact JSON for a TEXT column."""
-    return _COMPACT(value)
+dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+"""Compact JSON for a TEXT column (`json.dumps(value, ensure_ascii=False, separators=(",", ":"))`, one encoder)."""
