@@ -2,6 +2,7 @@
 
 run.py              the main run: drafting loop, cache, memory, tokens, push/pull, rate limits, prompt size
 common.py           the stub LLM in its own process, a synthetic corpus, results and their table
+drafting_bench.py   the drafting loop against the openai client alone (0 ms, 200 ms, 1 s), and the cache
 ls_bench.py         push and pull against a private Label Studio
 prompt_bench.py     each built-in prompt's fixed and per-sentence part, in tokens
 ratelimit_bench.py  adaptive concurrency against the stub's token bucket
