@@ -152,15 +152,16 @@ def postgres() -> Iterator[str]:
         cluster.stop()
 
 
-def run_on(kind: str, tmp: Path, n: int, drafts: Path, database: str | None, each: int) -> dict:
-    """Push, pull and the team on one Label Studio (SQLite, or the PostgreSQL `database`)."""
+def run_on(kind: str, tmp: Path, n: int, drafts: Path, database: str | None, each: int,
+           out: dict[str, Any]) -> dict:
+    """Push, pull and the team on one Label Studio (SQLite, or the PostgreSQL `database`), into `out`."""
     db_path = tmp / f"{kind}.db"
     shutil.copy(drafts, db_path)
     server = LabelStudioServer(base_dir=tmp / f"labelstudio-{kind}", database=database)
     print(f"--- {kind}: starting Label Studio on a fresh data dir ({clock()})", flush=True)
     started = time.perf_counter()
     info = server.start()
-    out: dict[str, Any] = {"database": info.database.split(" ")[0], "start_s": time.perf_counter() - started}
+    out.update({"database": info.database.split(" ")[0], "start_s": time.perf_counter() - started})
     try:
         ls = open_client(info.url, info.token, timeout=600)
         out["push"] = step("push", child("push", db_path, info, PUSHED), {"tasks_created": n})
@@ -211,10 +212,13 @@ def run_team(tmp: Path, n: int, each: int = EACH, add: Callable[[Result], Any] |
     print(f"  {n:,} sentences ingested and drafted in {draft_s:.0f} s (set-up, once; {clock()})", flush=True)
     figures: dict[str, Any] = {"tasks": n, "draft_s": draft_s}
     for kind in DATABASES:
-        with postgres() if kind == "postgresql" else contextlib.nullcontext() as url:
-            figures[kind] = run_on(kind, tmp, n, drafts, url, each)
-        if keep is not None:
-            keep.write_text(json.dumps(figures, indent=2, default=str) + "\n")
+        figures[kind] = {}
+        try:
+            with postgres() if kind == "postgresql" else contextlib.nullcontext() as url:
+                run_on(kind, tmp, n, drafts, url, each, figures[kind])
+        finally:  # what was measured is kept, even when a later step fails
+            if keep is not None:
+                keep.write_text(json.dumps(figures, indent=2, default=str) + "\n")
     for result in results(figures):
         (add or print_line)(result)
     return figures
