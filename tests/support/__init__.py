@@ -3,6 +3,7 @@
 stub_llm.py         a real OpenAI-compatible stub server on loopback, with faults (`python -m tests.support.stub_llm`)
 stub_batch.py       its Batch API: files, batches, results
 stub_limits.py      its token bucket and rate-limit headers
+stub_wire.py        its HTTP server and handler, and the error, fault and completion bodies it answers
 responders.py       'models' for the stub: plausible news_events answers
 drafting.py         the default schema, its prompt, the sample article, a client aimed at the stub
 cli.py              the CLI in-process (`run`, the one runner), or as a child process

@@ -37,6 +37,8 @@ from tests.support.stub_llm import StubLLM
 
 XML = label_config(SCHEMA)
 CREDS = Credentials("annotator", "s3cret-value")
+ACTIONS = ["ANNOTATION_CREATED", "ANNOTATIONS_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_DELETED", "TASKS_DELETED"]
+"""The webhook actions serve asks Label Studio for."""
 
 
 @pytest.fixture

@@ -10,17 +10,22 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from tests.support.stub_batch import BatchAPI
 from tests.support.stub_limits import TokenBucket
+from tests.support.stub_wire import (
+    StubHandler,
+    StubHTTPServer,
+    canned_fault,
+    completion,
+    error_body,
+)
 
 Reply = str | dict[str, Any]
 Responder = Callable[[dict[str, Any]], Reply]
 
 FAULTS = ("429", "500", "timeout", "truncated", "invalid", "html", "no_choices", "unknown_model", "401", "404")
-HTML_PAGE = "<!doctype html><html><body><h1>Welcome to nginx!</h1></body></html>"
 MODES = ("json_schema", "json_object", "tools")
 INVALID_CONTENT = '{"unexpected": true}'
 
@@ -28,151 +33,6 @@ INVALID_CONTENT = '{"unexpected": true}'
 def default_responder(request_body: dict[str, Any]) -> Reply:
     """Answer every request with an empty JSON object."""
     return "{}"
-
-
-def approx_tokens(text: str) -> int:
-    """Approximate a token count as len(text)//4, at least 1."""
-    return max(1, len(text) // 4)
-
-
-def _prompt_text(body: dict[str, Any]) -> str:
-    """Concatenate the text of all request messages (for the usage estimate)."""
-    parts: list[str] = []
-    for message in body.get("messages") or []:
-        if not isinstance(message, dict):
-            continue
-        content = message.get("content")
-        if isinstance(content, str):
-            parts.append(content)
-        elif isinstance(content, list):
-            parts.extend(str(p.get("text", "")) for p in content if isinstance(p, dict))
-    return "".join(parts)
-
-
-def _error_body(message: str, type_: str, code: str | None = None) -> dict[str, Any]:
-    """Build an OpenAI-style error body."""
-    return {"error": {"message": message, "type": type_, "param": None, "code": code}}
-
-
-def _tool_name(body: dict[str, Any]) -> str | None:
-    """Return the function name the request forces (tool_choice or a single tool), else None."""
-    tools = body.get("tools")
-    if not tools:
-        return None
-    choice = body.get("tool_choice")
-    if isinstance(choice, dict):
-        name = (choice.get("function") or {}).get("name")
-        if name:
-            return str(name)
-    if choice == "none":
-        return None
-    functions = [t.get("function", {}).get("name") for t in tools if isinstance(t, dict)]
-    functions = [f for f in functions if f]
-    if len(functions) == 1 or (choice == "required" and functions):
-        return str(functions[0])
-    return None
-
-
-class _Server(ThreadingHTTPServer):
-    """Threaded HTTP server tuned for many concurrent loopback clients."""
-
-    daemon_threads = True
-    block_on_close = False
-    request_queue_size = 512
-    allow_reuse_address = True
-    stub: StubLLM
-
-
-class _Handler(BaseHTTPRequestHandler):
-    """Request handler that delegates to the owning StubLLM."""
-
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-    server: _Server
-    server_version = "StubLLM/1.0"
-    sys_version = ""
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Stay quiet."""
-
-    def _send_json(self, status: int, obj: Any, headers: dict[str, str] | None = None) -> None:
-        """Send a JSON response (or an HTML page for a str) with Content-Length; ignore clients that went away."""
-        html = isinstance(obj, str)
-        data = obj.encode() if html else json.dumps(obj).encode()
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", "text/html" if html else "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            for key, value in (headers or {}).items():
-                self.send_header(key, value)
-            self.end_headers()
-            self.wfile.write(data)
-            self.wfile.flush()
-        except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
-            self.close_connection = True
-
-    def _batch_api(self, method: str, raw: bytes = b"") -> bool:
-        """Serve /v1/files and /v1/batches (the Batch API); False for any other path."""
-        if not self.path.startswith(("/v1/files", "/v1/batches")):
-            return False
-        status, body, content_type = self.server.stub.batch.handle(method, self.path,
-                                                                   self.headers.get("Content-Type", ""), raw)
-        data = body if isinstance(body, bytes) else json.dumps(body).encode()
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
-            self.close_connection = True
-        return True
-
-    def _read_body(self) -> bytes:
-        """Read the request body by Content-Length."""
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length > 0 else b""
-
-    def do_GET(self) -> None:
-        """Serve /v1/models and /health."""
-        path = self.path.split("?", 1)[0].rstrip("/")
-        if self._batch_api("GET"):
-            return
-        if path in ("/v1/models", "/models"):
-            model = {"id": "stub", "object": "model", "created": 0, "owned_by": "stub"}
-            self._send_json(200, {"object": "list", "data": [model]})
-        elif path == "/health":
-            self._send_json(200, {"status": "ok"})
-        else:
-            self._send_json(404, _error_body(f"not found: {self.path}", "not_found_error"))
-
-    def do_POST(self) -> None:
-        """Serve /v1/chat/completions."""
-        raw = self._read_body()
-        path = self.path.split("?", 1)[0].rstrip("/")
-        if self._batch_api("POST", raw):
-            return
-        if path not in ("/v1/chat/completions", "/chat/completions"):
-            self._send_json(404, _error_body(f"not found: {self.path}", "not_found_error"))
-            return
-        try:
-            body = json.loads(raw or b"{}")
-            if not isinstance(body, dict):
-                raise ValueError("body is not a JSON object")
-        except ValueError as exc:
-            self.server.stub._count("bad_request")
-            self._send_json(400, _error_body(f"invalid JSON body: {exc}", "invalid_request_error"))
-            return
-        stub = self.server.stub
-        with stub._lock:
-            stub.in_flight += 1
-            stub.most_in_flight = max(stub.most_in_flight, stub.in_flight)
-        try:
-            status, obj, headers = stub._handle_chat(body)
-        finally:
-            with stub._lock:
-                stub.in_flight -= 1
-        self._send_json(status, obj, headers)
 
 
 class StubLLM:
@@ -242,7 +102,7 @@ class StubLLM:
         self.requests: list[dict[str, Any]] = []
         self.counts: collections.Counter[str] = collections.Counter()
         self._stopping = threading.Event()
-        self._server: _Server | None = None
+        self._server: StubHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
     # lifecycle ---------------------------------------------------------
@@ -252,7 +112,7 @@ class StubLLM:
         if self._server is not None:
             return self
         self._stopping.clear()
-        server = _Server((self.host, self._port), _Handler)
+        server = StubHTTPServer((self.host, self._port), StubHandler)
         server.stub = self
         self._server = server
         self._port = server.server_address[1]
@@ -388,7 +248,7 @@ class StubLLM:
         self._count("429")
         headers = self._limit_headers(wait) or {"retry-after-ms": f"{wait * 1000:.0f}",
                                                 "Retry-After": f"{max(1, round(wait))}"}
-        return 429, _error_body("rate limit reached (stub token bucket)", "requests", "rate_limit_exceeded"), headers
+        return 429, error_body("rate limit reached (stub token bucket)", "requests", "rate_limit_exceeded"), headers
 
     def _logprobs(self, text: str) -> dict[str, Any] | None:
         """`choices[0].logprobs` of an answer: 3-character tokens with their bytes, when the stub sends them."""
@@ -418,36 +278,29 @@ class StubLLM:
                     "[{'type': 'literal_error', 'loc': ('body', 'response_format', 'type'), "
                     f"'msg': \"Input should be 'text' or 'json_object'\", 'input': '{mode}'}}]"
                 )
-                return self.reject_status, _error_body(msg, "internal_server_error"), None
+                return self.reject_status, error_body(msg, "internal_server_error"), None
             what = "tools are" if mode == "tools" else f"response_format type {mode} is"
             msg = f"{what} not supported by this server"
-            return 400, _error_body(msg, "invalid_request_error", "unsupported_mode"), None
+            return 400, error_body(msg, "invalid_request_error", "unsupported_mode"), None
         if fault == "429":
             self._count("429")
             ra = f"{self.retry_after:g}"
             headers = {"Retry-After": ra, "retry-after-ms": f"{self.retry_after * 1000:g}"}
             return (
                 429,
-                _error_body("rate limited (stub)", "rate_limit_error", "rate_limit_exceeded"),
+                error_body("rate limited (stub)", "rate_limit_error", "rate_limit_exceeded"),
                 headers,
             )
         if fault == "500":
             self._count("500")
-            return 500, _error_body("internal error (stub)", "server_error"), None
+            return 500, error_body("internal error (stub)", "server_error"), None
         if fault in ("html", "no_choices", "unknown_model", "401", "404"):
             self._count(fault)
-            return {
-                "html": (200, HTML_PAGE),
-                "no_choices": (200, {"id": "x", "object": "chat.completion", "choices": []}),
-                "unknown_model": (400, _error_body(f"Unknown model: {body.get('model')}", "invalid_request_error")),
-                "401": (401, _error_body("Incorrect API key provided", "invalid_request_error", "invalid_api_key")),
-                "404": (404, _error_body(f"The model `{body.get('model')}` does not exist", "invalid_request_error",
-                                         "model_not_found")),
-            }[fault] + (None,)
+            return (*canned_fault(fault, body.get("model")), None)
 
         if body.get("logprobs") and self.logprobs == "refuse":
             self._count("logprobs_refused")
-            return 500, _error_body("logprobs is not supported for models created with logits_all=False",
+            return 500, error_body("logprobs is not supported for models created with logits_all=False",
                                     "internal_server_error"), None
         if fault == "invalid":
             reply = INVALID_CONTENT
@@ -456,7 +309,7 @@ class StubLLM:
                 reply = self.responder(body)
             except Exception as exc:  # report responder bugs as 500s
                 self._count("responder_error")
-                return 500, _error_body(f"stub responder failed: {exc!r}", "server_error"), None
+                return 500, error_body(f"stub responder failed: {exc!r}", "server_error"), None
         text = reply if isinstance(reply, str) else json.dumps(reply)
         finish = "stop"
         if fault == "truncated":
@@ -469,44 +322,8 @@ class StubLLM:
         if self.latency > 0:
             self._stopping.wait(self.latency)
 
-        tool = _tool_name(body)
-        if tool is not None:
-            message: dict[str, Any] = {
-                "role": "assistant",
-                "content": None,
-                "tool_calls": [
-                    {
-                        "id": f"call_stub_{serial}",
-                        "type": "function",
-                        "function": {"name": tool, "arguments": text},
-                    }
-                ],
-            }
-            if finish == "stop":
-                finish = "tool_calls"
-        else:
-            message = {"role": "assistant", "content": text}
-        prompt_tokens = approx_tokens(_prompt_text(body))
-        completion_tokens = approx_tokens(text)
-        return (
-            200,
-            {
-                "id": f"chatcmpl-stub-{serial}",
-                "object": "chat.completion",
-                "created": int(time.time()),
-                "model": body.get("model") or "stub",
-                "choices": [
-                    {"index": 0, "message": message, "finish_reason": finish,
-                     "logprobs": self._logprobs(text) if body.get("logprobs") and tool is None else None}
-                ],
-                "usage": {
-                    "prompt_tokens": prompt_tokens,
-                    "completion_tokens": completion_tokens,
-                    "total_tokens": prompt_tokens + completion_tokens,
-                },
-            },
-            self._limit_headers(),
-        )
+        logprobs = self._logprobs(text) if body.get("logprobs") else None
+        return 200, completion(serial, body, text, finish, logprobs), self._limit_headers()
 
 
 def main(argv: list[str] | None = None) -> None:
