@@ -37,8 +37,8 @@ from annotator.store import open_db
 RELEASE = Path(annotator.__file__).resolve().parent.parent
 sys.path.insert(0, str(RELEASE / "tests"))
 
-from fakes import news_responder  # noqa: E402
-from stub_llm import StubLLM  # noqa: E402
+from fakes import news_responder  # noqa: E402  # runs-elsewhere: the release's own tests/
+from stub_llm import StubLLM  # noqa: E402  # runs-elsewhere: the release's own tests/
 
 SCHEMA = load_schema("news_events")
 PROMPT = load_prompt(None, "news_events")
