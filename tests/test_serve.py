@@ -228,15 +228,6 @@ def test_a_label_config_that_is_not_the_schemas_gets_a_clear_error(live):
     assert elsewhere.status_code == 400 and "this backend serves project" in elsewhere.json()["error"]
 
 
-def gold_of_task(db_file: Path, task_id: int) -> dict | None:
-    db = open_db(db_file)
-    try:
-        rows = list(db.query("SELECT * FROM gold WHERE task_id = ?", [task_id]))
-        return rows[0] if rows else None
-    finally:
-        db.close()
-
-
 @pytest.mark.labelstudio
 @pytest.mark.browser
 def test_in_chromium_a_task_imported_by_hand_shows_the_draft_and_a_submit_is_gold_within_5_s(live, labelstudio):
@@ -273,7 +264,7 @@ def test_in_chromium_a_task_imported_by_hand_shows_the_draft_and_a_submit_is_gol
         page.screenshot(path=str(ARTIFACTS / "serve_prefilled_by_backend.png"))
         page.get_by_role("radio", name="Battle").click()  # the annotator corrects the event type
         page.get_by_role("button", name="Submit").click()
-        row = wait_for(lambda: gold_of_task(serve.db_file, task_id), deadline=5.0)  # the webhook's pull
+        row = wait_for(lambda: gold(serve.db_file, task_id=task_id), deadline=5.0)  # the webhook's pull
         page.screenshot(path=str(ARTIFACTS / "serve_submitted.png"))
     assert row["status"] == "ok", row["errors"]
     data = json.loads(row["data"])
@@ -287,7 +278,7 @@ def test_in_chromium_a_task_imported_by_hand_shows_the_draft_and_a_submit_is_gol
     assert project["live"]["webhooks"] >= 1 and project["live"]["last_predict_at"] and project["last_pull_at"]
     # Deleted in Label Studio: marked deleted, still with no command run.
     ls.annotations.delete(id=row["annotation_id"])
-    wait_for(lambda: gold_of_task(serve.db_file, task_id)["status"] == "deleted")
+    wait_for(lambda: gold(serve.db_file, task_id=task_id)["status"] == "deleted")
 
 
 def predictions_of_listed(ls: LabelStudio, pid: int, task_id: int) -> list:

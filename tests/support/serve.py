@@ -140,11 +140,12 @@ def import_tasks(ls: LabelStudio, pid: int, texts: list[str]) -> list[int]:
     return response.model_dump()["task_ids"]
 
 
-def gold(db_file: Path, annotation_id: int) -> dict | None:
-    """The gold row of one Label Studio annotation, or None while there is none."""
+def gold(db_file: Path, annotation_id: int | None = None, *, task_id: int | None = None) -> dict | None:
+    """The gold row of one Label Studio annotation (or the first of one task), or None while there is none."""
+    column, value = ("annotation_id", annotation_id) if task_id is None else ("task_id", task_id)
     db = open_db(db_file)
     try:
-        rows = list(db.query("SELECT * FROM gold WHERE annotation_id = ?", [annotation_id]))
+        rows = list(db.query(f"SELECT * FROM gold WHERE {column} = ?", [value]))
         return rows[0] if rows else None
     finally:
         db.close()
